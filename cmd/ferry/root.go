@@ -1,0 +1,136 @@
+package main
+
+import (
+	"io"
+	"log/slog"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/viper"
+)
+
+// app carries what every command needs: the streams, and after the root's
+// PersistentPreRunE the decoded configuration, its viper and the logger.
+type app struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+
+	configFlag string
+	cfg        *Config
+	v          *viper.Viper
+	log        *slog.Logger
+}
+
+func newRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
+	a := &app{stdin: stdin, stdout: stdout, stderr: stderr}
+	root := &cobra.Command{
+		Use:   "ferry",
+		Short: "Migrate a live origin into an S3-compatible object store with zero downtime",
+		Long: `ferry moves a live origin (a web or file server, or another cloud's bucket) into an
+S3-compatible object store without downtime:
+
+  1. ferry scan      bulk-copies the cold data from the origin into the target
+  2. ferry serve     lazy mirror during cutover: hits come from the target, misses
+                     are fetched from the origin by back-to-origin rules and stored
+  3. ferry finalize  copies what is still missing, verifies the target is complete,
+                     then the rules can be removed (ferry rules clear)
+
+Try it on one machine with nothing installed: ferry demo
+
+Configuration precedence: flags > FERRY_* environment > config file > defaults.
+The config file is --config, else ./ferry.yaml, $XDG_CONFIG_HOME/ferry/ferry.yaml,
+/etc/ferry/ferry.yaml. "ferry config keys" lists every key.
+
+` + exitCodesHelp,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Args:          usageArgs(cobra.NoArgs),
+		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
+			if cmd.Annotations["noconfig"] == "true" {
+				return nil
+			}
+			return a.load(cmd)
+		},
+		RunE: func(cmd *cobra.Command, args []string) error { return cmd.Help() },
+	}
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return asUsage(err) })
+
+	pf := root.PersistentFlags()
+	pf.StringVar(&a.configFlag, "config", "", "config file (default: ./ferry.yaml, $XDG_CONFIG_HOME/ferry/ferry.yaml, /etc/ferry/ferry.yaml)")
+	pf.String("target", "file://./ferry-data", "target bucket URL (env FERRY_TARGET)")
+	pf.String("state-dir", "./.ferry", "directory for journals, checkpoints and failure manifests (env FERRY_STATE_DIR)")
+	pf.String("log-level", "info", "log level: debug, info, warn, error")
+	pf.String("log-format", "text", "log format: text or json")
+	bindKey(pf, "target", "target")
+	bindKey(pf, "state-dir", "state_dir")
+	bindKey(pf, "log-level", "log_level")
+	bindKey(pf, "log-format", "log_format")
+
+	root.AddCommand(
+		newVersionCmd(a),
+		newConfigCmd(a),
+	)
+	addCommands(root, a)
+	return root
+}
+
+// load decodes the configuration for cmd and sets up logging.
+func (a *app) load(cmd *cobra.Command) error {
+	cfg, v, err := loadConfig(cmd, a.configFlag)
+	if err != nil {
+		return asUsage(err)
+	}
+	a.cfg, a.v = cfg, v
+	a.log = newLogger(a.stderr, cfg.LogLevel, cfg.LogFormat)
+	if cfg.File != "" {
+		a.log.Debug("using config file", "file", cfg.File)
+	}
+	return nil
+}
+
+func newLogger(w io.Writer, level, format string) *slog.Logger {
+	var l slog.Level
+	switch strings.ToLower(level) {
+	case "debug":
+		l = slog.LevelDebug
+	case "warn", "warning":
+		l = slog.LevelWarn
+	case "error":
+		l = slog.LevelError
+	default:
+		l = slog.LevelInfo
+	}
+	opts := &slog.HandlerOptions{Level: l}
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+func newConfigCmd(a *app) *cobra.Command {
+	c := &cobra.Command{
+		Use:   "config",
+		Short: "Show the configuration in effect and every configuration key",
+		Args:  usageArgs(cobra.NoArgs),
+	}
+	c.AddCommand(&cobra.Command{
+		Use:   "keys",
+		Short: "List every configuration key, its environment variable and default",
+		Args:  usageArgs(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			printKeys(a.stdout)
+			return nil
+		},
+	}, &cobra.Command{
+		Use:   "show",
+		Short: "Print the configuration in effect (after flags, environment and file) and which file was used",
+		Args:  usageArgs(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return showConfig(a)
+		},
+	})
+	return c
+}

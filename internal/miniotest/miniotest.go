@@ -1,0 +1,234 @@
+// Package miniotest starts a real MinIO server for integration tests.
+//
+// One server is started lazily per test binary on a free loopback port with a
+// temporary data directory; Stop (called from TestMain through Main) ends it.
+// The binary is found in $MINIO_BIN, $PATH or $(go env GOPATH)/bin. When it is
+// missing, tests skip, except with CI=true, where they fail: CI must never
+// silently skip the MinIO suite.
+package miniotest
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+)
+
+// Credentials used by the test server; exported into the process
+// environment so store.Open picks them up through the standard AWS chain.
+const (
+	AccessKey = "ferrytest"
+	SecretKey = "ferrytest-secret"
+)
+
+// Server is a running MinIO.
+type Server struct {
+	Endpoint string // http://127.0.0.1:PORT
+	cmd      *exec.Cmd
+	dir      string
+	client   *s3.Client
+	seq      atomic.Int64
+}
+
+var (
+	once    sync.Once
+	shared  *Server
+	initErr error
+)
+
+// Main runs the tests of a package and stops the shared server afterwards.
+// Use it from TestMain: func TestMain(m *testing.M) { miniotest.Main(m) }.
+func Main(m *testing.M) {
+	code := m.Run()
+	if shared != nil {
+		shared.stop()
+	}
+	os.Exit(code)
+}
+
+// Binary returns the path of the MinIO binary or an error saying how to get it.
+func Binary() (string, error) {
+	if p := os.Getenv("MINIO_BIN"); p != "" {
+		return p, nil
+	}
+	if p, err := exec.LookPath("minio"); err == nil {
+		return p, nil
+	}
+	gopath := os.Getenv("GOPATH")
+	if gopath == "" {
+		if out, err := exec.Command("go", "env", "GOPATH").Output(); err == nil {
+			gopath = strings.TrimSpace(string(out))
+		}
+	}
+	for _, dir := range filepath.SplitList(gopath) {
+		p := filepath.Join(dir, "bin", "minio")
+		if _, err := os.Stat(p); err == nil {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("minio binary not found: run scripts/test (it installs it) or set MINIO_BIN")
+}
+
+// Get returns the shared server, starting it on first use. It skips the test
+// when MinIO is unavailable, or fails it when CI=true.
+func Get(t testing.TB) *Server {
+	t.Helper()
+	once.Do(func() { shared, initErr = start() })
+	if initErr != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("MinIO is required in CI: %v", initErr)
+		}
+		t.Skipf("MinIO not available: %v", initErr)
+	}
+	return shared
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+func start() (*Server, error) {
+	bin, err := Binary()
+	if err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp("", "ferry-minio-")
+	if err != nil {
+		return nil, err
+	}
+	var lastErr error
+	for attempt := 0; attempt < 3; attempt++ {
+		port, err := freePort()
+		if err != nil {
+			return nil, err
+		}
+		cport, err := freePort()
+		if err != nil {
+			return nil, err
+		}
+		addr := fmt.Sprintf("127.0.0.1:%d", port)
+		cmd := exec.Command(bin, "server", "--quiet", "--address", addr,
+			"--console-address", fmt.Sprintf("127.0.0.1:%d", cport), filepath.Join(dir, "data"))
+		cmd.Env = append(os.Environ(),
+			"MINIO_ROOT_USER="+AccessKey, "MINIO_ROOT_PASSWORD="+SecretKey,
+			"MINIO_BROWSER=off", "MINIO_UPDATE=off")
+		logf, _ := os.Create(filepath.Join(dir, "minio.log"))
+		cmd.Stdout, cmd.Stderr = logf, logf
+		dieWithParent(cmd)
+		if err := cmd.Start(); err != nil {
+			return nil, err
+		}
+		s := &Server{Endpoint: "http://" + addr, cmd: cmd, dir: dir}
+		if err := s.waitReady(30 * time.Second); err != nil {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+			lastErr = err
+			continue
+		}
+		// store.Open reads credentials from the standard AWS chain.
+		os.Setenv("AWS_ACCESS_KEY_ID", AccessKey)
+		os.Setenv("AWS_SECRET_ACCESS_KEY", SecretKey)
+		os.Setenv("AWS_REGION", "us-east-1")
+		os.Unsetenv("AWS_PROFILE")
+		cfg, err := config.LoadDefaultConfig(context.Background(),
+			config.WithRegion("us-east-1"),
+			config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider(AccessKey, SecretKey, "")))
+		if err != nil {
+			s.stop()
+			return nil, err
+		}
+		s.client = s3.NewFromConfig(cfg, func(o *s3.Options) {
+			o.BaseEndpoint = aws.String(s.Endpoint)
+			o.UsePathStyle = true
+		})
+		return s, nil
+	}
+	return nil, fmt.Errorf("minio did not start: %v (log in %s)", lastErr, dir)
+}
+
+func (s *Server) waitReady(d time.Duration) error {
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get(s.Endpoint + "/minio/health/ready")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return fmt.Errorf("not ready after %v", d)
+}
+
+func (s *Server) stop() {
+	if s.cmd != nil && s.cmd.Process != nil {
+		_ = s.cmd.Process.Signal(os.Interrupt)
+		done := make(chan struct{})
+		go func() { _ = s.cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			_ = s.cmd.Process.Kill()
+			<-done
+		}
+	}
+	_ = os.RemoveAll(s.dir)
+}
+
+// Client returns an S3 client with the server's root credentials.
+func (s *Server) Client() *s3.Client { return s.client }
+
+// NewBucket creates a fresh bucket and returns its name.
+func (s *Server) NewBucket(t testing.TB) string {
+	t.Helper()
+	name := fmt.Sprintf("t%d-%d", time.Now().UnixNano()%1e9, s.seq.Add(1))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := s.client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(name)}); err != nil {
+		t.Fatalf("create bucket %s: %v", name, err)
+	}
+	return name
+}
+
+// URL returns the ferry/store URL of bucket (optionally with a prefix).
+func (s *Server) URL(bucket, prefix string) string {
+	u := "s3://" + bucket
+	if prefix != "" {
+		u += "/" + strings.Trim(prefix, "/")
+	}
+	return u + "?endpoint=" + s.Endpoint + "&region=us-east-1"
+}
+
+// BucketURL creates a fresh bucket and returns its URL.
+func (s *Server) BucketURL(t testing.TB) string {
+	return s.URL(s.NewBucket(t), "")
+}
+
+// PendingUploads returns the number of unfinished multipart uploads in bucket.
+func (s *Server) PendingUploads(t testing.TB, bucket string) int {
+	t.Helper()
+	out, err := s.client.ListMultipartUploads(context.Background(), &s3.ListMultipartUploadsInput{Bucket: aws.String(bucket)})
+	if err != nil {
+		t.Fatalf("list multipart uploads: %v", err)
+	}
+	return len(out.Uploads)
+}

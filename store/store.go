@@ -1,0 +1,299 @@
+// Package store opens targets and origins by URL on gocloud.dev/blob and
+// classifies their errors.
+//
+// Supported URLs:
+//
+//	./dir, /abs/dir, file://./dir, file:///abs/dir   local directory (fileblob)
+//	s3://bucket[/prefix]?endpoint=URL&region=R&anonymous=true
+//	mem://[name]                                     in-memory (tests)
+//	gs://bucket[/prefix], azblob://container[/prefix]
+//
+// A path after the bucket name scopes the bucket to that prefix.
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	gcaws "gocloud.dev/aws"
+	"gocloud.dev/blob"
+	_ "gocloud.dev/blob/azureblob" // registers azblob://
+	"gocloud.dev/blob/fileblob"
+	_ "gocloud.dev/blob/gcsblob" // registers gs://
+	"gocloud.dev/blob/memblob"
+	"gocloud.dev/blob/s3blob"
+	"gocloud.dev/gcerrors"
+)
+
+// Options changes how Open treats the URL.
+type Options struct {
+	// Create makes a missing local directory (the target); origins must exist.
+	Create bool
+	// SkipCheck skips the access check (one list call) done at open time.
+	SkipCheck bool
+}
+
+// Open opens the bucket named by rawURL for a target (created when it is a
+// local directory) and checks that it is reachable with one cheap call.
+func Open(ctx context.Context, rawURL string) (*blob.Bucket, error) {
+	return OpenWith(ctx, rawURL, Options{Create: true})
+}
+
+// OpenOrigin opens a listable origin; a local directory must already exist.
+func OpenOrigin(ctx context.Context, rawURL string) (*blob.Bucket, error) {
+	return OpenWith(ctx, rawURL, Options{})
+}
+
+// OpenWith opens rawURL with explicit options. Errors name the URL without
+// secrets and say what to check.
+func OpenWith(ctx context.Context, rawURL string, o Options) (*blob.Bucket, error) {
+	b, err := open(ctx, rawURL, o)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", Redact(rawURL), err)
+	}
+	if o.SkipCheck {
+		return b, nil
+	}
+	cctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	if _, _, err := b.ListPage(cctx, blob.FirstPageToken, 1, nil); err != nil {
+		_ = b.Close()
+		return nil, fmt.Errorf("open %s: %s", Redact(rawURL), Explain(err))
+	}
+	return b, nil
+}
+
+func open(ctx context.Context, rawURL string, o Options) (*blob.Bucket, error) {
+	if rawURL == "" {
+		return nil, errors.New("empty URL")
+	}
+	if !strings.Contains(rawURL, "://") {
+		return openDir(rawURL, o)
+	}
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return nil, fmt.Errorf("invalid URL: %w", err)
+	}
+	switch u.Scheme {
+	case "file":
+		if u.RawQuery != "" {
+			return nil, fmt.Errorf("file URLs take no query parameters (got %q)", u.RawQuery)
+		}
+		p := u.Host + u.Path // file://./dir parses with Host "."
+		if p == "" {
+			return nil, errors.New("file URL has no path")
+		}
+		return openDir(filepath.FromSlash(p), o)
+	case "mem":
+		return memblob.OpenBucket(nil), nil
+	case "s3":
+		return openS3(ctx, u)
+	case "gs", "azblob":
+		prefix := strings.TrimPrefix(u.Path, "/")
+		u.Path = ""
+		b, err := blob.OpenBucket(ctx, u.String())
+		if err != nil {
+			return nil, err
+		}
+		return scope(b, prefix), nil
+	default:
+		return nil, fmt.Errorf("unsupported scheme %q (use a path, file://, s3://, gs://, azblob:// or mem://)", u.Scheme)
+	}
+}
+
+func scope(b *blob.Bucket, prefix string) *blob.Bucket {
+	if prefix == "" {
+		return b
+	}
+	if !strings.HasSuffix(prefix, "/") {
+		prefix += "/"
+	}
+	return blob.PrefixedBucket(b, prefix)
+}
+
+func openDir(dir string, o Options) (*blob.Bucket, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, err
+	}
+	st, err := os.Stat(abs)
+	switch {
+	case err == nil && !st.IsDir():
+		return nil, fmt.Errorf("%s is not a directory", abs)
+	case os.IsNotExist(err) && o.Create:
+		if err := os.MkdirAll(abs, 0o755); err != nil {
+			return nil, err
+		}
+	case os.IsNotExist(err):
+		return nil, fmt.Errorf("directory %s does not exist", abs)
+	case err != nil:
+		return nil, err
+	}
+	// fileblob writes a temp file and renames it into place, so nothing partial
+	// is ever visible. The temp file lives in os.TempDir unless that is on
+	// another file system (rename would fail); then it lives next to the object.
+	return fileblob.OpenBucket(abs, &fileblob.Options{NoTempDir: !sameFS(abs), Metadata: fileblob.MetadataInSidecar})
+}
+
+// sameFS reports whether a file in os.TempDir can be renamed into dir.
+func sameFS(dir string) bool {
+	f, err := os.CreateTemp("", "ferry-probe-*")
+	if err != nil {
+		return false
+	}
+	name := f.Name()
+	_ = f.Close()
+	dst := filepath.Join(dir, filepath.Base(name))
+	err = os.Rename(name, dst)
+	_ = os.Remove(name)
+	_ = os.Remove(dst)
+	return err == nil
+}
+
+// S3 query parameters understood by ferry in addition to gocloud's own.
+const (
+	paramPathStyle = "use_path_style"
+	paramDisableTLS = "disable_https"
+)
+
+func openS3(ctx context.Context, u *url.URL) (*blob.Bucket, error) {
+	bucketName := u.Host
+	if bucketName == "" {
+		return nil, errors.New("s3 URL has no bucket name (s3://BUCKET/prefix)")
+	}
+	q := u.Query()
+	pathStyle := true // what MinIO, JD Cloud OSS and most S3-compatible servers accept
+	if v := q.Get(paramPathStyle); v != "" {
+		pathStyle = v == "true" || v == "1"
+	} else if q.Get("endpoint") == "" {
+		pathStyle = false // AWS itself: virtual-hosted style
+	}
+	q.Del(paramPathStyle)
+	q.Del(paramDisableTLS)
+	if q.Get("region") == "" && os.Getenv("AWS_REGION") == "" && os.Getenv("AWS_DEFAULT_REGION") == "" {
+		q.Set("region", "us-east-1")
+	}
+	// Checksums only when required: third-party S3 servers reject the newer
+	// default x-amz-checksum-* trailers.
+	if q.Get("request_checksum_calculation") == "" {
+		q.Set("request_checksum_calculation", "when_required")
+	}
+	if q.Get("response_checksum_validation") == "" {
+		q.Set("response_checksum_validation", "when_required")
+	}
+	endpoint := q.Get("endpoint")
+	if endpoint != "" && !strings.Contains(endpoint, "://") {
+		endpoint = "https://" + endpoint
+		q.Set("endpoint", endpoint)
+	}
+	cfg, err := gcaws.V2ConfigFromURLParams(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	cfg.HTTPClient = httpClient()
+	client := s3.NewFromConfig(cfg, func(o *s3.Options) {
+		o.UsePathStyle = pathStyle
+		if endpoint != "" {
+			o.BaseEndpoint = aws.String(endpoint)
+		}
+	})
+	b, err := s3blob.OpenBucket(ctx, client, bucketName, &s3blob.Options{
+		RequestChecksumCalculation: aws.RequestChecksumCalculationWhenRequired,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return scope(b, strings.TrimPrefix(u.Path, "/")), nil
+}
+
+// httpClient is tuned for many transfers in flight to one endpoint.
+func httpClient() *http.Client {
+	tr := &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConns:          512,
+		MaxIdleConnsPerHost:   256,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ResponseHeaderTimeout: 60 * time.Second,
+		ExpectContinueTimeout: time.Second,
+		DisableCompression:    true,
+	}
+	return &http.Client{Transport: tr}
+}
+
+// IsNotFound reports whether err means the object or bucket does not exist.
+func IsNotFound(err error) bool {
+	return err != nil && gcerrors.Code(err) == gcerrors.NotFound
+}
+
+// IsExists reports whether err is a create-only write that lost because the
+// object already exists.
+func IsExists(err error) bool {
+	return err != nil && gcerrors.Code(err) == gcerrors.FailedPrecondition
+}
+
+// IsPermission reports whether err means bad or missing credentials.
+func IsPermission(err error) bool {
+	return err != nil && gcerrors.Code(err) == gcerrors.PermissionDenied
+}
+
+// Explain turns an access-check error into one line that says what to check.
+func Explain(err error) string {
+	switch gcerrors.Code(err) {
+	case gcerrors.NotFound:
+		return "bucket not found (check the bucket name and endpoint)"
+	case gcerrors.PermissionDenied:
+		return "access denied (check the credentials: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_PROFILE)"
+	case gcerrors.DeadlineExceeded:
+		return "timed out (check the endpoint address)"
+	}
+	var ne net.Error
+	if errors.As(err, &ne) || strings.Contains(err.Error(), "connection refused") || strings.Contains(err.Error(), "no such host") {
+		return "cannot reach the endpoint (check endpoint=...): " + lastLine(err)
+	}
+	return lastLine(err)
+}
+
+func lastLine(err error) string {
+	s := err.Error()
+	if i := strings.LastIndex(s, ": "); i >= 0 && len(s)-i < 200 {
+		return strings.TrimSpace(s[i+2:])
+	}
+	return s
+}
+
+// Redact removes secrets (user info, credential-like query values) from a
+// URL so it can be printed.
+func Redact(rawURL string) string {
+	u, err := url.Parse(rawURL)
+	if err != nil || u.Scheme == "" {
+		return rawURL
+	}
+	if u.User != nil {
+		u.User = url.User("REDACTED")
+	}
+	q := u.Query()
+	changed := false
+	for k := range q {
+		lk := strings.ToLower(k)
+		if strings.Contains(lk, "secret") || strings.Contains(lk, "token") || strings.Contains(lk, "password") || lk == "access_key" {
+			q.Set(k, "REDACTED")
+			changed = true
+		}
+	}
+	if changed {
+		u.RawQuery = q.Encode()
+	}
+	return u.String()
+}
