@@ -162,7 +162,7 @@ func sameFS(dir string) bool {
 
 // S3 query parameters understood by ferry in addition to gocloud's own.
 const (
-	paramPathStyle = "use_path_style"
+	paramPathStyle  = "use_path_style"
 	paramDisableTLS = "disable_https"
 )
 
