@@ -7,5 +7,6 @@ func addCommands(root *cobra.Command, a *app) {
 	root.AddCommand(
 		newScanCmd(a),
 		newServeCmd(a),
+		newGenDocsCmd(a),
 	)
 }

@@ -1,0 +1,227 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/cobra/doc"
+	"github.com/spf13/pflag"
+)
+
+// Markers around the generated key table in docs/configuration.md.
+const (
+	keysBegin = "<!-- BEGIN GENERATED CONFIG KEYS: go run ./cmd/ferry gen-docs --keys-doc docs/configuration.md -->"
+	keysEnd   = "<!-- END GENERATED CONFIG KEYS -->"
+)
+
+// regenerateHint is what the docs tests print when the committed docs drift.
+const regenerateHint = "go run ./cmd/ferry gen-docs --keys-doc docs/configuration.md docs/cli"
+
+// newGenDocsCmd is the hidden command that writes the CLI reference, the man
+// pages and the configuration key table from the cobra tree, so the docs
+// cannot drift from the code (docs_test.go checks the committed copies).
+func newGenDocsCmd(a *app) *cobra.Command {
+	var manDir, keysDoc string
+	c := &cobra.Command{
+		Use:   "gen-docs [DIR]",
+		Short: "Write the markdown CLI reference to DIR, man pages to --man, the key table to --keys-doc",
+		Long: `Write the markdown CLI reference (one file per command) to DIR, man pages (section 1)
+to the --man directory, and the configuration key table into the --keys-doc file
+(between its generated-table markers). Used for docs/cli, docs/configuration.md
+and release archives:
+
+  go run ./cmd/ferry gen-docs --keys-doc docs/configuration.md docs/cli
+  go run ./cmd/ferry gen-docs --man manpages
+
+` + exitCodesHelp,
+		Hidden:      true,
+		Args:        usageArgs(cobra.MaximumNArgs(1)),
+		Annotations: map[string]string{"noconfig": "true"},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 && manDir == "" && keysDoc == "" {
+				return asUsage(errors.New("gen-docs: give DIR, --man DIR or --keys-doc FILE"))
+			}
+			root := cmd.Root()
+			root.DisableAutoGenTag = true // no dates: the output must be reproducible
+			if len(args) == 1 {
+				if err := genMarkdown(root, args[0]); err != nil {
+					return err
+				}
+			}
+			if manDir != "" {
+				if err := genMan(root, manDir); err != nil {
+					return err
+				}
+			}
+			if keysDoc != "" {
+				if err := updateKeysDoc(root, keysDoc); err != nil {
+					return err
+				}
+			}
+			return nil
+		},
+	}
+	c.Flags().StringVar(&manDir, "man", "", "also write man pages (section 1) to this directory")
+	c.Flags().StringVar(&keysDoc, "keys-doc", "", "rewrite the generated configuration key table in this markdown file")
+	return c
+}
+
+// genMarkdown writes one markdown file per visible command into dir, removing
+// stale ferry*.md files first so a deleted command does not linger.
+func genMarkdown(root *cobra.Command, dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("gen-docs: %w", err)
+	}
+	old, err := filepath.Glob(filepath.Join(dir, "ferry*.md"))
+	if err != nil {
+		return err
+	}
+	for _, f := range old {
+		if err := os.Remove(f); err != nil {
+			return fmt.Errorf("gen-docs: %w", err)
+		}
+	}
+	if err := doc.GenMarkdownTree(root, dir); err != nil {
+		return fmt.Errorf("gen-docs: markdown: %w", err)
+	}
+	return nil
+}
+
+func genMan(root *cobra.Command, dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("gen-docs: %w", err)
+	}
+	hdr := &doc.GenManHeader{Title: "FERRY", Section: "1", Source: "ferry", Manual: "ferry manual"}
+	if err := doc.GenManTree(root, hdr, dir); err != nil {
+		return fmt.Errorf("gen-docs: man pages: %w", err)
+	}
+	return nil
+}
+
+// updateKeysDoc replaces the text between keysBegin and keysEnd in file with
+// the current key table.
+func updateKeysDoc(root *cobra.Command, file string) error {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return fmt.Errorf("gen-docs: %w", err)
+	}
+	out, err := replaceKeysTable(data, keysTable(root))
+	if err != nil {
+		return fmt.Errorf("gen-docs: %s: %w", file, err)
+	}
+	return os.WriteFile(file, out, 0o644)
+}
+
+// replaceKeysTable returns doc with the generated block replaced by table.
+func replaceKeysTable(doc []byte, table string) ([]byte, error) {
+	i := bytes.Index(doc, []byte(keysBegin))
+	j := bytes.Index(doc, []byte(keysEnd))
+	if i < 0 || j < i {
+		return nil, fmt.Errorf("the markers %q and %q are missing", keysBegin, keysEnd)
+	}
+	var b bytes.Buffer
+	b.Write(doc[:i+len(keysBegin)])
+	b.WriteString("\n")
+	b.WriteString(table)
+	b.Write(doc[j:])
+	return b.Bytes(), nil
+}
+
+// keysTable renders every config key as a markdown table: key, environment
+// variable, the flags bound to it, default and help.
+func keysTable(root *cobra.Command) string {
+	flags := keyFlags(root)
+	keys := allKeys()
+	sort.Slice(keys, func(i, j int) bool { return keys[i].name < keys[j].name })
+	var b strings.Builder
+	b.WriteString("| Key | Environment | Flag | Default | Meaning |\n")
+	b.WriteString("| --- | --- | --- | --- | --- |\n")
+	for _, k := range keys {
+		flag := strings.Join(flags[k.name], "<br>")
+		if flag == "" {
+			flag = "—"
+		}
+		fmt.Fprintf(&b, "| `%s` | `%s` | %s | `%s` | %s |\n",
+			k.name, keyEnvName(k.name), flag, fmtDefault(k.def), mdCell(k.help))
+	}
+	b.WriteString("\nFlags that are not configuration keys (per run only; no environment variable):\n\n")
+	b.WriteString("| Command | Flag | Default | Meaning |\n")
+	b.WriteString("| --- | --- | --- | --- |\n")
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		if !c.IsAvailableCommand() && c != root {
+			return
+		}
+		visit := func(f *pflag.Flag) {
+			if _, ok := f.Annotations[keyAnnotation]; ok || f.Name == "help" || f.Hidden {
+				return
+			}
+			def := f.DefValue
+			if def == "" {
+				def = `""`
+			}
+			fmt.Fprintf(&b, "| `%s` | `--%s` | `%s` | %s |\n", c.CommandPath(), f.Name, def, mdCell(f.Usage))
+		}
+		c.PersistentFlags().VisitAll(visit)
+		c.LocalNonPersistentFlags().VisitAll(visit)
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+	}
+	walk(root)
+	return b.String()
+}
+
+// keyEnvName is the FERRY_ environment variable of a key.
+func keyEnvName(key string) string {
+	return "FERRY_" + strings.ToUpper(strings.NewReplacer(".", "_", "-", "_").Replace(key))
+}
+
+// keyFlags maps each config key to the flags bound to it, as
+// "`--flag` (command)" strings, walking every command of the tree.
+func keyFlags(root *cobra.Command) map[string][]string {
+	seen := map[string]bool{}
+	out := map[string][]string{}
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		visit := func(persistent bool) func(f *pflag.Flag) {
+			return func(f *pflag.Flag) {
+				key, ok := f.Annotations[keyAnnotation]
+				if !ok {
+					return
+				}
+				where := strings.TrimPrefix(c.CommandPath(), root.Name()+" ")
+				if c == root {
+					where = "all commands"
+				} else if persistent {
+					where += " and below"
+				}
+				s := fmt.Sprintf("`--%s` (%s)", f.Name, where)
+				if !seen[key[0]+s] {
+					seen[key[0]+s] = true
+					out[key[0]] = append(out[key[0]], s)
+				}
+			}
+		}
+		c.PersistentFlags().VisitAll(visit(true))
+		c.LocalNonPersistentFlags().VisitAll(visit(false))
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+	}
+	walk(root)
+	for k := range out {
+		sort.Strings(out[k])
+	}
+	return out
+}
+
+func mdCell(s string) string {
+	return strings.NewReplacer("|", `\|`, "\n", " ").Replace(s)
+}
