@@ -21,10 +21,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/smithy-go"
 	gcaws "gocloud.dev/aws"
 	"gocloud.dev/blob"
 	_ "gocloud.dev/blob/azureblob" // registers azblob://
@@ -250,6 +252,13 @@ func IsPermission(err error) bool {
 
 // Explain turns an access-check error into one line that says what to check.
 func Explain(err error) string {
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		switch ae.ErrorCode() {
+		case "InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken", "ExpiredToken":
+			return "bad credentials: " + ae.ErrorCode() + " (check AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_PROFILE)"
+		}
+	}
 	switch gcerrors.Code(err) {
 	case gcerrors.NotFound:
 		return "bucket not found (check the bucket name and endpoint)"
@@ -258,8 +267,9 @@ func Explain(err error) string {
 	case gcerrors.DeadlineExceeded:
 		return "timed out (check the endpoint address)"
 	}
-	var ne net.Error
-	if errors.As(err, &ne) || strings.Contains(err.Error(), "connection refused") || strings.Contains(err.Error(), "no such host") {
+	var oe *net.OpError
+	var de *net.DNSError
+	if errors.As(err, &oe) || errors.As(err, &de) || errors.Is(err, syscall.ECONNREFUSED) {
 		return "cannot reach the endpoint (check endpoint=...): " + lastLine(err)
 	}
 	return lastLine(err)
