@@ -168,7 +168,14 @@ func loadConfig(cmd *cobra.Command, explicit string) (*Config, *viper.Viper, err
 	}
 	var c Config
 	if err := v.Unmarshal(&c); err != nil {
-		return nil, nil, fmt.Errorf("configuration: %w", err)
+		msg := err.Error()
+		if i := strings.LastIndex(msg, "\n"); i >= 0 {
+			msg = msg[i+1:] // mapstructure prefixes a generic multi-line header
+		}
+		if file != "" {
+			return nil, nil, fmt.Errorf("config file %s (or environment, flags): %s", file, msg)
+		}
+		return nil, nil, fmt.Errorf("configuration: %s", msg)
 	}
 	c.File = file
 	if err := c.Validate(); err != nil {
