@@ -57,7 +57,7 @@ func TestOriginServesProducesAndFails(t *testing.T) {
 	if len(all) < 5 || len(all) != len(o.Written()) {
 		t.Fatalf("keys %d, written %d", len(all), len(o.Written()))
 	}
-	if o.Requests() != 4 {
-		t.Errorf("requests = %d, want 4", o.Requests())
+	if o.Requests() != 3 {
+		t.Errorf("requests = %d, want 3", o.Requests())
 	}
 }
