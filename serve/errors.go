@@ -1,0 +1,117 @@
+package serve
+
+import (
+	"context"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/ferry-migrate/ferry/mirror"
+	"github.com/ferry-migrate/ferry/rules"
+	"github.com/ferry-migrate/ferry/store"
+)
+
+// apiError is an error with its S3 error code and HTTP status.
+type apiError struct {
+	Status  int
+	Code    string
+	Message string
+	Err     error // the cause, for logs; never sent to the client
+}
+
+func (e *apiError) Error() string {
+	if e.Err != nil {
+		return fmt.Sprintf("%s: %s: %v", e.Code, e.Message, e.Err)
+	}
+	return e.Code + ": " + e.Message
+}
+
+func (e *apiError) Unwrap() error { return e.Err }
+
+// Request errors decided before any IO.
+var (
+	errMethod       = &apiError{http.StatusMethodNotAllowed, "MethodNotAllowed", "The specified method is not allowed against this resource; use GET or HEAD.", nil}
+	errAbsoluteForm = &apiError{http.StatusBadRequest, "InvalidRequest", "Absolute-form and authority-form request targets are not accepted.", nil}
+	errLoop         = &apiError{http.StatusLoopDetected, "LoopDetected", "The request carries this server's own Via token: the origin points back at ferry serve.", nil}
+	errKeyTooLong   = &apiError{http.StatusBadRequest, "KeyTooLongError", "Your key is too long (more than 1024 bytes).", nil}
+	errKeyUTF8      = &apiError{http.StatusBadRequest, "InvalidArgument", "The key is not valid UTF-8.", nil}
+	errKeyControl   = &apiError{http.StatusBadRequest, "InvalidArgument", "The key contains control characters.", nil}
+	errKeyDots      = &apiError{http.StatusBadRequest, "InvalidArgument", "The key contains a \".\" or \"..\" path segment.", nil}
+	errNoKey        = &apiError{http.StatusNotImplemented, "NotImplemented", "Only GET and HEAD of objects are supported; listing is not.", nil}
+	errNoSuchBucket = &apiError{http.StatusNotFound, "NoSuchBucket", "The specified bucket does not exist.", nil}
+	errNoSuchKey    = &apiError{http.StatusNotFound, "NoSuchKey", "The specified key does not exist.", nil}
+	errPrecondition = &apiError{http.StatusPreconditionFailed, "PreconditionFailed", "At least one of the preconditions you specified did not hold.", nil}
+	errRange        = &apiError{http.StatusRequestedRangeNotSatisfiable, "InvalidRange", "The requested range is not satisfiable.", nil}
+)
+
+// classify is the one place that decides the HTTP status and S3 error code
+// of a failure.
+func classify(err error) *apiError {
+	var ae *apiError
+	var fe *mirror.FailedError
+	switch {
+	case errors.As(err, &ae):
+		return ae
+	case errors.Is(err, mirror.ErrNotFound), store.IsNotFound(err):
+		return &apiError{http.StatusNotFound, "NoSuchKey", errNoSuchKey.Message, err}
+	case errors.Is(err, rules.ErrKeyRefused):
+		return &apiError{http.StatusBadRequest, "InvalidArgument", "The key cannot be mapped onto the origin of its back-to-origin rule.", err}
+	case errors.As(err, &fe) && fe.Reason == "refused_key":
+		return &apiError{http.StatusBadRequest, "InvalidArgument", "The key cannot be mapped onto the origin of its back-to-origin rule.", err}
+	case errors.As(err, &fe):
+		return &apiError{http.StatusFailedDependency, "MirrorFailed", "The object is not in the target and fetching it from the origin failed (" + fe.Reason + ").", err}
+	case errors.Is(err, context.DeadlineExceeded):
+		return &apiError{http.StatusServiceUnavailable, "SlowDown", "The request timed out; please retry.", err}
+	case errors.Is(err, context.Canceled):
+		// The client went away: nobody reads the answer, 499 is for the log.
+		return &apiError{499, "RequestCanceled", "The request was cancelled.", err}
+	default:
+		return &apiError{http.StatusInternalServerError, "InternalError", "We encountered an internal error. Please try again.", err}
+	}
+}
+
+type xmlError struct {
+	XMLName   xml.Name `xml:"Error"`
+	Code      string   `xml:"Code"`
+	Message   string   `xml:"Message"`
+	Key       string   `xml:"Key,omitempty"`
+	BucketN   string   `xml:"BucketName,omitempty"`
+	Condition string   `xml:"Condition,omitempty"`
+	RequestID string   `xml:"RequestId"`
+}
+
+// writeError answers with the S3 XML error for err (no body for HEAD).
+func writeError(w http.ResponseWriter, r *http.Request, rc *reqCtx, err error) {
+	ae := classify(err)
+	rc.err = err
+	h := w.Header()
+	if ae.Status == http.StatusMethodNotAllowed {
+		h.Set("Allow", "GET, HEAD")
+	}
+	if ae.Status == http.StatusRequestedRangeNotSatisfiable && rc.size >= 0 {
+		h.Set("Content-Range", fmt.Sprintf("bytes */%d", rc.size))
+	}
+	body := xmlError{Code: ae.Code, Message: ae.Message, RequestID: rc.id}
+	if ae.Code == "NoSuchBucket" {
+		body.BucketN = rc.bucket
+	} else if ae.Status != http.StatusMethodNotAllowed && ae.Code != "NotImplemented" {
+		body.Key = rc.key
+	}
+	if ae.Status == http.StatusPreconditionFailed {
+		body.Condition = rc.failedCond
+	}
+	out, mErr := xml.Marshal(body)
+	if mErr != nil {
+		out = nil
+	}
+	out = append([]byte(xml.Header), out...)
+	h.Set("Content-Type", "application/xml")
+	if r.Method == http.MethodHead {
+		w.WriteHeader(ae.Status)
+		return
+	}
+	h.Set("Content-Length", fmt.Sprint(len(out)))
+	w.WriteHeader(ae.Status)
+	_, _ = w.Write(out)
+}

@@ -1,0 +1,127 @@
+package serve
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/ferry-migrate/ferry/mirror"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Metrics are serve's Prometheus metrics, on a private registry (never the
+// global one, so several servers can live in one process, as in tests).
+type Metrics struct {
+	reg *prometheus.Registry
+
+	requests     *prometheus.CounterVec
+	duration     *prometheus.HistogramVec
+	clientBytes  *prometheus.CounterVec
+	fills        *prometheus.CounterVec
+	fillDuration *prometheus.HistogramVec
+	coalesced    prometheus.Counter
+	originBytes  prometheus.Counter
+	inFlight     prometheus.Gauge
+	reloads      *prometheus.CounterVec
+	rules        prometheus.Gauge
+}
+
+// NewMetrics registers serve's metrics (and the Go and process collectors)
+// on a new registry.
+func NewMetrics() *Metrics {
+	m := &Metrics{reg: prometheus.NewRegistry()}
+	latency := []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60}
+	m.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "ferry_serve_requests_total",
+		Help: "Requests answered, by method, mirror outcome (hit, fill, coalesced, origin, not_found, refused, error) and status code.",
+	}, []string{"method", "outcome", "code"})
+	m.duration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "ferry_serve_request_duration_seconds",
+		Help:    "Time from request to the last byte sent, by mirror outcome.",
+		Buckets: latency,
+	}, []string{"outcome"})
+	m.clientBytes = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "ferry_serve_client_bytes_total",
+		Help: "Body bytes sent to clients, by mirror outcome.",
+	}, []string{"outcome"})
+	m.fills = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "ferry_mirror_fills_total",
+		Help: "Completed fills by result (stored, exists, not_found, redirect, failed) and reason.",
+	}, []string{"result", "reason"})
+	m.fillDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "ferry_mirror_fill_duration_seconds",
+		Help:    "Duration of fills from the origin request to commit, by result.",
+		Buckets: latency,
+	}, []string{"result"})
+	m.coalesced = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "ferry_mirror_coalesced_readers_total",
+		Help: "Requests that joined a fill already in flight instead of starting one.",
+	})
+	m.originBytes = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "ferry_mirror_origin_bytes_total",
+		Help: "Bytes read from origins.",
+	})
+	m.inFlight = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "ferry_mirror_fills_in_flight",
+		Help: "Fills currently running.",
+	})
+	m.reloads = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "ferry_serve_config_reloads_total",
+		Help: "Configuration reloads by result (ok, refused).",
+	}, []string{"result"})
+	m.rules = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "ferry_serve_rules",
+		Help: "Back-to-origin rules currently loaded.",
+	})
+	m.reg.MustRegister(m.requests, m.duration, m.clientBytes, m.fills, m.fillDuration,
+		m.coalesced, m.originBytes, m.inFlight, m.reloads, m.rules,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// Registry returns the private registry, to add more collectors.
+func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
+
+// Handler serves the registry in the Prometheus exposition format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
+}
+
+// Hooks returns the mirror callbacks that feed the fill metrics; pass them
+// in mirror.Options.Hooks.
+func (m *Metrics) Hooks() mirror.Hooks {
+	return mirror.Hooks{
+		FillStarted: func() {},
+		FillDone: func(result, reason string, _ int64, d time.Duration) {
+			m.fills.WithLabelValues(result, reason).Inc()
+			m.fillDuration.WithLabelValues(result).Observe(d.Seconds())
+		},
+		Coalesced:   func() { m.coalesced.Inc() },
+		OriginBytes: func(n int64) { m.originBytes.Add(float64(n)) },
+		InFlight:    func(delta int) { m.inFlight.Add(float64(delta)) },
+	}
+}
+
+func (m *Metrics) observe(method, outcome string, code int, bytes int64, d time.Duration) {
+	m.requests.WithLabelValues(method, outcome, statusText(code)).Inc()
+	m.duration.WithLabelValues(outcome).Observe(d.Seconds())
+	if bytes > 0 {
+		m.clientBytes.WithLabelValues(outcome).Add(float64(bytes))
+	}
+}
+
+// statusText avoids an allocation for the common codes.
+func statusText(code int) string {
+	switch code {
+	case 200:
+		return "200"
+	case 206:
+		return "206"
+	case 304:
+		return "304"
+	case 404:
+		return "404"
+	}
+	return itoa(code)
+}
