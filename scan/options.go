@@ -1,0 +1,139 @@
+package scan
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/ferry-migrate/ferry/mirror"
+	"github.com/ferry-migrate/ferry/rules"
+	"gocloud.dev/blob"
+)
+
+// Filler fetches one key through the back-to-origin rules and stores it in
+// the target, create-only (a *mirror.Mirror). Key-list mode without a bucket
+// origin uses it.
+type Filler interface {
+	Fill(ctx context.Context, req mirror.Request) (mirror.Result, error)
+}
+
+// Options configures one scan. Exactly one source is used: Origin alone
+// (listing mode), Keys with Origin (keys read from the origin bucket), or
+// Keys with Rules and Filler (keys fetched through the rules, as serve does).
+type Options struct {
+	Target *blob.Bucket // required; written create-only
+	Origin *blob.Bucket // listable origin
+
+	Keys     io.Reader // key list: plain lines, JSONL or CSV (key[,size,md5])
+	KeysName string    // file name for messages ("-" for stdin)
+	Rules    *rules.Set
+	Filler   Filler
+
+	Prefix  string   // only keys with this prefix
+	Include []string // globs; a key must match one when any are given
+	Exclude []string // globs; a key matching one is skipped
+	Shard   int      // 0-based shard of Shards; keys are split by a hash
+	Shards  int      // 0 or 1: no sharding
+
+	Transfers int // objects copied in parallel; default 32
+	Checkers  int // existence checks in parallel; default 16
+
+	DryRun      bool  // list and diff only; copy nothing
+	Retries     int   // extra attempts for transient errors; default 3 (negative: none)
+	CompareSize bool  // report keys present in both with different sizes
+	Checksum    bool  // compare the content of keys present in both (finalize)
+	BWLimit     int64 // bytes per second read from the origin; 0 = unlimited
+	MaxRPS      float64
+
+	// StateDir keeps failure manifests and checkpoints; "" keeps nothing.
+	StateDir string
+	// RunID names the checkpoint: runs with the same RunID resume each other.
+	RunID string
+	// Extra are keys to check and copy after the main pass (finalize: keys
+	// that failed earlier). They are fetched from Origin when set, else
+	// through the rules.
+	Extra []string
+
+	Progress Progress     // default NoProgress
+	Logger   *slog.Logger // default discards
+	Samples  int          // keys kept per report category; default 10
+
+	// RetryBase is the first backoff delay; default 200ms (tests shorten it).
+	RetryBase time.Duration
+}
+
+// Stats is a snapshot of a run's counters.
+type Stats struct {
+	Listed        int64 `json:"listed"`       // source keys considered (after filters)
+	ListedBytes   int64 `json:"listed_bytes"` // their sizes, when known
+	ListingDone   bool  `json:"-"`
+	Copied        int64 `json:"copied"`
+	CopiedBytes   int64 `json:"copied_bytes"`
+	Skipped       int64 `json:"skipped"` // already in the target
+	SkippedBytes  int64 `json:"skipped_bytes"`
+	Missing       int64 `json:"missing"` // dry run: would be copied
+	Failed        int64 `json:"failed"`
+	Vanished      int64 `json:"vanished"` // listed, then gone from the origin
+	SizeMismatch  int64 `json:"size_mismatch"`
+	ContentDiffer int64 `json:"content_mismatch"`
+	Verified      int64 `json:"content_verified"`
+	OutOfOrder    int64 `json:"out_of_order"` // listing entries that arrived out of byte order
+	Checks        int64 `json:"checks"`       // existence checks made on the target
+	Final         bool  `json:"-"`
+}
+
+// Processed is the number of keys that reached an outcome.
+func (s Stats) Processed() int64 {
+	return s.Copied + s.Skipped + s.Missing + s.Failed + s.Vanished
+}
+
+// ProcessedBytes is the bytes of keys that reached an outcome.
+func (s Stats) ProcessedBytes() int64 { return s.CopiedBytes + s.SkippedBytes }
+
+// Progress receives snapshots a few times per second and once at the end
+// (with Final set). Implementations must be safe for use from one goroutine
+// at a time; Update is never called concurrently.
+type Progress interface {
+	Update(Stats)
+}
+
+// NoProgress discards progress.
+type NoProgress struct{}
+
+// Update does nothing.
+func (NoProgress) Update(Stats) {}
+
+// KeyError is one failed key.
+type KeyError struct {
+	Key    string `json:"key"`
+	Size   int64  `json:"size,omitempty"`
+	Reason string `json:"reason"`
+	Error  string `json:"error"`
+}
+
+// Result is the outcome of a run.
+type Result struct {
+	Mode     string        `json:"mode"` // list, keys
+	DryRun   bool          `json:"dry_run,omitempty"`
+	Stats                  // counters
+	Duration time.Duration `json:"-"`
+	Seconds  float64       `json:"duration_seconds"`
+	// Manifest is the failure manifest written by this run ("" when nothing failed).
+	Manifest string `json:"failure_manifest,omitempty"`
+	// Resumed is the number of keys skipped thanks to a checkpoint (key lists).
+	Resumed int64 `json:"resumed,omitempty"`
+
+	Failures         []KeyError `json:"failures,omitempty"`           // sample
+	MissingKeys      []string   `json:"missing_keys,omitempty"`       // sample (dry run)
+	VanishedKeys     []string   `json:"vanished_keys,omitempty"`      // sample
+	SizeMismatchKeys []string   `json:"size_mismatch_keys,omitempty"` // sample
+	ContentKeys      []string   `json:"content_mismatch_keys,omitempty"`
+	CopiedKeys       []string   `json:"copied_keys,omitempty"` // sample
+}
+
+// Complete reports whether the target holds every source key considered:
+// nothing failed, nothing missing, no size or content differences.
+func (r *Result) Complete() bool {
+	return r.Failed == 0 && r.Missing == 0 && r.SizeMismatch == 0 && r.ContentDiffer == 0
+}

@@ -1,0 +1,455 @@
+package scan
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ferry-migrate/ferry/internal/miniotest"
+	"github.com/ferry-migrate/ferry/mirror"
+	"github.com/ferry-migrate/ferry/rules"
+	"github.com/ferry-migrate/ferry/store"
+	"gocloud.dev/blob"
+)
+
+func TestMain(m *testing.M) { miniotest.Main(m) }
+
+// oddKeys survive every driver; refusedOnMinIO is refused by MinIO.
+var oddKeys = []string{
+	"plain.txt", "with space.txt", "dir/sub/deep.bin", "unicodé/日本語.txt", "plus+sign", "per%cent",
+	"a/b", "a.b", "a\tb", "a-b", "a b", "z", "emoji/😀", "trailing.",
+}
+
+const refusedOnMinIO = "a//b"
+
+func open(t *testing.T, url string) *blob.Bucket {
+	t.Helper()
+	b, err := store.Open(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	return b
+}
+
+func fileURL(t *testing.T) string { return "file://" + t.TempDir() }
+
+func content(key string) []byte { return []byte("content of " + key + strings.Repeat("x", len(key)*7)) }
+
+func fill(t *testing.T, b *blob.Bucket, keys []string) {
+	t.Helper()
+	for _, k := range keys {
+		err := b.WriteAll(context.Background(), k, content(k), &blob.WriterOptions{
+			ContentType: "text/x-ferry", CacheControl: "max-age=60", ContentLanguage: "de",
+			ContentDisposition: `attachment; filename="x"`, ContentEncoding: "identity",
+			Metadata: map[string]string{"origin-etag": "e-" + fmt.Sprint(len(k))},
+		})
+		if err != nil {
+			t.Fatalf("write %q: %v", k, err)
+		}
+	}
+}
+
+func keysOf(t *testing.T, b *blob.Bucket) []string {
+	t.Helper()
+	var keys []string
+	it := b.List(nil)
+	for {
+		o, err := it.Next(context.Background())
+		if err != nil {
+			break
+		}
+		keys = append(keys, o.Key)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+func checkCopied(t *testing.T, dst *blob.Bucket, keys []string) { checkCopiedMeta(t, dst, keys, true) }
+
+func checkCopiedMeta(t *testing.T, dst *blob.Bucket, keys []string, meta bool) {
+	t.Helper()
+	ctx := context.Background()
+	for _, k := range keys {
+		got, err := dst.ReadAll(ctx, k)
+		if err != nil {
+			t.Errorf("target %q: %v", k, err)
+			continue
+		}
+		if string(got) != string(content(k)) {
+			t.Errorf("target %q: content %q", k, got)
+		}
+		a, err := dst.Attributes(ctx, k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if meta && (a.ContentType != "text/x-ferry" || a.CacheControl != "max-age=60" || a.ContentLanguage != "de" ||
+			a.ContentDisposition != `attachment; filename="x"` || a.ContentEncoding != "identity" ||
+			a.Metadata["origin-etag"] != "e-"+fmt.Sprint(len(k))) {
+			t.Errorf("target %q: metadata lost: %+v %v", k, a, a.Metadata)
+		}
+	}
+}
+
+func runScan(t *testing.T, o Options) *Result {
+	t.Helper()
+	if o.RetryBase == 0 {
+		o.RetryBase = time.Millisecond
+	}
+	res, err := Run(context.Background(), o)
+	if err != nil {
+		t.Fatalf("scan: %v", err)
+	}
+	return res
+}
+
+// testListing copies a listable origin into a target, then reruns.
+func testListing(t *testing.T, originURL, targetURL string, keys []string, refused []string) {
+	src, dst := open(t, originURL), open(t, targetURL)
+	all := append(append([]string{}, keys...), refused...)
+	fill(t, src, all)
+	state := t.TempDir()
+
+	res := runScan(t, Options{Origin: src, Target: dst, StateDir: state, Transfers: 4, CompareSize: true})
+	if res.Copied != int64(len(keys)) || res.Failed != int64(len(refused)) || res.Listed != int64(len(all)) {
+		t.Fatalf("first run: %+v (failures %v)", res.Stats, res.Failures)
+	}
+	checkCopied(t, dst, keys)
+	if len(refused) > 0 {
+		if res.Manifest == "" || res.Failures[0].Reason != "target_refused_key" {
+			t.Errorf("refused key: manifest %q failures %+v", res.Manifest, res.Failures)
+		}
+	}
+
+	// A rerun copies nothing.
+	res = runScan(t, Options{Origin: src, Target: dst, StateDir: state, CompareSize: true})
+	if res.Copied != 0 || res.Skipped != int64(len(keys)) || res.Failed != int64(len(refused)) || res.SizeMismatch != 0 {
+		t.Fatalf("rerun: %+v", res.Stats)
+	}
+	if got := keysOf(t, dst); len(got) != len(keys) {
+		t.Errorf("target has %d keys, want %d: %q", len(got), len(keys), got)
+	}
+
+	// A new key, and a dry run that sees it without copying.
+	fill(t, src, []string{"new/one"})
+	res = runScan(t, Options{Origin: src, Target: dst, DryRun: true})
+	if res.Missing != 1 || res.Copied != 0 {
+		t.Fatalf("dry run: %+v", res.Stats)
+	}
+	res = runScan(t, Options{Origin: src, Target: dst, Include: []string{"new/**"}})
+	if res.Copied != 1 || res.Listed != 1 {
+		t.Fatalf("include: %+v", res.Stats)
+	}
+}
+
+func TestListFileToFile(t *testing.T) {
+	testListing(t, fileURL(t), fileURL(t), append(append([]string{}, oddKeys...), refusedOnMinIO), nil)
+}
+
+func TestListFileToMinIO(t *testing.T) {
+	s := miniotest.Get(t)
+	testListing(t, fileURL(t), s.BucketURL(t), oddKeys, []string{refusedOnMinIO})
+}
+
+func TestListMinIOToFile(t *testing.T) {
+	s := miniotest.Get(t)
+	testListing(t, s.BucketURL(t), fileURL(t), oddKeys, nil)
+}
+
+func TestListMinIOToMinIO(t *testing.T) {
+	s := miniotest.Get(t)
+	testListing(t, s.BucketURL(t), s.BucketURL(t), oddKeys, nil)
+}
+
+// A target that already holds some keys, listed in a different order than
+// the origin (fileblob origin, MinIO target): the join must not copy what is
+// there, and must copy what is not.
+func TestOutOfOrderPartialTarget(t *testing.T) {
+	s := miniotest.Get(t)
+	for _, tc := range []struct{ name, src, dst string }{
+		{"file-to-minio", fileURL(t), s.BucketURL(t)},
+		{"minio-to-file", s.BucketURL(t), fileURL(t)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			src, dst := open(t, tc.src), open(t, tc.dst)
+			fill(t, src, oddKeys)
+			var half []string
+			for i, k := range oddKeys {
+				if i%2 == 0 {
+					half = append(half, k)
+				}
+			}
+			fill(t, dst, half)
+			res := runScan(t, Options{Origin: src, Target: dst})
+			if res.Copied != int64(len(oddKeys)-len(half)) || res.Skipped != int64(len(half)) || res.Failed != 0 {
+				t.Fatalf("%+v", res.Stats)
+			}
+			res = runScan(t, Options{Origin: src, Target: dst})
+			if res.Copied != 0 || res.Skipped != int64(len(oddKeys)) {
+				t.Fatalf("rerun: %+v", res.Stats)
+			}
+			t.Logf("rerun: %d listing entries out of byte order, %d existence checks", res.OutOfOrder, res.Checks)
+		})
+	}
+}
+
+func TestKeysFromBucketOrigin(t *testing.T) {
+	src, dst := open(t, fileURL(t)), open(t, fileURL(t))
+	fill(t, src, []string{"a", "b c", "d"})
+	list := "key,size\na,11\nb c,\nd,999\ngone,5\n"
+	res := runScan(t, Options{Origin: src, Target: dst, Keys: strings.NewReader(list), KeysName: "k.csv", CompareSize: true})
+	if res.Copied != 3 || res.Vanished != 1 || res.SizeMismatch != 2 || res.Failed != 0 {
+		t.Fatalf("%+v", res.Stats)
+	}
+	if res.VanishedKeys[0] != "gone" {
+		t.Errorf("vanished sample %v", res.VanishedKeys)
+	}
+}
+
+// fakeFiller copies from a bucket, failing the keys in fail with a 500.
+type fakeFiller struct {
+	src, dst *blob.Bucket
+	mu       sync.Mutex
+	fail     map[string]bool
+	calls    map[string]int
+	hook     func(key string)
+}
+
+func (f *fakeFiller) Fill(ctx context.Context, req mirror.Request) (mirror.Result, error) {
+	f.mu.Lock()
+	f.calls[req.Key]++
+	failing := f.fail[req.Key]
+	f.mu.Unlock()
+	if f.hook != nil {
+		f.hook(req.Key)
+	}
+	if failing {
+		return mirror.Result{}, &mirror.FailedError{Status: 500, Reason: "status", Err: errors.New("origin 500")}
+	}
+	b, err := f.src.ReadAll(ctx, req.Key)
+	if err != nil {
+		if store.IsNotFound(err) {
+			return mirror.Result{}, mirror.ErrNotFound
+		}
+		return mirror.Result{}, err
+	}
+	err = f.dst.WriteAll(ctx, req.Key, b, &blob.WriterOptions{IfNotExist: true})
+	if store.IsExists(err) {
+		return mirror.Result{Bytes: int64(len(b))}, nil
+	}
+	return mirror.Result{Bytes: int64(len(b)), Stored: err == nil}, err
+}
+
+func catchAll() *rules.Set {
+	return &rules.Set{Rules: []rules.Rule{{Origin: "http://origin.example/"}}}
+}
+
+func TestKeysThroughRulesFailuresAndManifest(t *testing.T) {
+	src, dst := open(t, fileURL(t)), open(t, fileURL(t))
+	keys := []string{"k1", "k2", "k3", "k4", "sp ace"}
+	fill(t, src, keys)
+	ff := &fakeFiller{src: src, dst: dst, fail: map[string]bool{"k2": true, "k4": true}, calls: map[string]int{}}
+	state := t.TempDir()
+	o := Options{Target: dst, Keys: strings.NewReader(strings.Join(keys, "\n") + "\n"), Filler: ff, Rules: catchAll(), StateDir: state, Retries: 2}
+	res := runScan(t, o)
+	if res.Copied != 3 || res.Failed != 2 || res.Complete() {
+		t.Fatalf("%+v", res.Stats)
+	}
+	if ff.calls["k2"] != 3 {
+		t.Errorf("k2 fetched %d times, want 3 (1 + 2 retries)", ff.calls["k2"])
+	}
+	if res.Manifest == "" || filepath.Dir(res.Manifest) != filepath.Join(state, "scan") {
+		t.Fatalf("manifest %q", res.Manifest)
+	}
+	// The origin recovers; the manifest fed back completes the copy.
+	ff.fail = nil
+	f, err := os.Open(res.Manifest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	o.Keys, o.KeysName = f, res.Manifest
+	res = runScan(t, o)
+	if res.Copied != 2 || res.Failed != 0 || !res.Complete() {
+		t.Fatalf("manifest rerun: %+v", res.Stats)
+	}
+	checkCopiedMeta(t, dst, keys, false)
+	mk, err := ManifestKeys(filepath.Join(state, "scan", "failed-*.jsonl"))
+	if err != nil || strings.Join(mk, ",") != "k2,k4" {
+		t.Errorf("ManifestKeys = %v, %v", mk, err)
+	}
+}
+
+func TestKeysCheckpointResume(t *testing.T) {
+	src, dst := open(t, fileURL(t)), open(t, fileURL(t))
+	var keys []string
+	for i := range 200 {
+		keys = append(keys, fmt.Sprintf("k%03d", i))
+	}
+	fill(t, src, keys)
+	path := filepath.Join(t.TempDir(), "keys.txt")
+	os.WriteFile(path, []byte(strings.Join(keys, "\n")+"\n"), 0o644)
+	state := t.TempDir()
+
+	ctx, cancel := context.WithCancel(context.Background())
+	var n atomic.Int64
+	ff := &fakeFiller{src: src, dst: dst, calls: map[string]int{}, hook: func(string) {
+		if n.Add(1) == 120 {
+			cancel()
+		}
+	}}
+	f, _ := os.Open(path)
+	o := Options{Target: dst, Keys: f, KeysName: path, Filler: ff, Rules: catchAll(), StateDir: state, RunID: "test-run", Transfers: 2, Checkers: 2}
+	_, err := Run(ctx, o)
+	f.Close()
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("interrupted run: %v", err)
+	}
+	f, _ = os.Open(path)
+	defer f.Close()
+	o.Keys = f
+	ff.hook = nil
+	stored := keysOf(t, dst)
+	before := map[string]int{}
+	for _, k := range stored {
+		before[k] = ff.calls[k]
+	}
+	res := runScan(t, o)
+	if res.Resumed < 100 || res.Failed != 0 {
+		t.Fatalf("resume: resumed %d, %+v", res.Resumed, res.Stats)
+	}
+	if res.Checks > int64(len(keys))-res.Resumed {
+		t.Errorf("checked %d keys, resumed %d", res.Checks, res.Resumed)
+	}
+	for k, v := range before {
+		if ff.calls[k] != v {
+			t.Errorf("key %s, stored before the interruption, fetched again", k)
+		}
+	}
+	if got := keysOf(t, dst); len(got) != len(keys) {
+		t.Fatalf("target has %d keys", len(got))
+	}
+	if _, err := os.Stat(checkpointPath(state, "test-run")); !os.IsNotExist(err) {
+		t.Errorf("checkpoint left after a complete run: %v", err)
+	}
+}
+
+func TestFinalizeChecksum(t *testing.T) {
+	src, dst := open(t, fileURL(t)), open(t, fileURL(t))
+	keys := []string{"a", "b", "c", "d"}
+	fill(t, src, keys)
+	runScan(t, Options{Origin: src, Target: dst})
+	// Corrupt one object (same size) and drop another.
+	ctx := context.Background()
+	bad := content("b")
+	bad[0] ^= 0xff
+	if err := dst.Delete(ctx, "b"); err != nil {
+		t.Fatal(err)
+	}
+	if err := dst.WriteAll(ctx, "b", bad, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := dst.Delete(ctx, "c"); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := Finalize(ctx, Options{Origin: src, Target: dst})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.Complete || rep.CopiedNow != 1 || rep.OriginKeys != 4 || rep.Present != 4 {
+		t.Fatalf("without checksum: %+v", rep)
+	}
+	rep, err = Finalize(ctx, Options{Origin: src, Target: dst, Checksum: true, Extra: []string{"a", "not-in-origin"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Complete || rep.ContentMismatches != 1 || rep.ContentSample[0] != "b" || rep.ContentVerified != 4 || rep.NotInOrigin != 1 {
+		t.Fatalf("with checksum: %+v", rep)
+	}
+}
+
+func TestKeyReader(t *testing.T) {
+	in := `{"key":"j1","size":3,"md5":"900150983cd24fb0d6963f7d28e17f72"}
+plain key with spaces
+
+{"key":"j2"}
+`
+	kr := NewKeyReader(strings.NewReader(in), "k.txt")
+	var got []string
+	for {
+		e, err := kr.Next()
+		if err != nil {
+			break
+		}
+		got = append(got, fmt.Sprintf("%s|%d|%x|%d", e.Key, e.Size, e.MD5, e.Line))
+	}
+	want := "j1|3|900150983cd24fb0d6963f7d28e17f72|1 plain key with spaces|-1||2 j2|-1||4"
+	if strings.Join(got, " ") != want {
+		t.Errorf("got %q", got)
+	}
+	for _, tc := range []struct{ in, msg string }{
+		{"a\n{\"size\":1}\n", "keys file f: line 2: JSON line has no \"key\""},
+		{"{\"key\":\"a\",\"size\":-1}\n", "keys file f: line 1: size -1 is not a non-negative integer"},
+		{"key,size\na,x\n", "keys file f: line 2: size \"x\" is not a non-negative integer"},
+		{"key,md5\na,zz\n", "keys file f: line 2: md5 \"zz\" is neither 32 hex digits nor base64 of 16 bytes"},
+		{"key,size\na,1,2\n", "keys file f: line 2: bad CSV record: wrong number of fields"},
+		{"{bad\n", "keys file f: line 1: bad JSON: invalid character 'b' looking for beginning of object key string"},
+	} {
+		kr := NewKeyReader(strings.NewReader(tc.in), "f")
+		var err error
+		for err == nil {
+			_, err = kr.Next()
+		}
+		if err.Error() != tc.msg {
+			t.Errorf("%q: got %q, want %q", tc.in, err, tc.msg)
+		}
+	}
+}
+
+func TestFilter(t *testing.T) {
+	f, err := newFilter(&Options{Prefix: "img/", Include: []string{"*.jpg", "img/keep/**"}, Exclude: []string{"*secret*"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for key, want := range map[string]bool{
+		"img/a.jpg": true, "img/x/b.jpg": true, "img/a.png": false, "img/keep/a/b.png": true,
+		"img/secret.jpg": false, "doc/a.jpg": false,
+	} {
+		if got := f.match(key); got != want {
+			t.Errorf("match(%q) = %v", key, got)
+		}
+	}
+	if _, err := newFilter(&Options{Shard: 3, Shards: 3}); err == nil {
+		t.Error("shard 3/3 accepted")
+	}
+	counts := make([]int, 4)
+	for i := range 1000 {
+		counts[ShardOf(fmt.Sprint(i), 4)]++
+	}
+	for i, c := range counts {
+		if c < 200 {
+			t.Errorf("shard %d has %d of 1000 keys", i, c)
+		}
+	}
+}
+
+func TestShardsCoverEverything(t *testing.T) {
+	src, dst := open(t, fileURL(t)), open(t, fileURL(t))
+	fill(t, src, oddKeys)
+	var total int64
+	for i := range 3 {
+		res := runScan(t, Options{Origin: src, Target: dst, Shard: i, Shards: 3})
+		total += res.Copied
+	}
+	if total != int64(len(oddKeys)) {
+		t.Fatalf("shards copied %d of %d", total, len(oddKeys))
+	}
+}
