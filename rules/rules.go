@@ -4,11 +4,15 @@
 package rules
 
 import (
+	"bytes"
 	"errors"
 	"io"
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
 )
 
 // MaxRules is the most rules a configuration may hold.
@@ -31,6 +35,7 @@ type Rule struct {
 
 // Headers is the header policy of a rule: start empty (or with every client
 // header when PassAll), add Pass, drop Remove, then apply Set in order.
+// Header names keep the case they were configured with.
 type Headers struct {
 	PassAll bool          `yaml:"pass_all,omitempty" json:"pass_all"`
 	Pass    []string      `yaml:"pass,omitempty" json:"pass,omitempty"`
@@ -82,41 +87,150 @@ func itoa(i int) string {
 // control characters, ...).
 var ErrKeyRefused = errors.New("key refused")
 
-// Parse reads a YAML list of rules strictly.
+// Parse reads a YAML list of rules strictly: an unknown field, a value of the
+// wrong type, a duplicate rule name, a forbidden header or more than MaxRules
+// rules is an *Error naming the rule, the field and the line. Order and
+// header-name case are kept. An empty document gives an empty Set.
 func Parse(r io.Reader) (*Set, error) {
-	return nil, errors.New("rules.Parse: not implemented yet")
+	doc, err := readDoc(r)
+	if err != nil {
+		return nil, err
+	}
+	if doc == nil {
+		return &Set{}, nil
+	}
+	return parseList(doc)
 }
 
 // ParseConfig reads the rules: section of a whole ferry.yaml (other keys are
 // ignored here). A file without rules gives an empty Set.
 func ParseConfig(r io.Reader) (*Set, error) {
-	return nil, errors.New("rules.ParseConfig: not implemented yet")
+	doc, err := readDoc(r)
+	if err != nil {
+		return nil, err
+	}
+	if doc == nil || isNull(doc) {
+		return &Set{}, nil
+	}
+	if doc.Kind != yaml.MappingNode {
+		return nil, &Error{Line: doc.Line, Msg: "the config file must be a mapping of keys"}
+	}
+	_, v := RulesNode(doc)
+	if v == nil {
+		return &Set{}, nil
+	}
+	return parseList(v)
+}
+
+// RulesNode returns the key and value nodes of the top-level rules: entry of
+// a config mapping, or nils when there is none.
+func RulesNode(root *yaml.Node) (key, value *yaml.Node) {
+	if root == nil || root.Kind != yaml.MappingNode {
+		return nil, nil
+	}
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		if root.Content[i].Value == "rules" {
+			return root.Content[i], root.Content[i+1]
+		}
+	}
+	return nil, nil
+}
+
+// readDoc parses one YAML document and returns its root node, or nil for an
+// empty document.
+func readDoc(r io.Reader) (*yaml.Node, error) {
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return nil, err
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return nil, yamlError(err)
+	}
+	if len(doc.Content) == 0 {
+		return nil, nil
+	}
+	if len(bytes.TrimSpace(data)) == 0 {
+		return nil, nil
+	}
+	return doc.Content[0], nil
+}
+
+// yamlError turns a yaml syntax error into an *Error with its line.
+func yamlError(err error) error {
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	line := 0
+	if rest, ok := strings.CutPrefix(msg, "line "); ok {
+		if i := strings.IndexByte(rest, ':'); i > 0 {
+			if n, err := strconv.Atoi(rest[:i]); err == nil {
+				line = n
+				msg = strings.TrimSpace(rest[i+1:])
+			}
+		}
+	}
+	return &Error{Line: line, Msg: "invalid YAML: " + msg}
+}
+
+// NewSet validates rules built in code (by the CLI or an import) exactly as
+// Parse validates a file, without applying defaults: the Rule values are
+// taken as they are.
+func NewSet(rules []Rule) (*Set, error) {
+	s := &Set{Rules: append([]Rule(nil), rules...)}
+	if err := s.validate(nil); err != nil {
+		return nil, err
+	}
+	return s, nil
 }
 
 // Match returns the 0-based index and the first rule whose conditions hold
-// for key, or -1 and nil.
+// for key, or -1 and nil. A rule with neither key_prefix nor key_suffix
+// matches every key.
 func (s *Set) Match(key string) (int, *Rule) {
+	if s == nil {
+		return -1, nil
+	}
+	for i := range s.Rules {
+		r := &s.Rules[i]
+		if strings.HasPrefix(key, r.KeyPrefix) && strings.HasSuffix(key, r.KeySuffix) {
+			return i, r
+		}
+	}
 	return -1, nil
 }
 
+// bucketSchemes are the origin URL schemes read through a bucket API.
+var bucketSchemes = map[string]bool{"s3": true, "gs": true, "azblob": true, "file": true, "mem": true}
+
 // IsBucket reports whether the rule's origin is a bucket URL (s3://, gs://,
 // file://, ...) rather than an http(s) MirrorURL.
-func (r *Rule) IsBucket() bool { return false }
+func (r *Rule) IsBucket() bool {
+	scheme, _, ok := strings.Cut(r.Origin, "://")
+	return ok && bucketSchemes[strings.ToLower(scheme)]
+}
 
 // Request is the exact origin request a fill sends for one key.
 type Request struct {
 	// HTTP origins.
-	URL    *url.URL
-	Header http.Header // after the header policy; never hop-by-hop headers
-	Host   string      // Host to send when the policy sets or passes one; "" = URL host
+	URL *url.URL
+	// Header is the result of the header policy. Names keep the case they
+	// were configured with (or the client's, for pass_all), so look them up
+	// with HeaderValues rather than Header.Get. It never holds hop-by-hop,
+	// conditional, Range, Authorization or x-amz-* headers, nor Host.
+	Header http.Header
+	Host   string // Host to send when the policy sets or passes one; "" = URL host
 	// Bucket origins.
 	BucketURL string // the rule's origin bucket URL
 	Key       string // the key to read in that bucket (after rewriting)
 }
 
-// OriginRequest builds the origin request for key under rule r. A key can
-// never change the scheme, host or port, nor escape the origin's path prefix;
-// such keys are refused with an error wrapping ErrKeyRefused.
-func OriginRequest(r *Rule, key string, client http.Header, rawQuery string) (*Request, error) {
-	return nil, errors.New("rules.OriginRequest: not implemented yet")
+// HeaderValues returns the values of header name in h, matching names
+// case-insensitively (Request.Header keeps configured case).
+func HeaderValues(h http.Header, name string) []string {
+	var vs []string
+	for k, v := range h {
+		if strings.EqualFold(k, name) {
+			vs = append(vs, v...)
+		}
+	}
+	return vs
 }

@@ -1,0 +1,111 @@
+package rules
+
+import (
+	"bytes"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Node returns rules as a YAML sequence node in the form Parse reads back:
+// fields in a fixed order, defaults (follow_redirects and mirror_head true)
+// and empty fields left out.
+func Node(rules []Rule) *yaml.Node {
+	seq := &yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq"}
+	for i := range rules {
+		seq.Content = append(seq.Content, ruleNode(&rules[i]))
+	}
+	if len(rules) == 0 {
+		seq.Style = yaml.FlowStyle
+	}
+	return seq
+}
+
+// MarshalConfig returns "rules:" followed by the rules, as YAML text ready
+// to be placed at the top level of a config file.
+func MarshalConfig(rules []Rule) ([]byte, error) {
+	doc := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Content: []*yaml.Node{
+		strNode("rules"), Node(rules),
+	}}
+	var buf bytes.Buffer
+	enc := yaml.NewEncoder(&buf)
+	enc.SetIndent(2)
+	if err := enc.Encode(doc); err != nil {
+		return nil, err
+	}
+	if err := enc.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+func strNode(s string) *yaml.Node {
+	var n yaml.Node
+	if err := n.Encode(s); err != nil {
+		return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: s, Style: yaml.DoubleQuotedStyle}
+	}
+	return &n
+}
+
+func boolNode(b bool) *yaml.Node {
+	v := "false"
+	if b {
+		v = "true"
+	}
+	return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!bool", Value: v}
+}
+
+func ruleNode(r *Rule) *yaml.Node {
+	m := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}
+	add := func(k string, v *yaml.Node) { m.Content = append(m.Content, strNode(k), v) }
+	addStr := func(k, v string) {
+		if v != "" {
+			add(k, strNode(v))
+		}
+	}
+	addStr("name", r.Name)
+	addStr("key_prefix", r.KeyPrefix)
+	addStr("key_suffix", r.KeySuffix)
+	add("origin", strNode(r.Origin))
+	addStr("replace_key_prefix_with", r.ReplaceKeyPrefixWith)
+	addStr("replace_key_with", r.ReplaceKeyWith)
+	if r.PassQueryString {
+		add("pass_query_string", boolNode(true))
+	}
+	if !r.FollowRedirects {
+		add("follow_redirects", boolNode(false))
+	}
+	if !r.MirrorHead {
+		add("mirror_head", boolNode(false))
+	}
+	h := &r.Headers
+	if h.PassAll || len(h.Pass)+len(h.Remove)+len(h.Set) > 0 {
+		hm := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}
+		hadd := func(k string, v *yaml.Node) { hm.Content = append(hm.Content, strNode(k), v) }
+		list := func(names []string) *yaml.Node {
+			s := &yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq", Style: yaml.FlowStyle}
+			for _, n := range names {
+				s.Content = append(s.Content, strNode(n))
+			}
+			return s
+		}
+		if h.PassAll {
+			hadd("pass_all", boolNode(true))
+		}
+		if len(h.Pass) > 0 {
+			hadd("pass", list(h.Pass))
+		}
+		if len(h.Remove) > 0 {
+			hadd("remove", list(h.Remove))
+		}
+		if len(h.Set) > 0 {
+			s := &yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq"}
+			for _, hv := range h.Set {
+				s.Content = append(s.Content, &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Style: yaml.FlowStyle,
+					Content: []*yaml.Node{strNode("name"), strNode(hv.Name), strNode("value"), strNode(hv.Value)}})
+			}
+			hadd("set", s)
+		}
+		add("headers", hm)
+	}
+	return m
+}
