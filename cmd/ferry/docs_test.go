@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ferry-migrate/ferry/rules"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 )
@@ -328,11 +330,42 @@ func TestCheckExample(t *testing.T) {
 // the packages and the Kubernetes example ship, so they never hold a key the
 // strict loader refuses.
 func TestShippedConfigsLoad(t *testing.T) {
+	files := map[string]string{}
 	for _, f := range []string{"packaging/ferry.yaml", "deploy/kubernetes/ferry.yaml"} {
+		files[f] = filepath.Join("..", "..", f)
+	}
+	// The ferry.yaml examples of the docs, each a complete file on its own.
+	tmp := t.TempDir()
+	for _, doc := range []string{"docs/runbook.md", "docs/configuration.md"} {
+		data, err := os.ReadFile(filepath.Join("..", "..", doc))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, block := range strings.Split(string(data), "```yaml\n")[1:] {
+			block, _, _ = strings.Cut(block, "```")
+			name := fmt.Sprintf("%s yaml block %d", doc, i+1)
+			path := filepath.Join(tmp, fmt.Sprintf("%d-%d.yaml", len(files), i))
+			if err := os.WriteFile(path, []byte(block), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			files[name] = path
+		}
+	}
+	for name, path := range files {
 		var stdout, stderr bytes.Buffer
-		path := filepath.Join("..", "..", f)
 		if code := run([]string{"config", "show", "--config", path}, strings.NewReader(""), &stdout, &stderr); code != 0 {
-			t.Errorf("ferry config show --config %s: exit %d: %s", f, code, stderr.String())
+			t.Errorf("%s: ferry config show: exit %d: %s", name, code, stderr.String())
+		}
+		f, err := os.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		set, err := rules.ParseConfig(f)
+		f.Close()
+		if err != nil {
+			t.Errorf("%s: rules: %v", name, err)
+		} else if len(set.Warnings) > 0 {
+			t.Errorf("%s: rules warnings: %v", name, set.Warnings)
 		}
 	}
 }
