@@ -10,9 +10,13 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ferry-migrate/ferry/rules"
+	"github.com/ferry-migrate/ferry/store"
 	"gocloud.dev/blob"
 )
 
@@ -38,6 +42,10 @@ type Options struct {
 
 	// OpenBucket opens bucket origins; default store.OpenOrigin.
 	OpenBucket func(ctx context.Context, rawURL string) (*blob.Bucket, error)
+
+	// mapAddr (tests only) rewrites host:port before dialing, standing in for
+	// a resolver so redirect checks can be tested with made-up host names.
+	mapAddr func(hostport string) string
 }
 
 // Hooks are called on fill events, for metrics. Every field may be nil.
@@ -81,7 +89,9 @@ type RedirectError struct {
 	Location string
 }
 
-func (e *RedirectError) Error() string { return fmt.Sprintf("origin redirect %d to %s", e.Status, e.Location) }
+func (e *RedirectError) Error() string {
+	return fmt.Sprintf("origin redirect %d to %s", e.Status, e.Location)
+}
 
 // FailedError is any other failure (serve answers 424 MirrorFailed): a non-200
 // status, network error, timeout, integrity or size check.
@@ -99,28 +109,147 @@ func (e *FailedError) Error() string {
 }
 func (e *FailedError) Unwrap() error { return e.Err }
 
+// User metadata keys under which a fill stores what the origin said about
+// the object (gocloud blob has no native field for these).
+const (
+	MetaOriginETag         = "origin-etag"          // the origin's ETag, quoted as sent
+	MetaOriginLastModified = "origin-last-modified" // the origin's Last-Modified, HTTP date format
+	MetaExpires            = "expires"              // the origin's Expires header
+)
+
+// ErrShutdown is returned by Get, Head and Fill once Shutdown or Close began.
+var ErrShutdown = errors.New("mirror: shutting down")
+
+// Defaults of Options.
+const (
+	DefaultMaxObjectSize  = 5 << 30
+	DefaultConnectTimeout = 10 * time.Second
+	DefaultHeaderTimeout  = 30 * time.Second
+	DefaultIdleTimeout    = 60 * time.Second
+	DefaultFillTimeout    = time.Hour
+	maxRedirects          = 10
+)
+
 // Mirror runs fills, at most one per target key at a time.
 type Mirror struct {
 	opts Options
+	log  *slog.Logger
+
+	trusted *http.Client // the rule's configured origin host
+	guarded *http.Client // hosts reached by a cross-host redirect
+
+	base   context.Context // cancelled by Shutdown/Close to abort every fill
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // running fills
+
+	mu     sync.Mutex
+	fills  map[string]*fill // registry: target key -> fill in flight
+	closed bool
+
+	buckets bucketCache
+
+	// originRequest builds the origin request (rules.OriginRequest; tests may swap it).
+	originRequest func(r *rules.Rule, key string, client http.Header, rawQuery string) (*rules.Request, error)
 }
 
 // New returns a Mirror. Close or Shutdown it when done.
 func New(o Options) (*Mirror, error) {
-	return nil, errors.New("mirror.New: not implemented yet")
+	if o.Target == nil {
+		return nil, errors.New("mirror: Options.Target is required")
+	}
+	if o.SpoolDir == "" {
+		o.SpoolDir = os.TempDir()
+	}
+	if st, err := os.Stat(o.SpoolDir); err != nil {
+		return nil, fmt.Errorf("mirror: spool dir: %w", err)
+	} else if !st.IsDir() {
+		return nil, fmt.Errorf("mirror: spool dir %s is not a directory", o.SpoolDir)
+	}
+	setDefault(&o.MaxObjectSize, DefaultMaxObjectSize)
+	setDefault(&o.ConnectTimeout, DefaultConnectTimeout)
+	setDefault(&o.HeaderTimeout, DefaultHeaderTimeout)
+	setDefault(&o.IdleTimeout, DefaultIdleTimeout)
+	setDefault(&o.FillTimeout, DefaultFillTimeout)
+	if o.OpenBucket == nil {
+		o.OpenBucket = store.OpenOrigin
+	}
+	m := &Mirror{
+		opts:          o,
+		log:           o.Logger,
+		fills:         make(map[string]*fill),
+		originRequest: rules.OriginRequest,
+	}
+	if m.log == nil {
+		m.log = slog.New(slog.DiscardHandler)
+	}
+	m.trusted = newClient(o, false)
+	m.guarded = newClient(o, !o.AllowPrivateRedirects)
+	m.base, m.cancel = context.WithCancel(context.Background())
+	m.buckets.open = o.OpenBucket
+	return m, nil
+}
+
+func setDefault[T int64 | time.Duration](p *T, v T) {
+	if *p <= 0 {
+		*p = v
+	}
 }
 
 // Get starts a fill for req.Key or joins the one in flight, and returns once
 // the origin's response headers are known. Errors: ErrNotFound,
-// *RedirectError, *FailedError. ctx bounds only the wait of this caller: the
-// fill itself runs on a detached context and completes for other readers.
+// *RedirectError, *FailedError (all wrapped with the key). ctx bounds only
+// the wait of this caller: the fill itself runs on a detached context and
+// completes for other readers. The caller must Close the Stream.
 func (m *Mirror) Get(ctx context.Context, req Request) (*Stream, error) {
-	return nil, errors.New("mirror.Get: not implemented yet")
+	f, coalesced, err := m.join(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	if coalesced && m.opts.Hooks.Coalesced != nil {
+		m.opts.Hooks.Coalesced()
+	}
+	select {
+	case <-f.ready:
+	case <-ctx.Done():
+		f.release()
+		return nil, ctx.Err()
+	}
+	if f.headErr != nil {
+		f.release()
+		return nil, fmt.Errorf("fill %q: %w", req.Key, f.headErr)
+	}
+	return &Stream{Meta: f.meta, Coalesced: coalesced, f: f}, nil
 }
 
 // Head asks the origin for the object's headers without storing anything
-// (for HEAD on a missing key when the rule has mirror_head).
+// (for HEAD on a missing key when the rule has mirror_head). A fill in flight
+// for the key answers instead of the origin. Errors as for Get.
 func (m *Mirror) Head(ctx context.Context, req Request) (*Meta, error) {
-	return nil, errors.New("mirror.Head: not implemented yet")
+	m.mu.Lock()
+	closed := m.closed
+	f := m.fills[req.Key]
+	m.mu.Unlock()
+	if closed {
+		return nil, ErrShutdown
+	}
+	if f != nil {
+		select {
+		case <-f.ready:
+			if f.headErr == nil {
+				meta := f.meta
+				return &meta, nil
+			}
+		default:
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, m.opts.HeaderTimeout+m.opts.ConnectTimeout)
+	defer cancel()
+	o, err := m.open(ctx, http.MethodHead, req)
+	if err != nil {
+		return nil, fmt.Errorf("head %q: %w", req.Key, err)
+	}
+	_ = o.body.Close()
+	return &o.meta, nil
 }
 
 // Result is the outcome of a completed fill.
@@ -130,68 +259,114 @@ type Result struct {
 }
 
 // Fill fetches req.Key and stores it, waiting for the commit (scan and
-// finalize use it for keys fetched through rules).
+// finalize use it for keys fetched through rules). It joins a fill already in
+// flight for the key. Errors as for Get, plus *FailedError for failures after
+// the headers.
 func (m *Mirror) Fill(ctx context.Context, req Request) (Result, error) {
-	return Result{}, errors.New("mirror.Fill: not implemented yet")
+	s, err := m.Get(ctx, req)
+	if err != nil {
+		return Result{}, err
+	}
+	_ = s.Close()
+	res, err := s.Wait(ctx)
+	if err != nil {
+		return res, fmt.Errorf("fill %q: %w", req.Key, err)
+	}
+	return res, nil
 }
 
-// Shutdown waits for in-flight fills until ctx is done, then cancels the
-// rest, removes their spool files and flushes the journal.
-func (m *Mirror) Shutdown(ctx context.Context) error { return nil }
+// Shutdown refuses new fills and waits for in-flight fills until ctx is done,
+// then cancels the rest (their readers get errors, nothing partial is
+// stored, spool files are removed). It closes cached origin buckets and idle
+// origin connections and syncs the journal (which the caller still closes).
+// It returns ctx.Err() when fills had to be cancelled.
+func (m *Mirror) Shutdown(ctx context.Context) error {
+	m.mu.Lock()
+	m.closed = true
+	m.mu.Unlock()
+	done := make(chan struct{})
+	go func() {
+		m.wg.Wait()
+		close(done)
+	}()
+	var err error
+	select {
+	case <-done:
+	case <-ctx.Done():
+		err = ctx.Err()
+		m.cancel()
+		<-done
+	}
+	m.cancel()
+	m.trusted.CloseIdleConnections()
+	m.guarded.CloseIdleConnections()
+	if cerr := m.buckets.close(); cerr != nil && err == nil {
+		err = cerr
+	}
+	if m.opts.Journal != nil {
+		if serr := m.opts.Journal.Sync(); serr != nil && err == nil {
+			err = serr
+		}
+	}
+	return err
+}
+
+// Close cancels every fill in flight at once and releases resources; it is
+// Shutdown with no grace period and returns nil when that went cleanly.
+func (m *Mirror) Close() error {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := m.Shutdown(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	return nil
+}
 
 // Stream is one reader's view of a fill.
 type Stream struct {
 	Meta      Meta
 	Coalesced bool // joined a fill started by another request
+
+	f      *fill
+	closed atomic.Bool
 }
 
 // NewReader returns a reader of bytes [off, off+n) of the object (n < 0: to
 // the end) that follows the spool as bytes arrive. A failed fill makes Read
-// return an error (never io.EOF early). Close the reader when done.
+// return an error (never io.EOF early): the last byte of the range is held
+// back until the whole body passed the integrity checks. Close the reader
+// when done; it stays valid after Stream.Close.
 func (s *Stream) NewReader(off, n int64) io.ReadCloser {
-	return io.NopCloser(errReader{errors.New("not implemented yet")})
+	if off < 0 {
+		return io.NopCloser(errReader{fmt.Errorf("mirror: negative offset %d", off)})
+	}
+	if s.closed.Load() {
+		return io.NopCloser(errReader{errors.New("mirror: NewReader on a closed Stream")})
+	}
+	return s.f.newReader(off, n)
 }
 
-// Wait blocks until the fill has committed (or failed) and returns its result.
+// Wait blocks until the fill has committed (or failed) and returns its
+// result. A fill whose bytes all reached the readers can still fail to be
+// stored (reason "store").
 func (s *Stream) Wait(ctx context.Context) (Result, error) {
-	return Result{}, errors.New("not implemented yet")
+	select {
+	case <-s.f.done:
+		return s.f.result, s.f.err
+	case <-ctx.Done():
+		return Result{}, ctx.Err()
+	}
 }
 
-// Close releases this reader's hold on the fill (the fill itself goes on).
-func (s *Stream) Close() error { return nil }
+// Close releases this stream's hold on the fill (the fill itself goes on;
+// readers already created stay usable until closed).
+func (s *Stream) Close() error {
+	if s.closed.CompareAndSwap(false, true) {
+		s.f.release()
+	}
+	return nil
+}
 
 type errReader struct{ err error }
 
 func (e errReader) Read([]byte) (int, error) { return 0, e.err }
-
-// Journal appends one JSON line per fill outcome to a file in the state dir.
-type Journal struct{}
-
-// Entry is one journal line.
-type Entry struct {
-	Time       time.Time `json:"time"`
-	Key        string    `json:"key"`
-	Rule       int       `json:"rule"` // 1-based rule number
-	Status     int       `json:"status,omitempty"`
-	Bytes      int64     `json:"bytes"`
-	DurationMS int64     `json:"duration_ms"`
-	Result     string    `json:"result"` // stored, exists, not_found, redirect, failed
-	Error      string    `json:"error,omitempty"`
-}
-
-// OpenJournal opens (creating) the journal file at path for appending.
-func OpenJournal(path string) (*Journal, error) {
-	return nil, errors.New("mirror.OpenJournal: not implemented yet")
-}
-
-// Append writes one entry; safe for concurrent use.
-func (j *Journal) Append(e Entry) error { return nil }
-
-// Close flushes and closes the journal.
-func (j *Journal) Close() error { return nil }
-
-// FailedKeys reads the journal files matching glob and returns the keys whose
-// last outcome is "failed" (a torn last line is tolerated).
-func FailedKeys(glob string) ([]string, error) {
-	return nil, errors.New("mirror.FailedKeys: not implemented yet")
-}
