@@ -133,6 +133,10 @@ func (s *Server) handle(w *respWriter, r *http.Request, rc *reqCtx) {
 	}
 	bucket, key, err := parseKey(r.URL.Path, st)
 	rc.bucket, rc.key = bucket, key
+	if err == errNoKey && bucket != "" {
+		s.serveList(w, r, rc)
+		return
+	}
 	if err != nil {
 		rc.outcome = outcomeRefused
 		writeError(w, r, rc, err)
