@@ -320,4 +320,3 @@ func TestRcloneInterop(t *testing.T) {
 		t.Errorf("%d origin GETs, want 1 (the fill)", n)
 	}
 }
-
