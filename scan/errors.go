@@ -173,11 +173,15 @@ func backoff(base time.Duration, attempt int) time.Duration {
 }
 
 // retry runs f until it succeeds, fails for good, or attempts run out.
-func retry(ctx context.Context, retries int, base time.Duration, f func() error) error {
+// onRetry, when not nil, hears about each retried error.
+func retry(ctx context.Context, retries int, base time.Duration, onRetry func(error), f func() error) error {
 	for attempt := 0; ; attempt++ {
 		err := f()
 		if err == nil || attempt >= retries || !transient(err) || ctx.Err() != nil {
 			return err
+		}
+		if onRetry != nil {
+			onRetry(err)
 		}
 		t := time.NewTimer(backoff(base, attempt+1))
 		select {

@@ -80,6 +80,7 @@ type Stats struct {
 	Verified      int64 `json:"content_verified"`
 	OutOfOrder    int64 `json:"out_of_order"` // listing entries that arrived out of byte order
 	Checks        int64 `json:"checks"`       // existence checks made on the target
+	Retries       int64 `json:"retries"`      // transient errors retried
 	Final         bool  `json:"-"`
 }
 

@@ -58,7 +58,7 @@ type run struct {
 
 	listed, listedBytes, copied, copiedBytes, skipped, skippedBytes atomic.Int64
 	missing, failed, vanished, sizeMismatch, contentDiffer          atomic.Int64
-	verified, outOfOrder, checks, extraPresent                      atomic.Int64
+	verified, outOfOrder, checks, extraPresent, retries             atomic.Int64
 	listingDone                                                     atomic.Bool
 	consecutiveFailures                                             atomic.Int64
 
@@ -221,7 +221,7 @@ func (r *run) stats() Stats {
 		Skipped: r.skipped.Load(), SkippedBytes: r.skippedBytes.Load(),
 		Missing: r.missing.Load(), Failed: r.failed.Load(), Vanished: r.vanished.Load(),
 		SizeMismatch: r.sizeMismatch.Load(), ContentDiffer: r.contentDiffer.Load(),
-		Verified: r.verified.Load(), OutOfOrder: r.outOfOrder.Load(), Checks: r.checks.Load(),
+		Verified: r.verified.Load(), Retries: r.retries.Load(), OutOfOrder: r.outOfOrder.Load(), Checks: r.checks.Load(),
 	}
 }
 
@@ -314,7 +314,7 @@ func send(ctx context.Context, ch chan<- item, it item) error {
 func (r *run) check(ctx context.Context, it item, out chan<- item) error {
 	r.checks.Add(1)
 	var attrs *blob.Attributes
-	err := retry(ctx, r.o.Retries, r.o.RetryBase, func() error {
+	err := r.retry(ctx, func() error {
 		var err error
 		attrs, err = r.o.Target.Attributes(ctx, it.key)
 		return err
@@ -424,7 +424,7 @@ func (r *run) transfer(ctx context.Context, it item) error {
 		n      int64
 		stored bool
 	)
-	err := retry(ctx, r.o.Retries, r.o.RetryBase, func() error {
+	err := r.retry(ctx, func() error {
 		var err error
 		n, stored, err = r.fetch(ctx, it)
 		return err
@@ -485,7 +485,7 @@ func (r *run) fetch(ctx context.Context, it item) (int64, bool, error) {
 // verify compares the content of a key present on both sides.
 func (r *run) verify(ctx context.Context, it item) error {
 	var same bool
-	err := retry(ctx, r.o.Retries, r.o.RetryBase, func() error {
+	err := r.retry(ctx, func() error {
 		var err error
 		same, err = sameContent(ctx, r.o.Origin, r.o.Target, it.key)
 		return err
@@ -607,7 +607,7 @@ func (r *run) list(ctx context.Context, b *blob.Bucket, side string, out chan<- 
 			objs []*blob.ListObject
 			next []byte
 		)
-		err := retry(ctx, r.o.Retries, r.o.RetryBase, func() error {
+		err := r.retry(ctx, func() error {
 			var err error
 			objs, next, err = b.ListPage(ctx, token, listPageSize, opts)
 			return err
@@ -764,4 +764,11 @@ func (r *run) produceKeys(ctx context.Context, out chan<- item) error {
 			return err
 		}
 	}
+}
+
+func (r *run) retry(ctx context.Context, f func() error) error {
+	return retry(ctx, r.o.Retries, r.o.RetryBase, func(err error) {
+		r.retries.Add(1)
+		r.log.Debug("retrying", "err", err)
+	}, f)
 }

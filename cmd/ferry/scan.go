@@ -1,33 +1,352 @@
 package main
 
 import (
+	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
 
+	"github.com/ferry-migrate/ferry/mirror"
+	"github.com/ferry-migrate/ferry/rules"
+	"github.com/ferry-migrate/ferry/scan"
+	"github.com/ferry-migrate/ferry/store"
 	"github.com/spf13/cobra"
 )
 
 // scanConfig holds the scan.* keys.
 type scanConfig struct {
-	Transfers int `mapstructure:"transfers"`
-	Checkers  int `mapstructure:"checkers"`
+	Transfers int     `mapstructure:"transfers"`
+	Checkers  int     `mapstructure:"checkers"`
+	Retries   int     `mapstructure:"retries"`
+	BWLimit   string  `mapstructure:"bwlimit"`
+	MaxRPS    float64 `mapstructure:"max_rps"`
 }
 
 var scanKeys = []configKey{
-	{"scan.transfers", 32, "objects copied in parallel"},
-	{"scan.checkers", 16, "existence checks in parallel (key-list mode)"},
+	{"scan.transfers", scan.DefaultTransfers, "objects copied in parallel"},
+	{"scan.checkers", scan.DefaultCheckers, "existence checks in parallel (key-list mode)"},
+	{"scan.retries", scan.DefaultRetries, "extra attempts per key for transient errors (5xx, 429, timeouts, resets)"},
+	{"scan.bwlimit", "", "bytes per second read from a bucket origin, e.g. 50M (empty: unlimited)"},
+	{"scan.max_rps", 0.0, "origin requests per second (0: unlimited)"},
+}
+
+// scanFlags are the flags scan and finalize share.
+type scanFlags struct {
+	keys     string
+	prefix   string
+	include  []string
+	exclude  []string
+	shard    string
+	dryRun   bool
+	jsonOut  bool
+	report   string
+	compare  string
+	checksum bool
 }
 
 func newScanCmd(a *app) *cobra.Command {
+	var sf scanFlags
 	c := &cobra.Command{
 		Use:   "scan",
-		Short: "Bulk-copy the cold data from the origin into the target (not implemented yet)",
-		Args:  usageArgs(cobra.NoArgs),
+		Short: "Bulk-copy the cold data from the origin into the target",
+		Long: `Copy every object the target lacks from the origin, create-only: objects already in
+the target are never overwritten.
+
+Sources:
+  --origin URL      a listable origin (a directory, file://, s3://bucket/prefix?endpoint=..., gs://):
+                    origin and target listings are diffed, metadata is kept
+  --keys FILE|-     a key list (one key per line, JSONL or CSV with key[,size,md5]); keys are
+                    fetched through the back-to-origin rules as serve would, or from --origin
+                    when it is given too. A failure manifest is a valid key list.
+
+Per-key failures are retried, then written to a failure manifest in <state_dir>/scan/ and
+the run goes on. An interrupted run resumes: the listing diff skips what was copied, and a
+key list restarts after the last key a checkpoint recorded.
+
+` + exitCodesHelp,
+		Example: `  ferry scan --origin /srv/www --target 's3://new-bucket?endpoint=https://s3.example.com'
+  ferry scan --keys keys.txt --config ferry.yaml
+  ferry scan --keys .ferry/scan/failed-20260101T000000.000Z-42.jsonl --origin s3://old-bucket
+  ferry scan --origin s3://old --shard 0/4 --transfers 64`,
+		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return errors.New("scan is not implemented yet")
+			return runScan(cmd.Context(), a, &sf)
 		},
 	}
 	f := c.Flags()
-	f.String("origin", "", "origin URL")
+	f.String("origin", "", "listable origin URL (env FERRY_ORIGIN)")
 	bindKey(f, "origin", "origin")
+	addScanFlags(c, &sf)
+	f.BoolVar(&sf.dryRun, "dry-run", false, "list and diff only: report what would be copied")
+	f.StringVar(&sf.compare, "compare", "size", "compare keys present on both sides: size or none")
 	return c
+}
+
+// addScanFlags adds the flags scan and finalize share.
+func addScanFlags(c *cobra.Command, sf *scanFlags) {
+	f := c.Flags()
+	f.StringVar(&sf.keys, "keys", "", "key list file, or - for stdin")
+	f.StringVar(&sf.prefix, "prefix", "", "only keys with this prefix")
+	f.StringArrayVar(&sf.include, "include", nil, `only keys matching this glob (repeatable; "*" stops at "/", "**" does not; a glob without "/" also matches base names)`)
+	f.StringArrayVar(&sf.exclude, "exclude", nil, "skip keys matching this glob (repeatable)")
+	f.StringVar(&sf.shard, "shard", "", "i/n: only the keys of shard i (0-based) of n, split by a hash of the key")
+	f.BoolVar(&sf.jsonOut, "json", false, "print a machine-readable JSON summary on stdout")
+	f.StringVar(&sf.report, "report", "", "also write the JSON summary to this file")
+	f.Int("transfers", scan.DefaultTransfers, "objects copied in parallel")
+	f.Int("checkers", scan.DefaultCheckers, "existence checks in parallel")
+	f.Int("retries", scan.DefaultRetries, "extra attempts per key for transient errors")
+	f.String("bwlimit", "", "bytes per second read from a bucket origin, e.g. 50M")
+	f.Float64("max-rps", 0, "origin requests per second (0: unlimited)")
+	bindKey(f, "transfers", "scan.transfers")
+	bindKey(f, "checkers", "scan.checkers")
+	bindKey(f, "retries", "scan.retries")
+	bindKey(f, "bwlimit", "scan.bwlimit")
+	bindKey(f, "max-rps", "scan.max_rps")
+}
+
+// parseShard parses "i/n".
+func parseShard(s string) (int, int, error) {
+	if s == "" {
+		return 0, 0, nil
+	}
+	i, n, ok := strings.Cut(s, "/")
+	si, err1 := strconv.Atoi(i)
+	sn, err2 := strconv.Atoi(n)
+	if !ok || err1 != nil || err2 != nil || sn < 1 || si < 0 || si >= sn {
+		return 0, 0, fmt.Errorf("--shard %q: want i/n with 0 <= i < n, e.g. 0/4", s)
+	}
+	return si, sn, nil
+}
+
+// parseBytes parses a byte rate such as 512K, 50M, 1G or 1000.
+func parseBytes(s string) (int64, error) {
+	if s == "" || s == "0" {
+		return 0, nil
+	}
+	mult := int64(1)
+	u := strings.ToUpper(strings.TrimSuffix(strings.TrimSuffix(s, "/s"), "B"))
+	u = strings.TrimSuffix(u, "I")
+	if n := len(u); n > 0 {
+		switch u[n-1] {
+		case 'K':
+			mult, u = 1<<10, u[:n-1]
+		case 'M':
+			mult, u = 1<<20, u[:n-1]
+		case 'G':
+			mult, u = 1<<30, u[:n-1]
+		}
+	}
+	v, err := strconv.ParseFloat(u, 64)
+	if err != nil || v < 0 {
+		return 0, fmt.Errorf("bwlimit %q: want a byte rate such as 512K, 50M or 1G", s)
+	}
+	return int64(v * float64(mult)), nil
+}
+
+// scanOptions turns flags and configuration into scan.Options. The returned
+// cleanup closes what was opened.
+func scanOptions(ctx context.Context, a *app, sf *scanFlags, what string) (scan.Options, func(), error) {
+	cfg := a.cfg
+	var o scan.Options
+	var closers []func()
+	cleanup := func() {
+		for i := len(closers) - 1; i >= 0; i-- {
+			closers[i]()
+		}
+	}
+	fail := func(err error) (scan.Options, func(), error) { cleanup(); return scan.Options{}, func() {}, err }
+
+	shard, shards, err := parseShard(sf.shard)
+	if err != nil {
+		return fail(asUsage(err))
+	}
+	for _, g := range append(append([]string{}, sf.include...), sf.exclude...) {
+		if _, err := scan.CompileGlob(g); err != nil {
+			return fail(asUsage(fmt.Errorf("glob %q: %w", g, err)))
+		}
+	}
+	bw, err := parseBytes(cfg.Scan.BWLimit)
+	if err != nil {
+		return fail(asUsage(err))
+	}
+	if sf.compare != "" && sf.compare != "size" && sf.compare != "none" {
+		return fail(asUsage(fmt.Errorf("--compare %q: want size or none", sf.compare)))
+	}
+	if cfg.Scan.Transfers < 1 || cfg.Scan.Checkers < 1 {
+		return fail(asUsage(errors.New("transfers and checkers must be at least 1")))
+	}
+	if cfg.Origin == "" && sf.keys == "" {
+		return fail(asUsage(fmt.Errorf("%s needs a source: --origin URL (listable origin) or --keys FILE|- (key list)", what)))
+	}
+	o = scan.Options{
+		Prefix: sf.prefix, Include: sf.include, Exclude: sf.exclude, Shard: shard, Shards: shards,
+		Transfers: cfg.Scan.Transfers, Checkers: cfg.Scan.Checkers, Retries: cfg.Scan.Retries,
+		DryRun: sf.dryRun, CompareSize: sf.compare != "none", Checksum: sf.checksum,
+		BWLimit: bw, MaxRPS: cfg.Scan.MaxRPS, StateDir: cfg.StateDir, Logger: a.log,
+	}
+	if o.Retries == 0 {
+		o.Retries = -1 // 0 in the configuration means no retries
+	}
+
+	target, err := store.Open(ctx, cfg.Target)
+	if err != nil {
+		return fail(err)
+	}
+	closers = append(closers, func() { target.Close() })
+	o.Target = target
+	if cfg.Origin != "" {
+		origin, err := store.OpenOrigin(ctx, cfg.Origin)
+		if err != nil {
+			return fail(err)
+		}
+		closers = append(closers, func() { origin.Close() })
+		o.Origin = origin
+	}
+	runID := []string{what, store.Redact(cfg.Target), store.Redact(cfg.Origin), sf.keys, sf.prefix,
+		strings.Join(sf.include, "\x00"), strings.Join(sf.exclude, "\x00"), sf.shard}
+	o.RunID = strings.Join(runID, "\n")
+
+	if sf.keys != "" {
+		if sf.keys == "-" {
+			o.Keys, o.KeysName = a.stdin, "-"
+		} else {
+			f, err := os.Open(sf.keys)
+			if err != nil {
+				return fail(asUsage(fmt.Errorf("keys file %s: %w", sf.keys, unwrapPathError(err))))
+			}
+			closers = append(closers, func() { f.Close() })
+			o.Keys, o.KeysName = f, sf.keys
+		}
+		if o.Origin == nil {
+			set, err := scanRules(cfg.File)
+			if err != nil {
+				return fail(asUsage(err))
+			}
+			if len(set.Rules) == 0 {
+				return fail(asUsage(errors.New("--keys without --origin fetches through the rules, and the configuration has none (add rules, or give --origin)")))
+			}
+			m, err := mirror.New(mirror.Options{Target: target, Logger: a.log})
+			if err != nil {
+				return fail(err)
+			}
+			closers = append(closers, func() { m.Close() })
+			o.Rules, o.Filler = set, m
+		}
+	}
+	return o, cleanup, nil
+}
+
+// scanRules reads the rules of the config file (none without a file).
+func scanRules(file string) (*rules.Set, error) {
+	if file == "" {
+		return &rules.Set{}, nil
+	}
+	f, err := os.Open(file)
+	if err != nil {
+		return nil, fmt.Errorf("config file %s: %w", file, unwrapPathError(err))
+	}
+	defer f.Close()
+	set, err := rules.ParseConfig(f)
+	if err != nil {
+		return nil, fmt.Errorf("config file %s: %w", file, err)
+	}
+	return set, nil
+}
+
+func runScan(ctx context.Context, a *app, sf *scanFlags) error {
+	o, cleanup, err := scanOptions(ctx, a, sf, "scan")
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+	o.Progress = newProgress(a.stderr, a.log, "scan", false)
+	res, err := scan.Run(ctx, o)
+	if res != nil {
+		if werr := writeSummary(a, sf, res, func(w io.Writer) { printScanSummary(w, res) }); werr != nil && err == nil {
+			err = werr
+		}
+	}
+	if err != nil {
+		return scanError(err)
+	}
+	if !res.Complete() {
+		return incompleteError{fmt.Errorf("scan finished with %d failed, %d missing, %d size mismatches%s",
+			res.Failed, res.Missing, res.SizeMismatch, manifestHint(res.Manifest))}
+	}
+	return nil
+}
+
+func manifestHint(path string) string {
+	if path == "" {
+		return ""
+	}
+	return fmt.Sprintf("; retry the failed keys with: ferry scan --keys %s", path)
+}
+
+// scanError maps scan's errors to exit codes: a bad key list line is a
+// usage error; the rest pass through.
+func scanError(err error) error {
+	var le *scan.LineError
+	if errors.As(err, &le) {
+		return asUsage(err)
+	}
+	return err
+}
+
+// writeSummary prints the human summary (or JSON with --json) and writes
+// the --report file.
+func writeSummary(a *app, sf *scanFlags, v any, human func(io.Writer)) error {
+	if sf.report != "" {
+		b, _ := json.MarshalIndent(v, "", "  ")
+		if err := os.WriteFile(sf.report, append(b, '\n'), 0o644); err != nil {
+			return fmt.Errorf("report: %w", err)
+		}
+	}
+	if sf.jsonOut {
+		enc := json.NewEncoder(a.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(v)
+	}
+	human(a.stdout)
+	return nil
+}
+
+func printScanSummary(w io.Writer, r *scan.Result) {
+	verb := "copied"
+	if r.DryRun {
+		verb = "would copy"
+	}
+	n := r.Copied
+	if r.DryRun {
+		n = r.Missing
+	}
+	rate := 0.0
+	if r.Seconds > 0 {
+		rate = float64(r.CopiedBytes) / r.Seconds / (1 << 20)
+	}
+	fmt.Fprintf(w, "scan (%s): %d keys, %s %d (%s), skipped %d already present, failed %d",
+		r.Mode, r.Listed, verb, n, human(r.CopiedBytes), r.Skipped, r.Failed)
+	if r.Vanished > 0 {
+		fmt.Fprintf(w, ", %d gone from the origin", r.Vanished)
+	}
+	if r.SizeMismatch > 0 {
+		fmt.Fprintf(w, ", %d size mismatches", r.SizeMismatch)
+	}
+	fmt.Fprintf(w, " in %.1fs (%.1f MiB/s, %.0f objects/s)\n", r.Seconds, rate, float64(r.Processed())/max(r.Seconds, 1e-9))
+	if r.Resumed > 0 {
+		fmt.Fprintf(w, "resumed after %d keys done by an interrupted run\n", r.Resumed)
+	}
+	for _, f := range r.Failures {
+		fmt.Fprintf(w, "  failed %q: %s: %s\n", f.Key, f.Reason, f.Error)
+	}
+	for _, k := range r.SizeMismatchKeys {
+		fmt.Fprintf(w, "  size differs %q\n", k)
+	}
+	if r.Manifest != "" {
+		fmt.Fprintf(w, "failure manifest: %s (retry with: ferry scan --keys %s)\n", r.Manifest, r.Manifest)
+	}
 }
