@@ -244,6 +244,7 @@ func TestRedirectFollowed(t *testing.T) {
 			"other.test:" + otherPort(other): "127.0.0.1:" + otherPort(other),
 		})
 	})
+	e.m.originRequest = passThroughOriginRequest
 	base := "http://origin.test:" + port
 	if _, err := e.m.Fill(context.Background(), e.req(base, "chain")); err != nil {
 		t.Fatalf("10 redirects: %v", err)

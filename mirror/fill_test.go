@@ -473,14 +473,9 @@ func TestViaAndHost(t *testing.T) {
 		_, _ = w.Write([]byte("x"))
 	})
 	e := newEnv(t, targets[0].open(t), func(o *Options) { o.Via = "ferry-test" })
-	e.m.originRequest = func(r *rules.Rule, key string, h http.Header, q string) (*rules.Request, error) {
-		req, err := testOriginRequest(r, key, h, q)
-		if err == nil {
-			req.Host = "www.example.com"
-		}
-		return req, err
-	}
-	if _, err := e.m.Fill(context.Background(), e.req(o.URL, "v")); err != nil {
+	req := e.req(o.URL, "v")
+	req.Rule.Headers.Set = []rules.HeaderValue{{Name: "Host", Value: "www.example.com"}}
+	if _, err := e.m.Fill(context.Background(), req); err != nil {
 		t.Fatal(err)
 	}
 	if via.Load() != "1.1 ferry-test" || host.Load() != "www.example.com" {

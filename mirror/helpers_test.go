@@ -100,7 +100,6 @@ func newEnv(t *testing.T, target *blob.Bucket, mod func(*Options)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m.originRequest = testOriginRequest
 	e := &env{t: t, m: m, target: target, spool: spool, jpath: jpath, j: j}
 	t.Cleanup(func() {
 		if err := m.Close(); err != nil {
@@ -211,11 +210,11 @@ func failedReason(err error) string {
 	return ""
 }
 
-// testOriginRequest stands in for rules.OriginRequest while package rules is
-// being written: origin + "/" + key for http origins (the tests use plain
-// keys), the bucket URL otherwise. Client headers pass through unchanged so
-// the mirror's own credential stripping can be tested.
-func testOriginRequest(r *rules.Rule, key string, h http.Header, rawQuery string) (*rules.Request, error) {
+// passThroughOriginRequest builds origin + "/" + key like rules.OriginRequest
+// but passes every client header through unchanged (rules never let
+// Authorization through), so the mirror's own credential stripping on
+// cross-host redirects can be tested.
+func passThroughOriginRequest(r *rules.Rule, key string, h http.Header, rawQuery string) (*rules.Request, error) {
 	if strings.HasPrefix(r.Origin, "http://") || strings.HasPrefix(r.Origin, "https://") {
 		u, err := url.Parse(strings.TrimSuffix(r.Origin, "/") + "/" + key)
 		if err != nil {
