@@ -25,7 +25,8 @@ type fakeFiller struct {
 type fakeObject struct {
 	meta   mirror.Meta
 	data   []byte
-	failAt int // >0: the reader fails after this many bytes
+	failAt int           // >0: the reader fails after this many bytes
+	gate   chan struct{} // non-nil: the second half waits for it to close
 }
 
 func newFakeFiller() *fakeFiller {
@@ -77,6 +78,10 @@ func (s *fakeStream) NewReader(off, n int64) io.ReadCloser {
 	if s.o.failAt > 0 {
 		return io.NopCloser(io.MultiReader(bytes.NewReader(data[off:s.o.failAt]), errReader{errors.New("origin died mid-body")}))
 	}
+	if s.o.gate != nil {
+		half := int64(len(data)) / 2
+		return io.NopCloser(io.MultiReader(bytes.NewReader(data[:half]), gateReader{s.o.gate}, bytes.NewReader(data[half:])))
+	}
 	end := int64(len(data))
 	if n >= 0 && off+n < end {
 		end = off + n
@@ -87,3 +92,11 @@ func (s *fakeStream) NewReader(off, n int64) io.ReadCloser {
 type errReader struct{ err error }
 
 func (e errReader) Read([]byte) (int, error) { return 0, e.err }
+
+// gateReader blocks until its channel is closed, then reports EOF.
+type gateReader struct{ c chan struct{} }
+
+func (g gateReader) Read([]byte) (int, error) {
+	<-g.c
+	return 0, io.EOF
+}
