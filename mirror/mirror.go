@@ -1,6 +1,3 @@
-// Package mirror performs fills: one origin fetch for a key the target lacks,
-// streamed to every waiting reader through a spool file and stored in the
-// target create-only, with integrity checks before commit.
 package mirror
 
 import (

@@ -1,0 +1,73 @@
+// Package mirror performs fills: one origin fetch for a key the target lacks,
+// streamed to every waiting reader through a spool file and stored in the
+// target create-only, with integrity checks before commit.
+//
+// # Where things happen
+//
+//	mirror.go    API: Options, Mirror, Get/Head/Fill/Shutdown, Stream, errors
+//	registry.go  coalescing: one fill per target key, started on a detached context
+//	fetch.go     origin requests: HTTP (own transport, manual redirects, idle
+//	             timeout on body reads, classification) and bucket origins
+//	dial.go      the SSRF guard: which addresses a redirect may reach
+//	fill.go      the fill: spool, readers that follow it, target write, commit
+//	journal.go   one JSON line per fill outcome; FailedKeys for finalize
+//
+// # A fill
+//
+// Get looks the key up in the registry; the first caller starts a fill, later
+// callers join it (Stream.Coalesced). The fill runs on
+// context.WithoutCancel(caller) bounded by FillTimeout and cancelled only by
+// Shutdown/Close, so a client that goes away never fails the fill for others,
+// and a fill whose readers all left still completes and stores.
+//
+// The origin request comes from rules.OriginRequest. HTTP origins use a
+// dedicated http.Transport: no proxy from the environment, no transparent
+// decompression (stored bytes are the origin's bytes, Content-Encoding
+// kept), connect and response-header timeouts, many idle connections per
+// host. Body reads have an idle timeout (reset by every read that returns
+// bytes), never a total one, so slow but steady transfers succeed.
+//
+// Redirects are followed by hand, at most 10 hops. Hops to the configured
+// origin's host use the trusted transport; hops to any other host use a
+// second transport whose dialer checks the resolved address in
+// net.Dialer.Control (so DNS rebinding cannot bypass it) and refuses
+// loopback, private, link-local, CGNAT, unspecified, multicast, reserved and
+// IPv4-embedding IPv6 addresses unless Options.AllowPrivateRedirects.
+// Authorization, Proxy-Authorization and Cookie are not sent to other hosts.
+// With follow_redirects false a 3xx becomes *RedirectError.
+//
+// Classification: 200 fills; 404 is ErrNotFound; everything else (other
+// statuses, network errors, timeouts, integrity failures) is *FailedError
+// with a short Reason.
+//
+// The body is read once into a spool file in SpoolDir (unlinked right after
+// creation, so no temp file survives even a crash) and follows two paths:
+//   - readers (Stream.NewReader(off, n)) pread the spool as bytes arrive,
+//     woken by a broadcast channel on progress; each needs no buffer of its
+//     own, so memory is O(buffer) per fill whatever the number of readers
+//     (BenchmarkFanout100x64MiB). A reader may start late or read a range.
+//     The last byte of every range is held back until the whole body passed
+//     the integrity checks, so no reader can finish cleanly on a body that
+//     turns out to be bad; on failure every reader gets the error.
+//   - the target writer (create-only, content headers, origin ETag,
+//     Last-Modified and Expires as user metadata; see MetaOriginETag) is fed
+//     from the spool by its own goroutine, so a slow target does not slow
+//     readers down.
+//
+// Integrity before commit: byte count equals Content-Length, MD5 equals
+// Content-MD5 when sent (or the bucket's MD5), and MaxObjectSize holds with
+// and without Content-Length. On any failure the writer's context is
+// cancelled before Close, which makes gocloud abort the write (fileblob
+// drops its temp file, S3 aborts the multipart upload): nothing partial is
+// ever visible. A create-only write that finds the key already stored
+// (store.IsExists) is success with Result.Stored false: whoever wrote first
+// wins. A target that fails after the verified bytes reached the readers
+// fails the fill (reason "store", journaled) but not those readers.
+//
+// The registry entry is removed when the fill is over (after the commit), so
+// the next Get starts afresh; serve finds the stored object first.
+//
+// Journal: JSON lines appended with one write each on an O_APPEND file;
+// FailedKeys reads any number of them, skips torn lines, and keeps the
+// latest outcome per key.
+package mirror

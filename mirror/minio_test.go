@@ -1,0 +1,135 @@
+package mirror
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ferry-migrate/ferry/internal/miniotest"
+	"github.com/ferry-migrate/ferry/store"
+	"go.uber.org/goleak"
+	"gocloud.dev/blob"
+)
+
+// minioTarget opens a fresh MinIO bucket as the target.
+func minioTarget(t *testing.T) (*blob.Bucket, *miniotest.Server, string) {
+	s := miniotest.Get(t)
+	name := s.NewBucket(t)
+	b, err := store.Open(context.Background(), s.URL(name, ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b, s, name
+}
+
+// The S3 client keeps idle keep-alive connections to MinIO that the store
+// package owns; only those goroutines may outlive a MinIO test.
+var minioLeakOpts = []goleak.Option{
+	goleak.IgnoreAnyFunction("net/http.(*persistConn).readLoop"),
+	goleak.IgnoreAnyFunction("net/http.(*persistConn).writeLoop"),
+}
+
+// Happy path on MinIO: readers share one origin request for a multipart-sized
+// object, which is stored once with its metadata.
+func TestMinIOFanout(t *testing.T) {
+	leakCheck(t, minioLeakOpts...)
+	target, _, _ := minioTarget(t)
+	body := payload(12<<20, 8)
+	gate := make(chan struct{})
+	o := gatedOrigin(t, body, 1<<20, gate)
+	e := newEnv(t, target, nil)
+	var streams []*Stream
+	for range 5 {
+		s, err := e.m.Get(context.Background(), e.req(o.URL, "dir/big file+1.bin"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		streams = append(streams, s)
+	}
+	// A reader gets bytes while the origin is holding back the rest.
+	first := streams[0].NewReader(0, -1)
+	if _, err := io.ReadFull(first, make([]byte, 1000)); err != nil {
+		t.Fatal(err)
+	}
+	_ = first.Close()
+	close(gate)
+	var wg sync.WaitGroup
+	errs := make([]error, len(streams))
+	for i, s := range streams {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			got, err := readAll(s.NewReader(0, -1))
+			if err == nil && !bytes.Equal(got, body) {
+				err = io.ErrUnexpectedEOF
+			}
+			errs[i] = err
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("reader %d: %v", i, err)
+		}
+	}
+	res, err := streams[0].Wait(context.Background())
+	if err != nil || !res.Stored {
+		t.Fatalf("wait: %+v %v", res, err)
+	}
+	for _, s := range streams {
+		_ = s.Close()
+	}
+	if o.hits.Load() != 1 {
+		t.Fatalf("origin requests = %d", o.hits.Load())
+	}
+	if sha(e.stored("dir/big file+1.bin")) != sha(body) {
+		t.Fatal("stored bytes differ")
+	}
+	a, err := target.Attributes(context.Background(), "dir/big file+1.bin")
+	if err != nil || a.Metadata[MetaOriginETag] != `"v1"` || a.ContentType != "application/octet-stream" {
+		t.Fatalf("attributes %+v %v", a, err)
+	}
+	// A second fill of the stored key loses the create-only race.
+	res, err = e.m.Fill(context.Background(), e.req(o.URL, "dir/big file+1.bin"))
+	if err != nil || res.Stored {
+		t.Fatalf("refill: %+v %v", res, err)
+	}
+}
+
+// A fault on MinIO: the origin dies mid-body after several MiB; nothing is
+// visible in the bucket and no multipart upload is left pending.
+func TestMinIOFaultLeavesNothing(t *testing.T) {
+	leakCheck(t, minioLeakOpts...)
+	target, srv, bucket := minioTarget(t)
+	body := payload(12<<20, 9)
+	o := newOrigin(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", strconv.Itoa(len(body)+1000))
+		_, _ = w.Write(body) // then the handler returns: the body is short
+	})
+	e := newEnv(t, target, nil)
+	s, err := e.m.Get(context.Background(), e.req(o.URL, "broken.bin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := readAll(s.NewReader(0, -1)); err == nil {
+		t.Fatal("reader saw a clean EOF")
+	}
+	_, err = s.Wait(context.Background())
+	_ = s.Close()
+	if failedReason(err) != "length" {
+		t.Fatalf("fill error %v", err)
+	}
+	e.assertClean()
+	deadline := time.Now().Add(10 * time.Second)
+	for srv.PendingUploads(t, bucket) != 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("multipart upload left pending")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
