@@ -7,6 +7,7 @@ func addCommands(root *cobra.Command, a *app) {
 	root.AddCommand(
 		newScanCmd(a),
 		newServeCmd(a),
+		newRulesCmd(a),
 		newFinalizeCmd(a),
 		newGenDocsCmd(a),
 	)

@@ -1,0 +1,537 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/ferry-migrate/ferry/rules"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+)
+
+const rulesHelp = `Back-to-origin rules live in the config file under the top-level "rules:" key,
+as an ordered list of at most 5 rules; the first rule whose key_prefix and
+key_suffix both match a missing key wins. The editing commands (add, edit,
+remove, move, clear, import) rewrite only the rules: section of the file and
+keep every other key and comment as it was; invalid input leaves the file
+unchanged. Without a config file, add and import create ./ferry.yaml (or the
+--config file). The full reference is docs/rules.md.
+
+` + exitCodesHelp
+
+// rulesCmd carries what the rules subcommands share.
+type rulesCmd struct {
+	a *app
+	// newFile is the --config file that does not exist yet, for the
+	// commands that may create it (add, import).
+	newFile string
+}
+
+func newRulesCmd(a *app) *cobra.Command {
+	rc := &rulesCmd{a: a}
+	c := &cobra.Command{
+		Use:   "rules",
+		Short: "List, edit, validate, test, import and export the back-to-origin rules",
+		Long:  rulesHelp,
+		Args:  usageArgs(cobra.NoArgs),
+		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
+			return rc.load(cmd)
+		},
+	}
+	c.AddCommand(
+		rc.listCmd(),
+		rc.addCmd(),
+		rc.editCmd(),
+		rc.removeCmd(),
+		rc.moveCmd(),
+		rc.clearCmd(),
+		rc.validateCmd(),
+		rc.testCmd(),
+		rc.exportCmd(),
+		rc.importCmd(),
+	)
+	return c
+}
+
+// load decodes the configuration. A --config file that does not exist yet
+// is allowed for the commands that create it: the run then uses defaults,
+// environment and flags, and the file is written on success.
+func (rc *rulesCmd) load(cmd *cobra.Command) error {
+	a := rc.a
+	if a.configFlag != "" && cmd.Annotations["creates-config"] == "true" {
+		if _, err := os.Stat(a.configFlag); errors.Is(err, fs.ErrNotExist) {
+			want := a.configFlag
+			a.configFlag = os.DevNull // an empty config file: defaults, environment, flags
+			err := a.load(cmd)
+			a.configFlag = want
+			if err != nil {
+				return err
+			}
+			a.cfg.File = ""
+			rc.newFile = want
+			return nil
+		}
+	}
+	return a.load(cmd)
+}
+
+// file is the config file the rules are read from and written to.
+func (rc *rulesCmd) file() string {
+	switch {
+	case rc.a.cfg.File != "":
+		return rc.a.cfg.File
+	case rc.newFile != "":
+		return rc.newFile
+	}
+	return "ferry.yaml"
+}
+
+// loadRules reads the rules of the config file in use (a.cfg.File): an empty
+// Set when there is no file or no rules: section. Errors say which file and
+// line, and exit 2.
+func loadRules(a *app) (*rules.Set, error) {
+	if a.cfg == nil || a.cfg.File == "" {
+		return &rules.Set{}, nil
+	}
+	data, err := os.ReadFile(a.cfg.File)
+	if err != nil {
+		return nil, asUsage(fmt.Errorf("config file %s: %w", a.cfg.File, unwrapPathError(err)))
+	}
+	set, err := rules.ParseConfig(strings.NewReader(string(data)))
+	if err != nil {
+		return nil, asUsage(fmt.Errorf("config file %s: %w", a.cfg.File, err))
+	}
+	return set, nil
+}
+
+// selfAddrs is where ferry itself answers, for rules.CheckLoop: the target
+// bucket and serve's listen address.
+func selfAddrs(a *app) []string {
+	return []string{a.cfg.Target, a.cfg.Serve.Listen}
+}
+
+func (rc *rulesCmd) warn(ws []string) {
+	for _, w := range ws {
+		fmt.Fprintf(rc.a.stderr, "ferry: warning: %s\n", w)
+	}
+}
+
+// ruleIndex parses a 1-based rule number argument against n rules.
+func ruleIndex(arg string, n int) (int, error) {
+	i, err := strconv.Atoi(arg)
+	if err != nil {
+		return 0, asUsage(fmt.Errorf("rule number %q is not a number (see ferry rules list)", arg))
+	}
+	if n == 0 {
+		return 0, asUsage(fmt.Errorf("there are no rules"))
+	}
+	if i < 1 || i > n {
+		return 0, asUsage(fmt.Errorf("rule %d does not exist: there are %d rules (1-%d)", i, n, n))
+	}
+	return i - 1, nil
+}
+
+// --- list ---
+
+func (rc *rulesCmd) listCmd() *cobra.Command {
+	var asJSON bool
+	c := &cobra.Command{
+		Use:   "list",
+		Short: "Print the rules in order as a table (or --json)",
+		Long:  "Print the rules in the order they are matched.\n\n" + exitCodesHelp,
+		Args:  usageArgs(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			set, err := loadRules(rc.a)
+			if err != nil {
+				return err
+			}
+			rc.warn(set.Warnings)
+			if asJSON {
+				out := set.Rules
+				if out == nil {
+					out = []rules.Rule{}
+				}
+				enc := json.NewEncoder(rc.a.stdout)
+				enc.SetIndent("", "  ")
+				return enc.Encode(out)
+			}
+			if len(set.Rules) == 0 {
+				where := "no config file"
+				if rc.a.cfg.File != "" {
+					where = rc.a.cfg.File
+				}
+				fmt.Fprintf(rc.a.stdout, "no rules (%s): a missing key is answered 404\n", where)
+				return nil
+			}
+			printRules(rc.a.stdout, set.Rules)
+			return nil
+		},
+	}
+	c.Flags().BoolVar(&asJSON, "json", false, "print the rules as a JSON array")
+	return c
+}
+
+func printRules(w io.Writer, rs []rules.Rule) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "#\tNAME\tKEY_PREFIX\tKEY_SUFFIX\tORIGIN\tOPTIONS")
+	dash := func(s string) string {
+		if s == "" {
+			return "-"
+		}
+		return strconv.Quote(s)
+	}
+	for i, r := range rs {
+		name := r.Name
+		if name == "" {
+			name = "-"
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", i+1, name, dash(r.KeyPrefix), dash(r.KeySuffix), r.Origin, ruleOptions(&r))
+	}
+	tw.Flush()
+}
+
+// ruleOptions summarises everything but the conditions and the origin.
+func ruleOptions(r *rules.Rule) string {
+	var o []string
+	if r.ReplaceKeyPrefixWith != "" {
+		o = append(o, "replace_key_prefix_with="+strconv.Quote(r.ReplaceKeyPrefixWith))
+	}
+	if r.ReplaceKeyWith != "" {
+		o = append(o, "replace_key_with="+strconv.Quote(r.ReplaceKeyWith))
+	}
+	if r.PassQueryString {
+		o = append(o, "pass_query_string")
+	}
+	if !r.FollowRedirects {
+		o = append(o, "follow_redirects=false")
+	}
+	if !r.MirrorHead {
+		o = append(o, "mirror_head=false")
+	}
+	h := r.Headers
+	if h.PassAll {
+		o = append(o, "headers.pass_all")
+	}
+	if len(h.Pass) > 0 {
+		o = append(o, "headers.pass="+strings.Join(h.Pass, ","))
+	}
+	if len(h.Remove) > 0 {
+		o = append(o, "headers.remove="+strings.Join(h.Remove, ","))
+	}
+	for _, hv := range h.Set {
+		o = append(o, fmt.Sprintf("headers.set=%s:%q", hv.Name, hv.Value))
+	}
+	if len(o) == 0 {
+		return "-"
+	}
+	return strings.Join(o, " ")
+}
+
+// --- add and edit ---
+
+// ruleFlags are the flags of add and edit, one per rule field.
+type ruleFlags struct {
+	name, keyPrefix, keySuffix, origin, replacePrefix, replaceKey string
+	passQuery, followRedirects, mirrorHead, passAll               bool
+	pass, remove, set                                             []string
+}
+
+func (f *ruleFlags) register(fs *pflag.FlagSet) {
+	fs.StringVar(&f.name, "name", "", "optional rule name (unique)")
+	fs.StringVar(&f.keyPrefix, "key-prefix", "", "match keys that start with this prefix")
+	fs.StringVar(&f.keySuffix, "key-suffix", "", "match keys that end with this suffix")
+	fs.StringVar(&f.origin, "origin", "", "http(s)://host[:port][/path/] or a bucket URL (s3://bucket/prefix?endpoint=...)")
+	fs.StringVar(&f.replacePrefix, "replace-key-prefix-with", "", "fetch the key with its key-prefix replaced by this")
+	fs.StringVar(&f.replaceKey, "replace-key-with", "", "fetch this key instead (${key} is the requested key)")
+	fs.BoolVar(&f.passQuery, "pass-query-string", false, "forward the client's query string to the origin")
+	fs.BoolVar(&f.followRedirects, "follow-redirects", true, "follow origin redirects (at most 10) and store the final object")
+	fs.BoolVar(&f.mirrorHead, "mirror-head", true, "answer HEAD on a missing key from the origin's HEAD")
+	fs.BoolVar(&f.passAll, "pass-all-headers", false, "forward every client header (except those never forwarded)")
+	fs.StringArrayVar(&f.pass, "pass-header", nil, "forward this client header (repeatable; an empty value clears the list)")
+	fs.StringArrayVar(&f.remove, "remove-header", nil, "do not forward this header (repeatable; an empty value clears the list)")
+	fs.StringArrayVar(&f.set, "set-header", nil, `send "Name: value" to the origin (repeatable, in order; an empty value clears the list)`)
+}
+
+// apply sets the fields whose flags were given on r.
+func (f *ruleFlags) apply(fs *pflag.FlagSet, r *rules.Rule) error {
+	ch := fs.Changed
+	if ch("name") {
+		r.Name = f.name
+	}
+	if ch("key-prefix") {
+		r.KeyPrefix = f.keyPrefix
+	}
+	if ch("key-suffix") {
+		r.KeySuffix = f.keySuffix
+	}
+	if ch("origin") {
+		r.Origin = f.origin
+	}
+	if ch("replace-key-prefix-with") {
+		r.ReplaceKeyPrefixWith = f.replacePrefix
+	}
+	if ch("replace-key-with") {
+		r.ReplaceKeyWith = f.replaceKey
+	}
+	if ch("pass-query-string") {
+		r.PassQueryString = f.passQuery
+	}
+	if ch("follow-redirects") {
+		r.FollowRedirects = f.followRedirects
+	}
+	if ch("mirror-head") {
+		r.MirrorHead = f.mirrorHead
+	}
+	if ch("pass-all-headers") {
+		r.Headers.PassAll = f.passAll
+	}
+	if ch("pass-header") {
+		r.Headers.Pass = nonEmpty(f.pass)
+	}
+	if ch("remove-header") {
+		r.Headers.Remove = nonEmpty(f.remove)
+	}
+	if ch("set-header") {
+		r.Headers.Set = nil
+		for _, s := range nonEmpty(f.set) {
+			name, value, ok := strings.Cut(s, ":")
+			if !ok {
+				return asUsage(fmt.Errorf("--set-header %q: write \"Name: value\"", s))
+			}
+			r.Headers.Set = append(r.Headers.Set, rules.HeaderValue{Name: strings.TrimSpace(name), Value: strings.TrimSpace(value)})
+		}
+	}
+	return nil
+}
+
+func nonEmpty(list []string) []string {
+	var out []string
+	for _, s := range list {
+		if s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func (rc *rulesCmd) addCmd() *cobra.Command {
+	var f ruleFlags
+	var position int
+	c := &cobra.Command{
+		Use:   "add --origin URL [flags]",
+		Short: "Add a rule (at the end, or at --position)",
+		Long: `Add a rule to the config file (created when there is none). At most 5 rules
+are allowed; a 6th is refused and the file is left unchanged.
+
+Examples:
+  ferry rules add --origin http://www.example-domain.com/dir1/ --key-prefix image/
+  ferry rules add --origin http://203.0.113.7/ --set-header "Host: www.example.com"
+  ferry rules add --origin "s3://old-bucket/?endpoint=https://oss.example.com" --key-suffix .jpg
+
+` + exitCodesHelp,
+		Args:        usageArgs(cobra.NoArgs),
+		Annotations: map[string]string{"creates-config": "true"},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if !cmd.Flags().Changed("origin") {
+				return asUsage(errors.New("rules add: --origin is required"))
+			}
+			r := rules.Rule{FollowRedirects: true, MirrorHead: true}
+			if err := f.apply(cmd.Flags(), &r); err != nil {
+				return err
+			}
+			var at int
+			set, err := rc.edit(func(rs []rules.Rule) ([]rules.Rule, error) {
+				at = len(rs)
+				if cmd.Flags().Changed("position") {
+					if position < 1 || position > len(rs)+1 {
+						return nil, asUsage(fmt.Errorf("--position %d: must be from 1 to %d", position, len(rs)+1))
+					}
+					at = position - 1
+				}
+				if len(rs) >= rules.MaxRules {
+					return nil, asUsage(fmt.Errorf("rules: at most %d rules are allowed and there are already %d; remove one first (ferry rules remove N)", rules.MaxRules, len(rs)))
+				}
+				out := append([]rules.Rule(nil), rs[:at]...)
+				out = append(out, r)
+				return append(out, rs[at:]...), nil
+			})
+			if err != nil {
+				return err
+			}
+			rc.warn(set.Warnings)
+			fmt.Fprintf(rc.a.stdout, "added rule %d to %s\n", at+1, rc.file())
+			return nil
+		},
+	}
+	f.register(c.Flags())
+	c.Flags().IntVar(&position, "position", 0, "insert as rule N (1-based; default: last)")
+	return c
+}
+
+func (rc *rulesCmd) editCmd() *cobra.Command {
+	var f ruleFlags
+	c := &cobra.Command{
+		Use:   "edit N [flags]",
+		Short: "Change fields of rule N (only the flags given)",
+		Long: `Change the fields of rule N whose flags are given; the others keep their
+values. A list flag (--pass-header, --remove-header, --set-header) replaces the
+whole list; give it an empty value to clear the list.
+
+Example:
+  ferry rules edit 2 --origin https://new.example.com/ --follow-redirects=false
+
+` + exitCodesHelp,
+		Args: usageArgs(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var idx int
+			set, err := rc.edit(func(rs []rules.Rule) ([]rules.Rule, error) {
+				i, err := ruleIndex(args[0], len(rs))
+				if err != nil {
+					return nil, err
+				}
+				idx = i
+				out := append([]rules.Rule(nil), rs...)
+				r := out[i]
+				r.Headers.Pass = append([]string(nil), r.Headers.Pass...)
+				r.Headers.Remove = append([]string(nil), r.Headers.Remove...)
+				r.Headers.Set = append([]rules.HeaderValue(nil), r.Headers.Set...)
+				if err := f.apply(cmd.Flags(), &r); err != nil {
+					return nil, err
+				}
+				out[i] = r
+				return out, nil
+			})
+			if err != nil {
+				return err
+			}
+			rc.warn(set.Warnings)
+			fmt.Fprintf(rc.a.stdout, "changed rule %d in %s\n", idx+1, rc.file())
+			return nil
+		},
+	}
+	f.register(c.Flags())
+	return c
+}
+
+// --- remove, move ---
+
+func (rc *rulesCmd) removeCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "remove N",
+		Short: "Remove rule N",
+		Long:  "Remove rule N (see ferry rules list); the rules after it move up.\n\n" + exitCodesHelp,
+		Args:  usageArgs(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var removed rules.Rule
+			var idx int
+			_, err := rc.edit(func(rs []rules.Rule) ([]rules.Rule, error) {
+				i, err := ruleIndex(args[0], len(rs))
+				if err != nil {
+					return nil, err
+				}
+				idx, removed = i, rs[i]
+				out := append([]rules.Rule(nil), rs[:i]...)
+				return append(out, rs[i+1:]...), nil
+			})
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(rc.a.stdout, "removed rule %d (origin %s) from %s\n", idx+1, removed.Origin, rc.file())
+			return nil
+		},
+	}
+}
+
+func (rc *rulesCmd) moveCmd() *cobra.Command {
+	var to int
+	c := &cobra.Command{
+		Use:   "move N --to M",
+		Short: "Move rule N to position M (rules are matched in order)",
+		Long:  "Move rule N so that it becomes rule M; the rules in between shift by one.\n\n" + exitCodesHelp,
+		Args:  usageArgs(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if !cmd.Flags().Changed("to") {
+				return asUsage(errors.New("rules move: --to M is required"))
+			}
+			var from int
+			_, err := rc.edit(func(rs []rules.Rule) ([]rules.Rule, error) {
+				i, err := ruleIndex(args[0], len(rs))
+				if err != nil {
+					return nil, err
+				}
+				j, err := ruleIndex(strconv.Itoa(to), len(rs))
+				if err != nil {
+					return nil, asUsage(fmt.Errorf("--to: %w", err))
+				}
+				from = i
+				out := append([]rules.Rule(nil), rs[:i]...)
+				out = append(out, rs[i+1:]...)
+				r := rs[i]
+				out = append(out[:j], append([]rules.Rule{r}, out[j:]...)...)
+				return out, nil
+			})
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(rc.a.stdout, "moved rule %d to %d in %s\n", from+1, to, rc.file())
+			return nil
+		},
+	}
+	c.Flags().IntVar(&to, "to", 0, "the new position (1-based)")
+	return c
+}
+
+// --- clear ---
+
+func (rc *rulesCmd) clearCmd() *cobra.Command {
+	var yes bool
+	c := &cobra.Command{
+		Use:   "clear",
+		Short: "Remove every rule (asks first unless --yes; keeps a backup)",
+		Long: `Remove every rule from the config file, after the migration is complete
+(ferry finalize). Asks for confirmation on stdin unless --yes. The removed
+rules: section is saved first to <state_dir>/rules-backup-<time>.yaml, whose
+path is printed; copy it back into the config file to restore the rules.
+A running serve picks the change up without a restart.
+
+` + exitCodesHelp,
+		Args: usageArgs(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			a := rc.a
+			set, err := loadRules(a)
+			if err != nil {
+				return err
+			}
+			if len(set.Rules) == 0 {
+				fmt.Fprintf(a.stdout, "no rules to clear in %s\n", rc.file())
+				return nil
+			}
+			if !yes {
+				fmt.Fprintf(a.stderr, "Remove all %d rules from %s? Misses will then be answered 404. [y/N] ", len(set.Rules), a.cfg.File)
+				line, _ := bufio.NewReader(a.stdin).ReadString('\n')
+				switch strings.ToLower(strings.TrimSpace(line)) {
+				case "y", "yes":
+				default:
+					fmt.Fprintln(a.stderr)
+					return asUsage(errors.New("rules clear: not confirmed, nothing changed (use --yes to skip the question)"))
+				}
+			}
+			backup, n, err := clearRules(a)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(a.stdout, "removed %d rules from %s\nbackup: %s\n", n, a.cfg.File, backup)
+			return nil
+		},
+	}
+	c.Flags().BoolVarP(&yes, "yes", "y", false, "do not ask for confirmation")
+	return c
+}

@@ -1,0 +1,360 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"time"
+
+	"github.com/ferry-migrate/ferry/rules"
+	"go.yaml.in/yaml/v3"
+)
+
+// edit reads the rules of the config file, lets change compute the new
+// list, validates it and writes the file back with only its rules: section
+// replaced. Any error leaves the file as it was.
+func (rc *rulesCmd) edit(change func([]rules.Rule) ([]rules.Rule, error)) (*rules.Set, error) {
+	file := rc.file()
+	data, err := os.ReadFile(file)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("config file %s: %w", file, unwrapPathError(err))
+	}
+	old, err := rules.ParseConfig(bytes.NewReader(data))
+	if err != nil {
+		return nil, asUsage(fmt.Errorf("config file %s: %w", file, err))
+	}
+	rs, err := change(old.Rules)
+	if err != nil {
+		return nil, err
+	}
+	set, err := rules.NewSet(rs)
+	if err != nil {
+		return nil, asUsage(err)
+	}
+	if err := rules.CheckLoop(set, selfAddrs(rc.a)); err != nil {
+		return nil, asUsage(err)
+	}
+	out, _, err := replaceRules(file, data, set.Rules)
+	if err != nil {
+		return nil, err
+	}
+	if data == nil {
+		if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
+			return nil, fmt.Errorf("config file %s: %w", file, err)
+		}
+	}
+	if err := writeFileAtomic(file, out); err != nil {
+		return nil, err
+	}
+	return set, nil
+}
+
+// clearRules removes every rule from the config file in use, after saving
+// the removed rules: section to <state_dir>/rules-backup-<time>.yaml. It
+// returns the backup path and the number of rules removed. finalize
+// --remove-rules uses it too.
+func clearRules(a *app) (backup string, removed int, err error) {
+	file := a.cfg.File
+	if file == "" {
+		return "", 0, nil
+	}
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return "", 0, fmt.Errorf("config file %s: %w", file, unwrapPathError(err))
+	}
+	set, err := rules.ParseConfig(bytes.NewReader(data))
+	if err != nil {
+		return "", 0, asUsage(fmt.Errorf("config file %s: %w", file, err))
+	}
+	if len(set.Rules) == 0 {
+		return "", 0, nil
+	}
+	out, section, err := replaceRules(file, data, nil)
+	if err != nil {
+		return "", 0, err
+	}
+	backup, err = writeBackup(a.cfg.StateDir, file, section)
+	if err != nil {
+		return "", 0, err
+	}
+	if err := writeFileAtomic(file, out); err != nil {
+		return "", 0, err
+	}
+	return backup, len(set.Rules), nil
+}
+
+// writeBackup saves a removed rules: section under stateDir, never
+// overwriting an earlier backup.
+func writeBackup(stateDir, file string, section []byte) (string, error) {
+	if err := os.MkdirAll(stateDir, 0o755); err != nil {
+		return "", fmt.Errorf("rules backup: %w", err)
+	}
+	now := time.Now().UTC()
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "# rules removed from %s at %s by ferry rules clear.\n", file, now.Format(time.RFC3339))
+	b.WriteString("# To restore them, copy the rules: section below back into the config file.\n")
+	b.Write(section)
+	if len(section) > 0 && section[len(section)-1] != '\n' {
+		b.WriteByte('\n')
+	}
+	base := filepath.Join(stateDir, "rules-backup-"+now.Format("20060102T150405Z"))
+	for i := 0; ; i++ {
+		name := base + ".yaml"
+		if i > 0 {
+			name = fmt.Sprintf("%s-%d.yaml", base, i)
+		}
+		f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+		if errors.Is(err, fs.ErrExist) && i < 100 {
+			continue
+		}
+		if err != nil {
+			return "", fmt.Errorf("rules backup: %w", err)
+		}
+		_, err = f.Write(b.Bytes())
+		if err2 := f.Sync(); err == nil {
+			err = err2
+		}
+		if err2 := f.Close(); err == nil {
+			err = err2
+		}
+		if err != nil {
+			os.Remove(name)
+			return "", fmt.Errorf("rules backup: %w", err)
+		}
+		return name, nil
+	}
+}
+
+// replaceRules returns data with its rules: section replaced by rs, and the
+// text of the section it replaced. Every other byte of the file is kept: the
+// lines of the rules: entry are spliced out and the new section is spliced
+// in. When the file's layout does not allow that (a flow-style or indented
+// top-level mapping), the YAML tree is re-encoded instead. Either way the
+// result is checked: its rules must read back as rs and every other key must
+// be unchanged.
+func replaceRules(file string, data []byte, rs []rules.Rule) (out, section []byte, err error) {
+	text, err := rules.MarshalConfig(rs)
+	if err != nil {
+		return nil, nil, err
+	}
+	out, section, err = spliceRules(data, text)
+	if err == nil {
+		err = checkReplaced(file, data, out, rs)
+	}
+	if err != nil {
+		var err2 error
+		out, section, err2 = reencodeRules(data, rs)
+		if err2 != nil {
+			return nil, nil, asUsage(fmt.Errorf("config file %s: cannot rewrite the rules: section: %v", file, err))
+		}
+		if err2 = checkReplaced(file, data, out, rs); err2 != nil {
+			return nil, nil, fmt.Errorf("config file %s: cannot rewrite the rules: section safely: %v", file, err2)
+		}
+	}
+	return out, section, nil
+}
+
+var errNoSplice = errors.New("the layout does not allow a splice")
+
+func spliceRules(data, text []byte) (out, section []byte, err error) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return nil, nil, err
+	}
+	crlf := bytes.Contains(data, []byte("\r\n"))
+	if crlf {
+		text = bytes.ReplaceAll(text, []byte("\n"), []byte("\r\n"))
+	}
+	appendSection := func() ([]byte, []byte, error) {
+		out := append([]byte(nil), data...)
+		if len(out) > 0 && out[len(out)-1] != '\n' {
+			if crlf {
+				out = append(out, '\r')
+			}
+			out = append(out, '\n')
+		}
+		return append(out, text...), nil, nil
+	}
+	if len(doc.Content) == 0 {
+		return appendSection()
+	}
+	root := doc.Content[0]
+	if root.Kind != yaml.MappingNode {
+		if root.Kind == yaml.ScalarNode && root.Tag == "!!null" && strings.TrimSpace(root.Value) == "" {
+			return appendSection()
+		}
+		return nil, nil, errors.New("the top level of the file is not a mapping of keys")
+	}
+	if root.Style&yaml.FlowStyle != 0 || root.Column != 1 {
+		return nil, nil, errNoSplice
+	}
+	idx := -1
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		if root.Content[i].Value == "rules" {
+			idx = i
+		}
+	}
+	if idx < 0 {
+		return appendSection()
+	}
+	key := root.Content[idx]
+	if key.Column != 1 {
+		return nil, nil, errNoSplice
+	}
+	lines := bytes.SplitAfter(data, []byte("\n"))
+	start := key.Line - 1
+	end := len(lines)
+	if idx+2 < len(root.Content) {
+		end = root.Content[idx+2].Line - 1
+	}
+	for i := start + 1; i < end; i++ {
+		if bytes.HasPrefix(lines[i], []byte("---")) || bytes.HasPrefix(lines[i], []byte("...")) {
+			end = i
+		}
+	}
+	// Comments and blank lines right before the next key belong to it.
+	for end > start+1 {
+		t := bytes.TrimSpace(lines[end-1])
+		if len(t) != 0 && t[0] != '#' {
+			break
+		}
+		end--
+	}
+	if start < 0 || start >= len(lines) || end <= start {
+		return nil, nil, errNoSplice
+	}
+	if key.LineComment != "" {
+		i := bytes.IndexAny(text, "\r\n")
+		text = append(append(append([]byte(nil), text[:i]...), []byte(" "+key.LineComment)...), text[i:]...)
+	}
+	section = bytes.Join(lines[start:end], nil)
+	if !bytes.HasSuffix(section, []byte("\n")) {
+		// The section was the end of a file without a final newline.
+		text = bytes.TrimRight(text, "\r\n")
+	}
+	var b bytes.Buffer
+	b.Write(bytes.Join(lines[:start], nil))
+	b.Write(text)
+	b.Write(bytes.Join(lines[end:], nil))
+	return b.Bytes(), section, nil
+}
+
+// reencodeRules replaces the rules node in the YAML tree and encodes the
+// whole document again (comments are kept by the encoder; layout may not be).
+func reencodeRules(data []byte, rs []rules.Rule) (out, section []byte, err error) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return nil, nil, err
+	}
+	if len(doc.Content) == 0 || doc.Content[0].Kind != yaml.MappingNode {
+		return nil, nil, errors.New("the top level of the file is not a mapping of keys")
+	}
+	root := doc.Content[0]
+	root.Style = 0
+	key, val := rules.RulesNode(root)
+	if key == nil {
+		root.Content = append(root.Content, &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: "rules"}, rules.Node(rs))
+	} else {
+		old := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Content: []*yaml.Node{key, val}}
+		if section, err = encodeYAML(old); err != nil {
+			return nil, nil, err
+		}
+		*val = *rules.Node(rs)
+	}
+	out, err = encodeYAML(&doc)
+	return out, section, err
+}
+
+func encodeYAML(n *yaml.Node) ([]byte, error) {
+	var b bytes.Buffer
+	enc := yaml.NewEncoder(&b)
+	enc.SetIndent(2)
+	if err := enc.Encode(n); err != nil {
+		return nil, err
+	}
+	if err := enc.Close(); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}
+
+// checkReplaced verifies a rewritten config file: it is still a valid config
+// file, its rules are exactly rs, and every other key decodes as before.
+func checkReplaced(file string, before, after []byte, rs []rules.Rule) error {
+	if err := checkConfigYAML(file, after, allKeys()); err != nil {
+		return err
+	}
+	set, err := rules.ParseConfig(bytes.NewReader(after))
+	if err != nil {
+		return err
+	}
+	if len(set.Rules) != len(rs) || (len(rs) > 0 && !reflect.DeepEqual(set.Rules, rs)) {
+		return errors.New("the rules do not read back as written")
+	}
+	others := func(data []byte) (map[string]any, error) {
+		m := map[string]any{}
+		if err := yaml.Unmarshal(data, &m); err != nil {
+			return nil, err
+		}
+		delete(m, "rules")
+		return m, nil
+	}
+	mb, err := others(before)
+	if err != nil {
+		return err
+	}
+	ma, err := others(after)
+	if err != nil {
+		return err
+	}
+	if !reflect.DeepEqual(mb, ma) {
+		return errors.New("other keys would change")
+	}
+	return nil
+}
+
+// writeFileAtomic replaces name with data through a temp file in the same
+// directory and a rename, so readers (a running serve) see the old or the
+// new file, never a partial one. A symlink is followed; the mode is kept.
+func writeFileAtomic(name string, data []byte) error {
+	if real, err := filepath.EvalSymlinks(name); err == nil {
+		name = real
+	}
+	mode := fs.FileMode(0o644)
+	if st, err := os.Stat(name); err == nil {
+		mode = st.Mode().Perm()
+	}
+	dir := filepath.Dir(name)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(name)+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", name, err)
+	}
+	tmp := f.Name()
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if err2 := f.Close(); err == nil {
+		err = err2
+	}
+	if err == nil {
+		err = os.Chmod(tmp, mode)
+	}
+	if err == nil {
+		err = os.Rename(tmp, name)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("write %s: %w", name, err)
+	}
+	if d, err := os.Open(dir); err == nil {
+		_ = d.Sync()
+		d.Close()
+	}
+	return nil
+}

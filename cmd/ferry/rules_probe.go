@@ -1,0 +1,321 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/ferry-migrate/ferry/rules"
+	"github.com/ferry-migrate/ferry/store"
+	"github.com/spf13/cobra"
+)
+
+// fetchTimeout bounds `ferry rules test --fetch`.
+const fetchTimeout = 10 * time.Second
+
+func (rc *rulesCmd) validateCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "validate",
+		Short: "Check the rules strictly, including mirror loops; print warnings",
+		Long: `Parse the rules of the config file strictly (unknown fields, wrong types, forbidden
+headers, more than 5 rules are errors naming the rule, field and line), refuse an
+origin that points back at the target bucket or at serve's listen address (a
+mirror loop), and print warnings such as headers.pass_all passing the client's
+Host header.
+
+` + exitCodesHelp,
+		Args: usageArgs(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			a := rc.a
+			set, err := loadRules(a)
+			if err != nil {
+				return err
+			}
+			if err := rules.CheckLoop(set, selfAddrs(a)); err != nil {
+				return asUsage(fmt.Errorf("config file %s: %w", a.cfg.File, err))
+			}
+			rc.warn(set.Warnings)
+			if a.cfg.File == "" {
+				fmt.Fprintln(a.stdout, "no config file: no rules")
+				return nil
+			}
+			fmt.Fprintf(a.stdout, "%s: %d rules OK", a.cfg.File, len(set.Rules))
+			if len(set.Warnings) > 0 {
+				fmt.Fprintf(a.stdout, " (%d warnings)", len(set.Warnings))
+			}
+			fmt.Fprintln(a.stdout)
+			return nil
+		},
+	}
+}
+
+func (rc *rulesCmd) testCmd() *cobra.Command {
+	var headers []string
+	var query string
+	var fetch bool
+	c := &cobra.Command{
+		Use:   "test KEY",
+		Short: "Show which rule matches KEY and the exact origin request a fill would send",
+		Long: `Explain what serve would do for a GET of KEY that the target does not have:
+which rule matches, and the exact origin URL and headers of the fill (after key
+rewriting and the header policy). --header and --query stand for the client's
+request. With --fetch, send that request to the origin as a HEAD (10 s timeout)
+and print the answer; the exit code is 1 when the origin does not answer 2xx
+(or 3xx with follow_redirects: false).
+
+Example:
+  ferry rules test image/a.jpg --header "a-header: 111" --query "v=2" --fetch
+
+` + exitCodesHelp,
+		Args: usageArgs(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			a := rc.a
+			key := args[0]
+			set, err := loadRules(a)
+			if err != nil {
+				return err
+			}
+			client := http.Header{}
+			for _, h := range headers {
+				name, value, ok := strings.Cut(h, ":")
+				if !ok || strings.TrimSpace(name) == "" {
+					return asUsage(fmt.Errorf("--header %q: write \"Name: value\"", h))
+				}
+				client.Add(strings.TrimSpace(name), strings.TrimSpace(value))
+			}
+			i, r := set.Match(key)
+			if r == nil {
+				fmt.Fprintf(a.stdout, "no rule matches %q: serve answers a miss with 404 NoSuchKey\n", key)
+				return nil
+			}
+			label := fmt.Sprintf("rule %d", i+1)
+			if r.Name != "" {
+				label += fmt.Sprintf(" (%s)", r.Name)
+			}
+			fmt.Fprintf(a.stdout, "%s matches %q\n", label, key)
+			req, err := rules.OriginRequest(r, key, client, query)
+			if err != nil {
+				return asUsage(fmt.Errorf("%s: %w", label, err))
+			}
+			w := a.stdout
+			if r.IsBucket() {
+				fmt.Fprintf(w, "origin bucket: %s\norigin key:    %s\n", store.Redact(req.BucketURL), req.Key)
+			} else {
+				fmt.Fprintf(w, "origin request:\n  GET %s\n", req.URL)
+				host := req.Host
+				if host == "" {
+					host = req.URL.Host
+				}
+				fmt.Fprintf(w, "  Host: %s\n", host)
+				names := make([]string, 0, len(req.Header))
+				for k := range req.Header {
+					names = append(names, k)
+				}
+				sort.Slice(names, func(i, j int) bool { return strings.ToLower(names[i]) < strings.ToLower(names[j]) })
+				for _, k := range names {
+					for _, v := range req.Header[k] {
+						fmt.Fprintf(w, "  %s: %s\n", k, v)
+					}
+				}
+			}
+			fmt.Fprintf(w, "stored as:     %s\nfollow_redirects: %t, mirror_head: %t\n", key, r.FollowRedirects, r.MirrorHead)
+			if !fetch {
+				return nil
+			}
+			ctx, cancel := context.WithTimeout(cmd.Context(), fetchTimeout)
+			defer cancel()
+			if r.IsBucket() {
+				return fetchBucket(ctx, w, req)
+			}
+			return fetchHTTP(ctx, w, r, req)
+		},
+	}
+	f := c.Flags()
+	f.StringArrayVarP(&headers, "header", "H", nil, `a client request header "Name: value" (repeatable)`)
+	f.StringVar(&query, "query", "", "the client's query string (forwarded with pass_query_string)")
+	f.BoolVar(&fetch, "fetch", false, "send the request to the origin as a HEAD and print its status")
+	return c
+}
+
+// fetchHTTP sends the origin request as a HEAD and prints the answer.
+func fetchHTTP(ctx context.Context, w io.Writer, r *rules.Rule, req *rules.Request) error {
+	hr, err := http.NewRequestWithContext(ctx, http.MethodHead, req.URL.String(), nil)
+	if err != nil {
+		return err
+	}
+	hr.URL = req.URL // keep the exact escaping
+	hr.Header = req.Header.Clone()
+	if req.Host != "" {
+		hr.Host = req.Host
+	}
+	hops := 0
+	client := &http.Client{
+		Timeout:   fetchTimeout,
+		Transport: &http.Transport{Proxy: http.ProxyFromEnvironment, DisableCompression: true},
+		CheckRedirect: func(next *http.Request, via []*http.Request) error {
+			if !r.FollowRedirects {
+				return http.ErrUseLastResponse
+			}
+			hops++
+			if hops > 10 {
+				return errors.New("more than 10 redirects")
+			}
+			return nil
+		},
+	}
+	defer client.CloseIdleConnections()
+	resp, err := client.Do(hr)
+	if err != nil {
+		return fmt.Errorf("origin HEAD %s: %w", req.URL.Redacted(), err)
+	}
+	resp.Body.Close()
+	fmt.Fprintf(w, "origin answered: %s", resp.Status)
+	if hops > 0 {
+		fmt.Fprintf(w, " (after %d redirects, from %s)", hops, resp.Request.URL.Redacted())
+	}
+	fmt.Fprintln(w)
+	for _, h := range []string{"Content-Length", "Content-Type", "ETag", "Last-Modified", "Location"} {
+		if v := resp.Header.Get(h); v != "" {
+			fmt.Fprintf(w, "  %s: %s\n", h, v)
+		}
+	}
+	switch {
+	case resp.StatusCode >= 200 && resp.StatusCode < 300:
+		return nil
+	case resp.StatusCode >= 300 && resp.StatusCode < 400 && !r.FollowRedirects:
+		return nil
+	}
+	return fmt.Errorf("origin answered %s: a fill would not store this key", resp.Status)
+}
+
+// fetchBucket reads the attributes of the key in a bucket origin.
+func fetchBucket(ctx context.Context, w io.Writer, req *rules.Request) error {
+	b, err := store.OpenWith(ctx, req.BucketURL, store.Options{SkipCheck: true})
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	attrs, err := b.Attributes(ctx, req.Key)
+	if err != nil {
+		if store.IsNotFound(err) {
+			return fmt.Errorf("origin bucket: %q not found: a fill would answer 404", req.Key)
+		}
+		return fmt.Errorf("origin bucket: %s", store.Explain(err))
+	}
+	fmt.Fprintf(w, "origin answered: found\n  Size: %d\n", attrs.Size)
+	if attrs.ContentType != "" {
+		fmt.Fprintf(w, "  Content-Type: %s\n", attrs.ContentType)
+	}
+	if attrs.ETag != "" {
+		fmt.Fprintf(w, "  ETag: %s\n", attrs.ETag)
+	}
+	return nil
+}
+
+func (rc *rulesCmd) exportCmd() *cobra.Command {
+	var format, output string
+	c := &cobra.Command{
+		Use:   "export --format jdcloud|aliyun",
+		Short: "Write the rules in a cloud's built-in mirror format (JD Cloud JSON, Alibaba XML)",
+		Long: `Write the rules as the body of a cloud object store's own mirror (back-to-origin)
+configuration, so they can move between ferry and the cloud's built-in mirror:
+
+  jdcloud  JD Cloud OSS backSource API body (JSON): backSourceRules[] with
+           condition.keyPrefixEquals, address{protocol, hostName,
+           replaceKeyPrefixWith, replaceKeyWith}, allowQueryString,
+           followRedirects, headerRule{allowAllHeaders, allowHeaders,
+           notAllowHeaders, setHeaders}
+  aliyun   Alibaba Cloud OSS RoutingRules (XML) with Mirror redirects:
+           MirrorURL, MirrorPassQueryString, MirrorFollowRedirect, MirrorHeaders
+
+A field the format cannot hold is an error when it changes what is fetched
+(key_suffix in jdcloud, bucket origins) and a warning otherwise (name,
+mirror_head).
+
+` + exitCodesHelp,
+		Args: usageArgs(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			set, err := loadRules(rc.a)
+			if err != nil {
+				return err
+			}
+			data, warn, err := rules.Export(format, set.Rules)
+			if err != nil {
+				return asUsage(fmt.Errorf("rules export: %w", err))
+			}
+			rc.warn(warn)
+			if output == "" || output == "-" {
+				_, err = rc.a.stdout.Write(data)
+				return err
+			}
+			return writeFileAtomic(output, data)
+		},
+	}
+	c.Flags().StringVar(&format, "format", "", "jdcloud or aliyun (required)")
+	c.Flags().StringVarP(&output, "output", "o", "", "write to this file instead of stdout")
+	return c
+}
+
+func (rc *rulesCmd) importCmd() *cobra.Command {
+	var format string
+	var replace, appendRules bool
+	c := &cobra.Command{
+		Use:   "import --format jdcloud|aliyun FILE",
+		Short: "Read rules from a cloud's mirror configuration (FILE or - for stdin)",
+		Long: `Read the rules of a cloud object store's own mirror configuration (see
+ferry rules export) into the config file (created when there is none). Rules
+that are not mirror rules (e.g. aliyun External redirects) are skipped with a
+warning. When the config file already has rules, say whether to --replace them
+or --append to them. The imported rules are validated like any other; invalid
+input leaves the file unchanged.
+
+` + exitCodesHelp,
+		Args:        usageArgs(cobra.ExactArgs(1)),
+		Annotations: map[string]string{"creates-config": "true"},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if replace && appendRules {
+				return asUsage(errors.New("rules import: --replace and --append exclude each other"))
+			}
+			var data []byte
+			var err error
+			if args[0] == "-" {
+				data, err = io.ReadAll(rc.a.stdin)
+			} else {
+				data, err = os.ReadFile(args[0])
+			}
+			if err != nil {
+				return asUsage(fmt.Errorf("rules import: %w", err))
+			}
+			imported, warn, err := rules.Import(format, data)
+			if err != nil {
+				return asUsage(fmt.Errorf("rules import: %s: %w", args[0], err))
+			}
+			rc.warn(warn)
+			set, err := rc.edit(func(rs []rules.Rule) ([]rules.Rule, error) {
+				switch {
+				case len(rs) == 0 || replace:
+					return imported, nil
+				case appendRules:
+					return append(append([]rules.Rule(nil), rs...), imported...), nil
+				}
+				return nil, asUsage(fmt.Errorf("rules import: %s already has %d rules: pass --replace or --append", rc.file(), len(rs)))
+			})
+			if err != nil {
+				return err
+			}
+			rc.warn(set.Warnings)
+			fmt.Fprintf(rc.a.stdout, "imported %d rules into %s (%d rules now)\n", len(imported), rc.file(), len(set.Rules))
+			return nil
+		},
+	}
+	c.Flags().StringVar(&format, "format", "", "jdcloud or aliyun (required)")
+	c.Flags().BoolVar(&replace, "replace", false, "replace the existing rules")
+	c.Flags().BoolVar(&appendRules, "append", false, "append to the existing rules")
+	return c
+}
