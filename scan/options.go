@@ -70,7 +70,8 @@ type Stats struct {
 	ListingDone   bool  `json:"-"`
 	Copied        int64 `json:"copied"`
 	CopiedBytes   int64 `json:"copied_bytes"`
-	Skipped       int64 `json:"skipped"` // already in the target
+	Skipped       int64 `json:"skipped"`   // already in the target
+	LostRace      int64 `json:"lost_race"` // fetched, but the create-only write found the key already there
 	SkippedBytes  int64 `json:"skipped_bytes"`
 	Missing       int64 `json:"missing"` // dry run: would be copied
 	Failed        int64 `json:"failed"`

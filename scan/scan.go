@@ -58,7 +58,7 @@ type run struct {
 
 	listed, listedBytes, copied, copiedBytes, skipped, skippedBytes atomic.Int64
 	missing, failed, vanished, sizeMismatch, contentDiffer          atomic.Int64
-	verified, outOfOrder, checks, extraPresent, retries             atomic.Int64
+	verified, outOfOrder, checks, extraPresent, retries, lostRace   atomic.Int64
 	listingDone                                                     atomic.Bool
 	consecutiveFailures                                             atomic.Int64
 
@@ -221,7 +221,7 @@ func (r *run) stats() Stats {
 		Skipped: r.skipped.Load(), SkippedBytes: r.skippedBytes.Load(),
 		Missing: r.missing.Load(), Failed: r.failed.Load(), Vanished: r.vanished.Load(),
 		SizeMismatch: r.sizeMismatch.Load(), ContentDiffer: r.contentDiffer.Load(),
-		Verified: r.verified.Load(), Retries: r.retries.Load(), OutOfOrder: r.outOfOrder.Load(), Checks: r.checks.Load(),
+		Verified: r.verified.Load(), LostRace: r.lostRace.Load(), Retries: r.retries.Load(), OutOfOrder: r.outOfOrder.Load(), Checks: r.checks.Load(),
 	}
 }
 
@@ -441,6 +441,7 @@ func (r *run) transfer(ctx context.Context, it item) error {
 		}
 	case err == nil: // created meanwhile by someone else: create-only lost
 		r.consecutiveFailures.Store(0)
+		r.lostRace.Add(1)
 		if it.extra {
 			r.extraPresent.Add(1)
 		} else {
