@@ -279,6 +279,7 @@ type idleBody struct {
 	t      *time.Timer
 	fired  atomic.Bool
 	cancel context.CancelFunc
+	once   sync.Once
 }
 
 func newIdleBody(r io.ReadCloser, d time.Duration, cancel context.CancelFunc) *idleBody {
@@ -301,10 +302,15 @@ func (b *idleBody) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// Close stops the timer, closes the body and ends the request; it may be
+// called more than once.
 func (b *idleBody) Close() error {
-	b.t.Stop()
-	err := b.r.Close()
-	b.cancel()
+	var err error
+	b.once.Do(func() {
+		b.t.Stop()
+		err = b.r.Close()
+		b.cancel()
+	})
 	return err
 }
 

@@ -240,7 +240,11 @@ func (f *fill) fetchAndStore(ctx context.Context) (status int, n int64, err erro
 	}
 
 	n, err = f.copyBody(ctx, o)
+	_ = o.body.Close() // stops the idle timer; the commit below may take a while
 	f.endBody(err)
+	if err != nil {
+		wcancel() // unblocks a feeder stuck in a target write
+	}
 	if werr != nil {
 		if err == nil {
 			err = &FailedError{Status: status, Reason: "store", Err: werr}

@@ -3,6 +3,8 @@ package mirror
 import (
 	"bytes"
 	"compress/gzip"
+	"crypto/md5"
+	"encoding/base64"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -521,4 +523,28 @@ func gzipBytes(t *testing.T, b []byte) []byte {
 		t.Fatal(err)
 	}
 	return buf.Bytes()
+}
+
+// ctx of Get bounds only that caller's wait: the fill goes on and stores.
+func TestGetContextBoundsOnlyTheWait(t *testing.T) {
+	leakCheck(t)
+	release := make(chan struct{})
+	o := newOrigin(t, func(w http.ResponseWriter, r *http.Request) {
+		<-release
+		sum := md5.Sum([]byte("late body"))
+		w.Header().Set("Content-MD5", base64.StdEncoding.EncodeToString(sum[:]))
+		_, _ = w.Write([]byte("late body"))
+	})
+	e := newEnv(t, targets[1].open(t), nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if _, err := e.m.Get(ctx, e.req(o.URL, "late")); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Get: %v", err)
+	}
+	close(release)
+	waitFor(t, func() bool { return e.m.InFlight() == 0 })
+	if got := string(e.stored("late")); got != "late body" {
+		t.Fatalf("stored %q", got)
+	}
+	e.assertNoSpool()
 }
