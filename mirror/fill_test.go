@@ -3,10 +3,10 @@ package mirror
 import (
 	"bytes"
 	"compress/gzip"
-	"crypto/md5"
-	"encoding/base64"
 	"context"
+	"crypto/md5"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"io"
