@@ -4,10 +4,9 @@ import (
 	"context"
 	"errors"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -141,6 +140,22 @@ func (s *Server) handle(w *respWriter, r *http.Request, rc *reqCtx) {
 		rc.outcome = outcomeRefused
 		writeError(w, r, rc, err)
 		return
+	}
+	if s.opts.FileRoot != "" && plainKey(key) {
+		f, o, err := s.openFileHit(key)
+		switch {
+		case err == nil:
+			defer f.Close()
+			rc.outcome = outcomeHit
+			w.Header().Set("X-Ferry-Mirror", outcomeHit)
+			if off, n, ok := s.plan(w, r, rc, o); ok && n > 0 {
+				s.sendFromFile(w, r, rc, f, off, n)
+			}
+			return
+		case errors.Is(err, fs.ErrNotExist):
+			s.serveMiss(w, r, rc, st)
+			return
+		}
 	}
 	attrs, err := s.opts.Target.Attributes(r.Context(), key)
 	switch {
@@ -345,30 +360,10 @@ func (s *Server) plan(w *respWriter, r *http.Request, rc *reqCtx, o objectHeader
 	return off, n, r.Method != http.MethodHead
 }
 
-// serveHit sends an object that is in the target.
+// serveHit sends an object that is in the target, read through the bucket.
 func (s *Server) serveHit(w *respWriter, r *http.Request, rc *reqCtx, attrs *blob.Attributes) {
-	o := headersFromAttrs(attrs)
-	var f *os.File
-	if s.opts.FileRoot != "" && r.Method == http.MethodGet {
-		f = s.openFile(rc.key, attrs)
-	}
-	if f != nil {
-		defer f.Close()
-	}
-	off, n, ok := s.plan(w, r, rc, o)
+	off, n, ok := s.plan(w, r, rc, headersFromAttrs(attrs))
 	if !ok || n == 0 {
-		return
-	}
-	if f != nil {
-		if off > 0 {
-			if _, err := f.Seek(off, io.SeekStart); err != nil {
-				rc.err = err
-				panic(http.ErrAbortHandler)
-			}
-		}
-		if _, err := w.ReadFrom(io.LimitReader(f, n)); err != nil {
-			rc.err = err // the client went away
-		}
 		return
 	}
 	rd, err := s.opts.Target.NewRangeReader(r.Context(), rc.key, off, n, nil)
@@ -388,30 +383,6 @@ func (s *Server) serveHit(w *respWriter, r *http.Request, rc *reqCtx, attrs *blo
 			panic(http.ErrAbortHandler)
 		}
 	}
-}
-
-// openFile opens the file of key under FileRoot when it is provably the
-// object the attributes describe (same inode); nil falls back to the bucket
-// reader. Only plain keys are mapped (fileblob escapes the others).
-func (s *Server) openFile(key string, attrs *blob.Attributes) *os.File {
-	if strings.Contains(key, "//") || strings.Contains(key, "__0x") || strings.HasSuffix(key, "/") ||
-		strings.HasSuffix(key, ".attrs") || filepath.Separator != '/' {
-		return nil
-	}
-	var fi os.FileInfo
-	if !attrs.As(&fi) {
-		return nil
-	}
-	f, err := os.Open(filepath.Join(s.opts.FileRoot, key))
-	if err != nil {
-		return nil
-	}
-	st, err := f.Stat()
-	if err != nil || !os.SameFile(st, fi) || st.Size() != attrs.Size {
-		f.Close()
-		return nil
-	}
-	return f
 }
 
 // serveMiss handles a key the target lacks: 404 without a rule, else a fill

@@ -3,6 +3,7 @@ package serve
 import (
 	"io"
 	"net/http"
+	"os"
 	"time"
 )
 
@@ -52,6 +53,23 @@ func (w *respWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
+// sendFile sends n bytes of f from its current offset through the server's
+// sendfile path, one chunk per idle deadline.
+func (w *respWriter) sendFile(f *os.File, n int64) (int64, error) {
+	var total int64
+	for total < n {
+		k, err := w.ReadFrom(io.LimitReader(f, min(copyChunk, n-total)))
+		total += k
+		if err != nil {
+			return total, err
+		}
+		if k == 0 {
+			return total, io.ErrUnexpectedEOF
+		}
+	}
+	return total, nil
+}
+
 // ReadFrom keeps the server's sendfile path (http.response.ReadFrom with an
 // *os.File or a LimitedReader over one) while refreshing the deadline
 // between chunks.
@@ -62,6 +80,14 @@ func (w *respWriter) ReadFrom(src io.Reader) (int64, error) {
 	}
 	if w.status == 0 {
 		w.status = http.StatusOK
+	}
+	if lr, ok := src.(*io.LimitedReader); ok && lr.N <= copyChunk {
+		// One chunk (sendFile's case): keep the LimitedReader over the file
+		// unwrapped so the server can use sendfile.
+		w.refresh()
+		n, err := rf.ReadFrom(lr)
+		w.bytes += n
+		return n, err
 	}
 	var total int64
 	for {
