@@ -97,11 +97,6 @@ func runFinalize(ctx context.Context, a *app, sf *scanFlags, journals []string, 
 	if a.cfg.Origin != "" && sf.keys != "" {
 		return asUsage(errors.New("finalize takes --origin or --keys, not both"))
 	}
-	if removeRules {
-		// The config-editing code lives with `ferry rules`; until it lands,
-		// say so before doing any work.
-		return errors.New("--remove-rules is not implemented yet: run finalize without it, then `ferry rules clear` (or remove the rules: section) once it reports complete")
-	}
 	extra, err := failedKeys(a.cfg.StateDir, journals)
 	if err != nil {
 		return err
@@ -121,8 +116,19 @@ func runFinalize(ctx context.Context, a *app, sf *scanFlags, journals []string, 
 		return werr
 	}
 	if !rep.Complete {
-		return incompleteError{fmt.Errorf("target is not complete: %d missing, %d size mismatches, %d content mismatches, %d failed",
-			rep.StillMissing, rep.SizeMismatches, rep.ContentMismatches, rep.Failed)}
+		msg := fmt.Errorf("target is not complete: %d missing, %d size mismatches, %d content mismatches, %d failed",
+			rep.StillMissing, rep.SizeMismatches, rep.ContentMismatches, rep.Failed)
+		if removeRules {
+			msg = fmt.Errorf("%w; the rules were kept", msg)
+		}
+		return incompleteError{msg}
+	}
+	if removeRules {
+		backup, n, err := clearRules(a)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(a.stderr, "removed %d rules from %s (backup: %s); a running serve stops going back to the origin on its next reload\n", n, a.cfg.File, backup)
 	}
 	return nil
 }

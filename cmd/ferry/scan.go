@@ -11,7 +11,6 @@ import (
 	"strings"
 
 	"github.com/ferry-migrate/ferry/mirror"
-	"github.com/ferry-migrate/ferry/rules"
 	"github.com/ferry-migrate/ferry/scan"
 	"github.com/ferry-migrate/ferry/store"
 	"github.com/spf13/cobra"
@@ -222,9 +221,9 @@ func scanOptions(ctx context.Context, a *app, sf *scanFlags, what string) (scan.
 			o.Keys, o.KeysName = f, sf.keys
 		}
 		if o.Origin == nil {
-			set, err := scanRules(cfg.File)
+			set, err := loadRules(a)
 			if err != nil {
-				return fail(asUsage(err))
+				return fail(err)
 			}
 			if len(set.Rules) == 0 {
 				return fail(asUsage(errors.New("--keys without --origin fetches through the rules, and the configuration has none (add rules, or give --origin)")))
@@ -238,23 +237,6 @@ func scanOptions(ctx context.Context, a *app, sf *scanFlags, what string) (scan.
 		}
 	}
 	return o, cleanup, nil
-}
-
-// scanRules reads the rules of the config file (none without a file).
-func scanRules(file string) (*rules.Set, error) {
-	if file == "" {
-		return &rules.Set{}, nil
-	}
-	f, err := os.Open(file)
-	if err != nil {
-		return nil, fmt.Errorf("config file %s: %w", file, unwrapPathError(err))
-	}
-	defer f.Close()
-	set, err := rules.ParseConfig(f)
-	if err != nil {
-		return nil, fmt.Errorf("config file %s: %w", file, err)
-	}
-	return set, nil
 }
 
 func runScan(ctx context.Context, a *app, sf *scanFlags) error {
