@@ -46,9 +46,13 @@
 //     woken by a broadcast channel on progress; each needs no buffer of its
 //     own, so memory is O(buffer) per fill whatever the number of readers
 //     (BenchmarkFanout100x64MiB). A reader may start late or read a range.
-//     The last byte of every range is held back until the whole body passed
-//     the integrity checks, so no reader can finish cleanly on a body that
-//     turns out to be bad; on failure every reader gets the error.
+//     A read that reaches the end of the object holds its last byte back
+//     until the whole body passed the integrity checks, so no reader can
+//     finish cleanly on a body that turns out to be bad; when the origin sent
+//     an MD5 every range waits for it. Ranges that end earlier finish as soon
+//     as their bytes arrived (no later failure can make them wrong), so a
+//     video player's first range does not wait for the whole object. On
+//     failure every reader still reading gets the error.
 //   - the target writer (create-only, content headers, origin ETag,
 //     Last-Modified and Expires as user metadata; see MetaOriginETag) is fed
 //     from the spool by its own goroutine, so a slow target does not slow

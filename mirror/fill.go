@@ -56,6 +56,7 @@ type fill struct {
 	notify  chan struct{} // closed and replaced whenever written or state changes
 	spool   *os.File
 	spoolFn string // name to remove on release when unlinking at creation failed
+	hasMD5  bool   // the origin announced an MD5: ranges wait for the verified body
 	refs    int    // the fill itself, streams and readers
 }
 
@@ -221,6 +222,7 @@ func (f *fill) fetchAndStore(ctx context.Context) (status int, n int64, err erro
 	}
 	f.spool = sp
 	f.meta = o.meta
+	f.hasMD5 = o.md5 != nil
 	close(f.ready)
 
 	// The target write runs on its own cancelable context: cancelling it
@@ -401,10 +403,10 @@ func (r *reader) Read(p []byte) (int, error) {
 		if end >= 0 && hi > end {
 			hi = end
 		}
-		if state == bodyRunning && end >= 0 && hi == end {
+		if state == bodyRunning && end >= 0 && hi == end && f.holdBack(end, written) {
 			hi = end - 1 // hold the last byte back until the body is verified
 		}
-		if state == bodyVerified && r.pos >= end {
+		if end >= 0 && r.pos >= end && (state == bodyVerified || !f.holdBack(end, written)) {
 			return 0, io.EOF
 		}
 		if r.pos < hi {
@@ -427,6 +429,23 @@ func (r *reader) Read(p []byte) (int, error) {
 		case <-r.closed:
 			return 0, errReaderClosed
 		}
+	}
+}
+
+// holdBack reports whether a reader whose range ends at end must wait for
+// the verified body before it may deliver its last byte: always when the
+// range reaches the end of the object (a client must never see a clean end
+// of a body that then fails), and for any range when the origin sent an MD5
+// (only the whole body proves the bytes). Other ranges cannot be made wrong
+// by a later failure, so they finish as soon as their bytes arrived.
+func (f *fill) holdBack(end, written int64) bool {
+	switch {
+	case f.hasMD5:
+		return true
+	case f.meta.Size >= 0:
+		return end >= f.meta.Size
+	default:
+		return written <= end // the object may end exactly here
 	}
 }
 

@@ -238,24 +238,29 @@ func TestRangeReaders(t *testing.T) {
 	if s.Meta.Size != int64(len(body)) || s.Meta.ETag != `"v1"` {
 		t.Fatalf("meta = %+v", s.Meta)
 	}
-	// A range already in the spool is readable before the fill ends...
-	got, err := io.ReadAll(io.LimitReader(s.NewReader(100, 1000), 999))
-	if err != nil || !bytes.Equal(got, body[100:1099]) {
+	// A range already in the spool completes before the fill ends (no
+	// Content-MD5: a later failure cannot make these bytes wrong)...
+	got, err := readAll(s.NewReader(100, 1000))
+	if err != nil || !bytes.Equal(got, body[100:1100]) {
 		t.Fatalf("early range: %d bytes, %v", len(got), err)
 	}
-	// ...but its last byte waits for the verified body.
-	r := s.NewReader(100, 1000)
+	// ...but a range reaching the end of the object holds its last byte
+	// until the body is verified.
+	r := s.NewReader(500<<10, -1)
+	if _, err := io.ReadFull(r, make([]byte, 100<<10-1)); err != nil {
+		t.Fatal(err)
+	}
 	lastByte := make(chan error, 1)
 	go func() {
 		got, err := readAll(r)
-		if err == nil && !bytes.Equal(got, body[100:1100]) {
+		if err == nil && !bytes.Equal(got, body[600<<10-1:]) {
 			err = errors.New("range bytes differ")
 		}
 		lastByte <- err
 	}()
 	select {
 	case err := <-lastByte:
-		t.Fatalf("range completed before the body was verified: %v", err)
+		t.Fatalf("a read reached the origin's end before the body was verified: %v", err)
 	case <-time.After(100 * time.Millisecond):
 	}
 	tail := s.NewReader(900<<10, -1)
@@ -547,4 +552,54 @@ func TestGetContextBoundsOnlyTheWait(t *testing.T) {
 		t.Fatalf("stored %q", got)
 	}
 	e.assertNoSpool()
+}
+
+// With a Content-MD5, even a range in the middle waits for the verified body,
+// and a wrong MD5 fails it.
+func TestRangeWaitsForMD5(t *testing.T) {
+	leakCheck(t)
+	body := payload(256<<10, 12)
+	for _, good := range []bool{true, false} {
+		gate := make(chan struct{})
+		o := newOrigin(t, func(w http.ResponseWriter, r *http.Request) {
+			sum := md5.Sum(body)
+			if !good {
+				sum[0]++
+			}
+			w.Header().Set("Content-MD5", base64.StdEncoding.EncodeToString(sum[:]))
+			w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+			_, _ = w.Write(body[:100<<10])
+			w.(http.Flusher).Flush()
+			select {
+			case <-gate:
+			case <-r.Context().Done():
+				return
+			}
+			_, _ = w.Write(body[100<<10:])
+		})
+		e := newEnv(t, targets[0].open(t), nil)
+		s, err := e.m.Get(context.Background(), e.req(o.URL, "md5"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() {
+			got, err := readAll(s.NewReader(10, 20))
+			if err == nil && !bytes.Equal(got, body[10:30]) {
+				err = errors.New("range bytes differ")
+			}
+			done <- err
+		}()
+		select {
+		case err := <-done:
+			t.Fatalf("range finished before the MD5 was checked: %v", err)
+		case <-time.After(100 * time.Millisecond):
+		}
+		close(gate)
+		err = <-done
+		_ = s.Close()
+		if good != (err == nil) {
+			t.Fatalf("good MD5 %v: range read error %v", good, err)
+		}
+	}
 }

@@ -330,9 +330,10 @@ type Stream struct {
 
 // NewReader returns a reader of bytes [off, off+n) of the object (n < 0: to
 // the end) that follows the spool as bytes arrive. A failed fill makes Read
-// return an error (never io.EOF early): the last byte of the range is held
-// back until the whole body passed the integrity checks. Close the reader
-// when done; it stays valid after Stream.Close.
+// return an error (never io.EOF early): a read reaching the end of the object
+// (or any read, when the origin sent Content-MD5) holds its last byte back
+// until the whole body passed the integrity checks. Close the reader when
+// done; it stays valid after Stream.Close.
 func (s *Stream) NewReader(off, n int64) io.ReadCloser {
 	if off < 0 {
 		return io.NopCloser(errReader{fmt.Errorf("mirror: negative offset %d", off)})
