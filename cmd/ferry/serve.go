@@ -144,28 +144,17 @@ Fill outcomes are journaled in <state_dir>/serve-journal-<host>.jsonl for finali
 	return c
 }
 
-// serveRules reads the rules of the config file (none without a file).
-func serveRules(file string) (*rules.Set, error) {
-	if file == "" {
-		return &rules.Set{}, nil
-	}
-	f, err := os.Open(file)
-	if err != nil {
-		return nil, fmt.Errorf("config file %s: %w", file, unwrapPathError(err))
-	}
-	defer f.Close()
-	set, err := rules.ParseConfig(f)
-	if err != nil {
-		return nil, fmt.Errorf("config file %s: %w", file, err)
-	}
-	return set, nil
-}
-
 // serveSettings turns a configuration into serve's reloadable settings.
+// The rules are refused when one points back at this server (rules.CheckLoop);
+// at run time the Via token catches loops through other hosts.
 func serveSettings(cfg *Config, log *slog.Logger) (serve.Settings, error) {
-	set, err := serveRules(cfg.File)
+	ca := &app{cfg: cfg}
+	set, err := loadRules(ca)
 	if err != nil {
 		return serve.Settings{}, err
+	}
+	if err := rules.CheckLoop(set, selfAddrs(ca)); err != nil {
+		return serve.Settings{}, asUsage(err)
 	}
 	for _, w := range set.Warnings {
 		log.Warn("rules: " + w)
