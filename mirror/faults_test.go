@@ -105,6 +105,15 @@ func TestFaults(t *testing.T) {
 					http.Redirect(w, r, fmt.Sprintf("/k?n=%d", n+1), http.StatusFound)
 				}
 			}},
+		{name: "headers never come", reason: "timeout", atHead: true, opts: func(o *Options) { o.HeaderTimeout = 200 * time.Millisecond },
+			handler: func(t *testing.T) http.HandlerFunc {
+				return func(w http.ResponseWriter, r *http.Request) {
+					select {
+					case <-r.Context().Done():
+					case <-time.After(10 * time.Second):
+					}
+				}
+			}},
 		{name: "server error", reason: "status", atHead: true, handler: func(t *testing.T) http.HandlerFunc {
 			return func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusServiceUnavailable) }
 		}},
@@ -293,4 +302,18 @@ func TestRedirectNotFollowed(t *testing.T) {
 	if en := e.entries(); len(en) != 1 || en[0].Result != "redirect" || en[0].Status != 301 {
 		t.Fatalf("journal = %+v", en)
 	}
+}
+
+// An origin that refuses connections is a network failure.
+func TestOriginDown(t *testing.T) {
+	leakCheck(t)
+	o := newOrigin(t, func(w http.ResponseWriter, r *http.Request) {})
+	url := o.URL
+	o.Close()
+	e := newEnv(t, targets[0].open(t), nil)
+	_, err := e.m.Fill(context.Background(), e.req(url, "k"))
+	if got := failedReason(err); got != "network" {
+		t.Fatalf("err %v (reason %q)", err, got)
+	}
+	e.assertClean()
 }
