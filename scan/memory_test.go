@@ -40,9 +40,9 @@ func (b *synthBucket) Attributes(ctx context.Context, key string) (*driver.Attri
 	}
 	return &driver.Attributes{Size: 4096}, nil
 }
-func (b *synthBucket) As(any) bool                        { return false }
-func (b *synthBucket) ErrorAs(error, any) bool            { return false }
-func (b *synthBucket) Close() error                       { return nil }
+func (b *synthBucket) As(any) bool             { return false }
+func (b *synthBucket) ErrorAs(error, any) bool { return false }
+func (b *synthBucket) Close() error            { return nil }
 
 func (b *synthBucket) ListPaged(ctx context.Context, opts *driver.ListOptions) (*driver.ListPage, error) {
 	start := 0
