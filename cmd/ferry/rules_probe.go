@@ -296,6 +296,9 @@ input leaves the file unchanged.
 			if err != nil {
 				return asUsage(fmt.Errorf("rules import: %s: %w", args[0], err))
 			}
+			if _, err := rules.NewSet(imported); err != nil {
+				return asUsage(fmt.Errorf("rules import: %s: %w", args[0], err))
+			}
 			rc.warn(warn)
 			set, err := rc.edit(func(rs []rules.Rule) ([]rules.Rule, error) {
 				switch {

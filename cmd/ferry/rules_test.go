@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -26,7 +27,8 @@ func TestRulesScripts(t *testing.T) {
 			origin := httptest.NewServer(http.HandlerFunc(testOrigin))
 			env.Defer(origin.Close)
 			env.Setenv("ORIGIN", origin.URL)
-			env.Setenv("ORIGIN_HOST", origin.Listener.Addr().String())
+			_, port, _ := net.SplitHostPort(origin.Listener.Addr().String())
+			env.Setenv("ORIGIN_PORT", port)
 			return nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
