@@ -235,6 +235,9 @@ func checkExample(root *cobraCommand, ex string) string {
 	depth := 0
 	for len(tokens) > 0 && !strings.HasPrefix(tokens[0], "-") {
 		tok := tokens[0]
+		if tok == "..." {
+			return "" // "ferry rules ...": any subcommand
+		}
 		if !cmd.HasSubCommands() {
 			break
 		}
