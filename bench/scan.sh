@@ -1,0 +1,178 @@
+#!/usr/bin/env bash
+# bench/scan.sh: ferry scan against rclone and a bare Go PUT loop, on loopback.
+#
+# Workloads (sizes scale with SCALE, default 1 = the full issue-6 set):
+#   20,000 x 4 KiB, 200 x 8 MiB, 4 x 256 MiB from a file origin into MinIO,
+#   a no-op rerun, a rerun with 1 % new keys, the 4 KiB set from a MinIO origin
+#   (listing mode) and through nginx (key-list mode, fetched through the rules),
+#   and the 1,000,000-key diff memory benchmark.
+# Prints seconds, objects/s, MiB/s, client CPU seconds and peak RSS per run.
+#
+#   bench/scan.sh                 # everything
+#   SCALE=0.25 bench/scan.sh      # quicker: a quarter of the objects
+#   ONLY=small bench/scan.sh      # small | big | huge | keys | mem
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+SCALE=${SCALE:-1}
+ONLY=${ONLY:-}
+MINIO=${MINIO_BIN:-$(command -v minio || echo "$(go env GOPATH)/bin/minio")}
+W=$(mktemp -d /tmp/ferry-bench.XXXXXX)
+PIDS=()
+cleanup() { for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done; rm -rf "$W" "$ROOT/bench/.putloop"; }
+trap cleanup EXIT
+unset AWS_CA_BUNDLE
+export AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench-secret AWS_REGION=us-east-1
+port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
+
+# --- servers -----------------------------------------------------------------
+MP=$(port)
+MINIO_ROOT_USER=$AWS_ACCESS_KEY_ID MINIO_ROOT_PASSWORD=$AWS_SECRET_ACCESS_KEY MINIO_BROWSER=off \
+  "$MINIO" server --quiet --address 127.0.0.1:$MP --console-address 127.0.0.1:$(port) "$W/minio" >"$W/minio.log" 2>&1 &
+PIDS+=($!)
+EP=http://127.0.0.1:$MP
+until curl -sf $EP/minio/health/ready >/dev/null; do sleep 0.2; done
+export RCLONE_CONFIG_M_TYPE=s3 RCLONE_CONFIG_M_PROVIDER=Minio RCLONE_CONFIG_M_ENDPOINT=$EP \
+  RCLONE_CONFIG_M_ACCESS_KEY_ID=$AWS_ACCESS_KEY_ID RCLONE_CONFIG_M_SECRET_ACCESS_KEY=$AWS_SECRET_ACCESS_KEY RCLONE_CONFIG_M_REGION=us-east-1
+RC="rclone --config /dev/null"
+s3url() { echo "s3://$1?endpoint=$EP&region=us-east-1"; }
+
+go build -o "$W/ferry" ./cmd/ferry
+mkdir -p bench/.putloop
+cat > bench/.putloop/main.go <<'GO'
+// Bare PUT loop: the ceiling. Reads every file of a directory and PUTs it with
+// the AWS SDK, N in parallel; no listing, no checks, no metadata.
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+)
+
+func main() {
+	dir, bucket, ep := os.Args[1], os.Args[2], os.Args[3]
+	n, _ := strconv.Atoi(os.Args[4])
+	cfg, _ := config.LoadDefaultConfig(context.Background())
+	c := s3.NewFromConfig(cfg, func(o *s3.Options) {
+		o.BaseEndpoint = aws.String(ep)
+		o.UsePathStyle = true
+		o.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenRequired
+	})
+	var files []string
+	filepath.Walk(dir, func(p string, fi os.FileInfo, err error) error {
+		if err == nil && fi.Mode().IsRegular() {
+			files = append(files, p)
+		}
+		return nil
+	})
+	ch := make(chan string)
+	var wg sync.WaitGroup
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for p := range ch {
+				b, err := os.ReadFile(p)
+				if err != nil {
+					panic(err)
+				}
+				rel, _ := filepath.Rel(dir, p)
+				if _, err := c.PutObject(context.Background(), &s3.PutObjectInput{Bucket: &bucket, Key: &rel, Body: bytes.NewReader(b)}); err != nil {
+					panic(err)
+				}
+			}
+		}()
+	}
+	for _, f := range files {
+		ch <- f
+	}
+	close(ch)
+	wg.Wait()
+}
+GO
+go build -o "$W/putloop" ./bench/.putloop
+
+# --- helpers -----------------------------------------------------------------
+B=0
+newbucket() { local b=bench-$RANDOM$RANDOM; $RC mkdir m:$b >/dev/null; echo $b; }
+printf '%-44s %8s %9s %8s %8s %9s\n' run seconds objects/s MiB/s cpu_s rss_MB
+# measure NAME OBJECTS BYTES cmd...
+measure() {
+  local name=$1 objs=$2 bytes=$3; shift 3
+  /usr/bin/time -f '%e %U %S %M' -o "$W/time" "$@" >"$W/out" 2>"$W/err" || { echo "FAILED: $name"; tail -5 "$W/err"; return 0; }
+  read -r e u s m <"$W/time"
+  awk -v n="$name" -v e="$e" -v u="$u" -v s="$s" -v m="$m" -v o="$objs" -v b="$bytes" \
+    'BEGIN{printf "%-44s %8.2f %9.0f %8.1f %8.2f %9.1f\n", n, e, o/e, b/e/1048576, u+s, m/1024}'
+}
+gen() { # gen DIR COUNT SIZE_BYTES
+  mkdir -p "$1"
+  local per=$(( $3 ))
+  head -c $(( $2 * per )) /dev/urandom | (cd "$1" && split -b $per -a 6 -d - f)
+  # spread over 100 directories like a real web root
+  (cd "$1" && for f in f*; do d=d$(( ${f#f} % 100 )); mkdir -p $d; mv $f $d/; done) 2>/dev/null || true
+}
+FERRY=("$W/ferry" scan --state-dir "$W/state" --log-level warn)
+
+workload() { # workload LABEL COUNT SIZE
+  local label=$1 n=$2 size=$3 dir=$W/$1
+  gen "$dir" "$n" "$size"
+  local bytes=$(( n * size ))
+  local bk
+  bk=$(newbucket); measure "$label bare Go PUT loop (32)" $n $bytes "$W/putloop" "$dir" "$bk" "$EP" 32
+  bk=$(newbucket); measure "$label rclone defaults" $n $bytes $RC copy "$dir" m:$bk
+  local best=""
+  for t in 8 16 32 64; do
+    bk=$(newbucket); measure "$label rclone --transfers $t --s3-no-head" $n $bytes $RC copy --transfers $t --s3-no-head "$dir" m:$bk
+  done
+  for t in 32 64; do
+    bk=$(newbucket); measure "$label ferry scan --transfers $t" $n $bytes "${FERRY[@]}" --origin "$dir" --target "$(s3url $bk)" --transfers $t
+  done
+  echo "$bk" >"$W/last-$label"
+}
+
+N_SMALL=$(awk -v s=$SCALE 'BEGIN{print int(20000*s)}')
+N_BIG=$(awk -v s=$SCALE 'BEGIN{n=int(200*s); print n<1?1:n}')
+N_HUGE=$(awk -v s=$SCALE 'BEGIN{n=int(4*s); print n<1?1:n}')
+
+if [ -z "$ONLY" ] || [ "$ONLY" = small ]; then
+  workload small $N_SMALL 4096
+  bk=$(cat "$W/last-small")
+  measure "small no-op rerun: ferry" $N_SMALL 0 "${FERRY[@]}" --origin "$W/small" --target "$(s3url $bk)"
+  measure "small no-op rerun: rclone --transfers 32" $N_SMALL 0 $RC copy --transfers 32 "$W/small" m:$bk
+  NEW=$(( N_SMALL / 100 )); gen "$W/small/new" $NEW 4096
+  bk2=$(newbucket); $RC copy --transfers 32 "$W/small" m:$bk2 --exclude 'new/**'
+  measure "small rerun +1% new: ferry" $NEW $((NEW*4096)) "${FERRY[@]}" --origin "$W/small" --target "$(s3url $bk)"
+  measure "small rerun +1% new: rclone --transfers 32" $NEW $((NEW*4096)) $RC copy --transfers 32 "$W/small" m:$bk2
+  # MinIO origin, listing mode.
+  src=$(newbucket); $RC copy --transfers 32 "$W/small" m:$src
+  bk=$(newbucket); measure "small from MinIO origin: ferry" $N_SMALL $((N_SMALL*4096)) "${FERRY[@]}" --origin "$(s3url $src)" --target "$(s3url $bk)"
+  bk=$(newbucket); measure "small from MinIO origin: rclone --transfers 32" $N_SMALL $((N_SMALL*4096)) $RC copy --transfers 32 --s3-no-head m:$src m:$bk
+fi
+if [ -z "$ONLY" ] || [ "$ONLY" = keys ]; then
+  [ -d "$W/small" ] || gen "$W/small" $N_SMALL 4096
+  NP=$(port)
+  cat >"$W/nginx.conf" <<NG
+daemon off; worker_processes 2; pid $W/nginx.pid; error_log $W/nginx.err;
+events { worker_connections 1024; }
+http { access_log off; sendfile on; server { listen 127.0.0.1:$NP; root $W/small; } }
+NG
+  nginx -c "$W/nginx.conf" -p "$W" & PIDS+=($!)
+  sleep 0.5
+  (cd "$W/small" && find . -type f | sed 's|^\./||') >"$W/keys.txt"
+  printf 'rules:\n  - origin: http://127.0.0.1:%s/\n' $NP >"$W/ferry.yaml"
+  bk=$(newbucket); measure "small keys via nginx + rules: ferry" $N_SMALL $((N_SMALL*4096)) "${FERRY[@]}" --config "$W/ferry.yaml" --keys "$W/keys.txt" --target "$(s3url $bk)"
+  bk=$(newbucket); measure "small keys via nginx: rclone http --files-from" $N_SMALL $((N_SMALL*4096)) $RC copy --transfers 32 --s3-no-head --http-url http://127.0.0.1:$NP/ --files-from "$W/keys.txt" --no-traverse :http: m:$bk
+fi
+if [ -z "$ONLY" ] || [ "$ONLY" = big ]; then workload big $N_BIG $((8<<20)); fi
+if [ -z "$ONLY" ] || [ "$ONLY" = huge ]; then workload huge $N_HUGE $((256<<20)); fi
+if [ -z "$ONLY" ] || [ "$ONLY" = mem ]; then
+  FERRY_BENCH_MEM=1 go test -count=1 -v -run TestDiffMemory1M ./scan/ | grep 'diff of'
+fi
