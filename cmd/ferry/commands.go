@@ -10,5 +10,6 @@ func addCommands(root *cobra.Command, a *app) {
 		newRulesCmd(a),
 		newFinalizeCmd(a),
 		newGenDocsCmd(a),
+		newDemoCmd(a),
 	)
 }

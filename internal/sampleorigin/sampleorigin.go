@@ -33,6 +33,7 @@ type Origin struct {
 
 	mu      sync.Mutex
 	fail    func(key string) int // status to answer instead, 0 = serve
+	latency time.Duration        // delay before answering
 	seq     int
 	written []string
 }
@@ -58,8 +59,11 @@ func Start(dir string) (*Origin, error) {
 			o.requests.Add(1)
 			key := strings.TrimPrefix(path.Clean(r.URL.Path), "/")
 			o.mu.Lock()
-			fail := o.fail
+			fail, latency := o.fail, o.latency
 			o.mu.Unlock()
+			if latency > 0 {
+				time.Sleep(latency)
+			}
 			if fail != nil {
 				if st := fail(key); st != 0 {
 					http.Error(w, "injected failure", st)
@@ -104,6 +108,13 @@ func (o *Origin) FailWith(f func(key string) bool, status int) {
 		}
 		return 0
 	}
+}
+
+// SetLatency delays every answer by d (0 turns it off), like a slow origin.
+func (o *Origin) SetLatency(d time.Duration) {
+	o.mu.Lock()
+	o.latency = d
+	o.mu.Unlock()
 }
 
 // Content is the deterministic content of a sample file.
