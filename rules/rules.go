@@ -173,9 +173,21 @@ func yamlError(err error) error {
 
 // NewSet validates rules built in code (by the CLI or an import) exactly as
 // Parse validates a file, without applying defaults: the Rule values are
-// taken as they are.
+// taken as they are (empty header lists become nil, as Parse returns them).
 func NewSet(rules []Rule) (*Set, error) {
 	s := &Set{Rules: append([]Rule(nil), rules...)}
+	for i := range s.Rules {
+		h := &s.Rules[i].Headers
+		if len(h.Pass) == 0 {
+			h.Pass = nil
+		}
+		if len(h.Remove) == 0 {
+			h.Remove = nil
+		}
+		if len(h.Set) == 0 {
+			h.Set = nil
+		}
+	}
 	if err := s.validate(nil); err != nil {
 		return nil, err
 	}

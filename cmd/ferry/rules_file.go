@@ -228,9 +228,13 @@ func spliceRules(data, text []byte) (out, section []byte, err error) {
 	if start < 0 || start >= len(lines) || end <= start {
 		return nil, nil, errNoSplice
 	}
-	if key.LineComment != "" {
+	comment := key.LineComment
+	if val := root.Content[idx+1]; comment == "" && val.Line == key.Line && val.Kind != yaml.MappingNode {
+		comment = val.LineComment // "rules: [] # mine"
+	}
+	if comment != "" {
 		i := bytes.IndexAny(text, "\r\n")
-		text = append(append(append([]byte(nil), text[:i]...), []byte(" "+key.LineComment)...), text[i:]...)
+		text = append(append(append([]byte(nil), text[:i]...), []byte(" "+comment)...), text[i:]...)
 	}
 	section = bytes.Join(lines[start:end], nil)
 	if !bytes.HasSuffix(section, []byte("\n")) {
