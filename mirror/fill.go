@@ -263,12 +263,28 @@ func (f *fill) fetchAndStore(ctx context.Context) (status int, n int64, err erro
 		return status, n, err, false
 	}
 	if cerr := w.Close(); cerr != nil {
-		if store.IsExists(cerr) {
+		if store.IsExists(cerr) || f.existsAfter(ctx, cerr) {
 			return status, n, nil, false // someone stored the key meanwhile: theirs wins
 		}
 		return status, n, &FailedError{Status: status, Reason: "store", Err: cerr}, false
 	}
 	return status, n, nil, true
+}
+
+// existsAfter reports whether the key is in the target after a create-only
+// write failed with err. Some S3 servers answer a conditional PUT whose key
+// exists with 412 before reading the body and reset the connection, so the
+// client sees a network error instead of the precondition failure; the key
+// is then stored (whole, as S3 writes are atomic) and the fill lost the race.
+func (f *fill) existsAfter(ctx context.Context, err error) bool {
+	if ctx.Err() != nil {
+		return false
+	}
+	ok, xerr := f.m.opts.Target.Exists(ctx, f.req.Key)
+	if xerr == nil && ok {
+		f.m.log.Debug("create-only write failed but the key exists: treating as lost race", "key", f.req.Key, "err", err)
+	}
+	return xerr == nil && ok
 }
 
 // writerOnly hides blob.Writer's ReadFrom so io.CopyBuffer uses our buffer.
