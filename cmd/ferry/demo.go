@@ -471,12 +471,12 @@ func freeAddr() (string, error) {
 }
 
 // waitHTTP polls url until it answers 200, serve exits, or 15s pass.
-func waitHTTP(ctx context.Context, url string, exited <-chan int, out *bytes.Buffer) error {
+func waitHTTP(ctx context.Context, url string, exited <-chan int, out fmt.Stringer) error {
 	deadline := time.Now().Add(15 * time.Second)
 	for time.Now().Before(deadline) {
 		select {
 		case code := <-exited:
-			return fmt.Errorf("demo: ferry serve exited %d:\n%s", code, out.String())
+			return fmt.Errorf("demo: ferry serve exited %d:\n%s", code, stringOf(out))
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(50 * time.Millisecond):
@@ -489,5 +489,12 @@ func waitHTTP(ctx context.Context, url string, exited <-chan int, out *bytes.Buf
 			}
 		}
 	}
-	return fmt.Errorf("demo: ferry serve not ready after 15s:\n%s", out.String())
+	return fmt.Errorf("demo: ferry serve not ready after 15s:\n%s", stringOf(out))
+}
+
+func stringOf(s fmt.Stringer) string {
+	if s == nil {
+		return ""
+	}
+	return s.String()
 }
