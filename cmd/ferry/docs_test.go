@@ -167,7 +167,7 @@ func TestGenDocsManAndUsage(t *testing.T) {
 // docsWithExamples are the hand-written docs whose `ferry ...` examples are
 // checked against the command tree.
 var docsWithExamples = []string{
-	"docs/README.md", "docs/runbook.md", "docs/configuration.md", "docs/operations.md",
+	"README.md", "docs/README.md", "docs/rules.md", "docs/serve.md", "docs/scan.md", "docs/runbook.md", "docs/configuration.md", "docs/operations.md",
 	"docs/security.md", "docs/architecture.md",
 }
 
