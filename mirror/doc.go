@@ -65,7 +65,10 @@
 // drops its temp file, S3 aborts the multipart upload): nothing partial is
 // ever visible. A create-only write that finds the key already stored
 // (store.IsExists) is success with Result.Stored false: whoever wrote first
-// wins. A target that fails after the verified bytes reached the readers
+// wins. Some S3 servers (MinIO) answer such a conditional PUT with 412 before
+// reading the body and reset the connection, which the client reports as a
+// network error; a failed commit whose key then exists in the target is
+// therefore treated the same way. A target that fails after the verified bytes reached the readers
 // fails the fill (reason "store", journaled) but not those readers.
 //
 // The registry entry is removed when the fill is over (after the commit), so
