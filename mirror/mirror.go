@@ -94,7 +94,12 @@ func (e *RedirectError) Error() string {
 // status, network error, timeout, integrity or size check.
 type FailedError struct {
 	Status int    // origin status, 0 when none
-	Reason string // short machine-friendly reason: status, network, timeout, length, md5, too_large, redirect_loop, redirect_blocked, refused_key
+	// Reason is short and machine-friendly: status (non-200/404 answer),
+	// network, timeout (connect, headers, idle body, fill deadline), length,
+	// md5, too_large, redirect_loop, redirect_blocked, refused_key (rules
+	// refused the key), rule (bad rule origin), origin (bucket origin error),
+	// origin_open, spool, store (target write failed), canceled (Shutdown).
+	Reason string
 	Err    error
 }
 
