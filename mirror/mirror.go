@@ -93,7 +93,7 @@ func (e *RedirectError) Error() string {
 // FailedError is any other failure (serve answers 424 MirrorFailed): a non-200
 // status, network error, timeout, integrity or size check.
 type FailedError struct {
-	Status int    // origin status, 0 when none
+	Status int // origin status, 0 when none
 	// Reason is short and machine-friendly: status (non-200/404 answer),
 	// network, timeout (connect, headers, idle body, fill deadline), length,
 	// md5, too_large, redirect_loop, redirect_blocked, refused_key (rules
