@@ -18,6 +18,7 @@ SCALE=${SCALE:-1}
 ONLY=${ONLY:-}
 MINIO=${MINIO_BIN:-$(command -v minio || echo "$(go env GOPATH)/bin/minio")}
 W=$(mktemp -d /tmp/ferry-bench.XXXXXX)
+chmod 755 "$W" # nginx workers read the origin
 PIDS=()
 cleanup() { for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done; rm -rf "$W" "$ROOT/bench/.putloop"; }
 trap cleanup EXIT
@@ -117,7 +118,7 @@ gen() { # gen DIR COUNT SIZE_BYTES
   local per=$(( $3 ))
   head -c $(( $2 * per )) /dev/urandom | (cd "$1" && split -b $per -a 6 -d - f)
   # spread over 100 directories like a real web root
-  (cd "$1" && for f in f*; do d=d$(( ${f#f} % 100 )); mkdir -p $d; mv $f $d/; done) 2>/dev/null || true
+  (cd "$1" && for f in f*; do d=d$(( 10#${f#f} % 100 )); mkdir -p $d; mv $f $d/; done) 2>/dev/null || true
 }
 FERRY=("$W/ferry" scan --state-dir "$W/state" --log-level warn)
 

@@ -187,15 +187,15 @@ func (r *run) execute(ctx context.Context) (*Result, error) {
 	<-tickDone
 
 	interrupted := err != nil
-	if cerr := r.man.close(); cerr != nil && err == nil {
-		err = fmt.Errorf("failure manifest: %w", cerr)
-	}
 	if r.cpPath != "" {
 		if interrupted {
-			r.saveCheckpoint()
+			r.saveCheckpoint() // syncs the manifest first
 		} else {
 			_ = os.Remove(r.cpPath)
 		}
+	}
+	if cerr := r.man.close(); cerr != nil && err == nil {
+		err = fmt.Errorf("failure manifest: %w", cerr)
 	}
 	st := r.stats()
 	st.Final = true
