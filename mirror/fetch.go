@@ -208,7 +208,7 @@ func (m *Mirror) doHTTP(ctx context.Context, method string, oreq *rules.Request,
 		}
 		resp, err := client.Do(r)
 		if err != nil {
-			return nil, classifyRequestErr(err, hop > 0)
+			return nil, classifyRequestErr(err)
 		}
 		if !isRedirect(resp.StatusCode) {
 			return resp, nil
@@ -246,7 +246,7 @@ func isCredential(name string) bool {
 	return false
 }
 
-func classifyRequestErr(err error, redirected bool) *FailedError {
+func classifyRequestErr(err error) *FailedError {
 	switch {
 	case errors.Is(err, errBlockedAddress):
 		return &FailedError{Reason: "redirect_blocked", Err: err}
@@ -255,7 +255,6 @@ func classifyRequestErr(err error, redirected bool) *FailedError {
 	case errors.Is(err, context.Canceled):
 		return &FailedError{Reason: "canceled", Err: err}
 	}
-	_ = redirected
 	return &FailedError{Reason: "network", Err: err}
 }
 
