@@ -86,5 +86,23 @@ func FuzzOriginRequest(f *testing.F) {
 		if p.Fragment != "" || (!passQuery && p.RawQuery != "") {
 			t.Fatalf("URL %q has a fragment or an unwanted query", p)
 		}
+		// The same holds after key rewriting.
+		for _, rw := range []Rule{
+			{Origin: origin, ReplaceKeyWith: "v/${key}/x"},
+			{Origin: origin, KeyPrefix: key[:len(key)/2], ReplaceKeyPrefixWith: "p/"},
+		} {
+			req, err := OriginRequest(&rw, key, nil, "")
+			if err != nil {
+				if !errors.Is(err, ErrKeyRefused) {
+					t.Fatalf("rewrite: error does not wrap ErrKeyRefused: %v", err)
+				}
+				continue
+			}
+			p, err := url.Parse(req.URL.String())
+			if err != nil || p.Scheme != want.Scheme || p.Host != want.Host || p.User != nil ||
+				p.Path != o.prefix+RewriteKey(&rw, key) || !strings.HasPrefix(path.Clean(p.Path), path.Clean(o.prefix)) {
+				t.Fatalf("rewrite %+v key %q: URL %q (err %v)", rw, key, req.URL, err)
+			}
+		}
 	})
 }
