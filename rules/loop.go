@@ -76,11 +76,15 @@ func loops(o *origin, self string) string {
 			return "ferry's own address " + u.Host
 		}
 	default:
-		if o.bucket {
+		host, port, err := net.SplitHostPort(self)
+		if err != nil {
+			// A plain directory path, as a target may be given.
+			if o.bucket && sameBucket(o.u, &url.URL{Scheme: "file", Path: filepath.ToSlash(self)}) {
+				return "the target directory " + self
+			}
 			return ""
 		}
-		host, port, err := net.SplitHostPort(self)
-		if err != nil || port != effectivePort(o.u) {
+		if o.bucket || port != effectivePort(o.u) {
 			return ""
 		}
 		oh := normHost(o.u.Hostname())

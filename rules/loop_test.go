@@ -44,6 +44,8 @@ func TestCheckLoop(t *testing.T) {
 		{"file:///srv/data", []string{"file:///srv/data/"}, true},
 		{"file:///srv/www", []string{"file:///srv/data"}, false},
 		{"mem://", []string{"mem://"}, false},
+		{"file://./data", []string{"./data"}, true},
+		{"file:///srv/www", []string{"./data"}, false},
 		{"http://h/", []string{"", "file:///x"}, false},
 	}
 	for _, tt := range tests {

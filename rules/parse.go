@@ -252,15 +252,16 @@ func decodeHeaders(num int, n *yaml.Node, l lines) (Headers, *Error) {
 	return h, nil
 }
 
-// str decodes a scalar as a string. Numbers are taken as written (a prefix
-// such as 2024/ is a string anyway); booleans, lists and mappings are errors.
+// str decodes a scalar as a string. Numbers and dates are taken as written
+// (key_prefix: 2024-01-01 is a prefix); booleans, lists and mappings are
+// errors.
 func str(n *yaml.Node) (string, error) {
 	if isNull(n) {
 		return "", nil
 	}
 	if n.Kind == yaml.ScalarNode {
 		switch n.Tag {
-		case "!!str", "!!int", "!!float", "":
+		case "!!str", "!!int", "!!float", "!!timestamp", "":
 			return n.Value, nil
 		}
 	}

@@ -73,6 +73,14 @@ func TestParseEmpty(t *testing.T) {
 	}
 }
 
+func TestParseScalarsAsWritten(t *testing.T) {
+	s := mustParse(t, "- key_prefix: 2024-01-01\n  key_suffix: 1.50\n  name: 42\n  origin: http://h/\n")
+	r := s.Rules[0]
+	if r.KeyPrefix != "2024-01-01" || r.KeySuffix != "1.50" || r.Name != "42" {
+		t.Errorf("%+v", r)
+	}
+}
+
 func TestParseConfig(t *testing.T) {
 	s, err := ParseConfig(strings.NewReader("target: s3://b\nrules:\n  - origin: http://h/\n    headers:\n      set: [{name: X-Mixed-Case, value: v}]\nserve:\n  listen: :1\n"))
 	if err != nil {

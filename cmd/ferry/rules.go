@@ -13,6 +13,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/ferry-migrate/ferry/rules"
+	"github.com/ferry-migrate/ferry/store"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 )
@@ -193,7 +194,7 @@ func printRules(w io.Writer, rs []rules.Rule) {
 		if name == "" {
 			name = "-"
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", i+1, name, dash(r.KeyPrefix), dash(r.KeySuffix), r.Origin, ruleOptions(&r))
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", i+1, name, dash(r.KeyPrefix), dash(r.KeySuffix), store.Redact(r.Origin), ruleOptions(&r))
 	}
 	tw.Flush()
 }
@@ -444,7 +445,7 @@ func (rc *rulesCmd) removeCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(rc.a.stdout, "removed rule %d (origin %s) from %s\n", idx+1, removed.Origin, rc.file())
+			fmt.Fprintf(rc.a.stdout, "removed rule %d (origin %s) from %s\n", idx+1, store.Redact(removed.Origin), rc.file())
 			return nil
 		},
 	}
