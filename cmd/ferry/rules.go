@@ -46,6 +46,7 @@ func newRulesCmd(a *app) *cobra.Command {
 		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
 			return rc.load(cmd)
 		},
+		RunE: func(cmd *cobra.Command, args []string) error { return cmd.Help() },
 	}
 	c.AddCommand(
 		rc.listCmd(),
