@@ -98,7 +98,7 @@ Example:
 			if r.Name != "" {
 				label += fmt.Sprintf(" (%s)", r.Name)
 			}
-			fmt.Fprintf(a.stdout, "%s matches %q\n", label, key)
+			fmt.Fprintf(a.stdout, "%s matches %q (%s)\n", label, key, matchReason(r))
 			req, err := rules.OriginRequest(r, key, client, query)
 			if err != nil {
 				return asUsage(fmt.Errorf("%s: %w", label, err))
@@ -125,6 +125,9 @@ Example:
 				}
 			}
 			fmt.Fprintf(w, "stored as:     %s\nfollow_redirects: %t, mirror_head: %t\n", key, r.FollowRedirects, r.MirrorHead)
+			if query != "" && !r.PassQueryString && !r.IsBucket() {
+				fmt.Fprintln(w, "the query string is not forwarded (pass_query_string: false)")
+			}
 			if !fetch {
 				return nil
 			}
@@ -141,6 +144,21 @@ Example:
 	f.StringVar(&query, "query", "", "the client's query string (forwarded with pass_query_string)")
 	f.BoolVar(&fetch, "fetch", false, "send the request to the origin as a HEAD and print its status")
 	return c
+}
+
+// matchReason says why r matched.
+func matchReason(r *rules.Rule) string {
+	var c []string
+	if r.KeyPrefix != "" {
+		c = append(c, fmt.Sprintf("key_prefix %q", r.KeyPrefix))
+	}
+	if r.KeySuffix != "" {
+		c = append(c, fmt.Sprintf("key_suffix %q", r.KeySuffix))
+	}
+	if len(c) == 0 {
+		return "no key_prefix or key_suffix: it matches every key"
+	}
+	return strings.Join(c, ", ")
 }
 
 // fetchHTTP sends the origin request as a HEAD and prints the answer.
