@@ -24,6 +24,9 @@ func TestRulesScripts(t *testing.T) {
 		Dir: filepath.Join("testdata", "rules"),
 		Setup: func(env *testscript.Env) error {
 			env.Setenv("XDG_CONFIG_HOME", filepath.Join(env.WorkDir, "xdg"))
+			// A -race binary sleeps 1s at exit by default; each script runs
+			// ferry dozens of times.
+			env.Setenv("GORACE", strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
 			origin := httptest.NewServer(http.HandlerFunc(testOrigin))
 			env.Defer(origin.Close)
 			env.Setenv("ORIGIN", origin.URL)
