@@ -48,6 +48,9 @@ func (rc *rulesCmd) edit(change func([]rules.Rule) ([]rules.Rule, error)) (*rule
 			return nil, fmt.Errorf("config file %s: %w", file, err)
 		}
 	}
+	if err := unchangedSince(file, data); err != nil {
+		return nil, err
+	}
 	if err := writeFileAtomic(file, out); err != nil {
 		return nil, err
 	}
@@ -78,6 +81,9 @@ func clearRules(a *app) (backup string, removed int, err error) {
 	if err != nil {
 		return "", 0, err
 	}
+	if err := unchangedSince(file, data); err != nil {
+		return "", 0, err
+	}
 	backup, err = writeBackup(a.cfg.StateDir, file, section)
 	if err != nil {
 		return "", 0, err
@@ -86,6 +92,20 @@ func clearRules(a *app) (backup string, removed int, err error) {
 		return "", 0, err
 	}
 	return backup, len(set.Rules), nil
+}
+
+// unchangedSince refuses to write file when someone else changed it since
+// it was read as data (nil: it did not exist), so concurrent edits are not
+// lost silently.
+func unchangedSince(file string, data []byte) error {
+	now, err := os.ReadFile(file)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("config file %s: %w", file, unwrapPathError(err))
+	}
+	if (err == nil) != (data != nil) || !bytes.Equal(now, data) {
+		return fmt.Errorf("config file %s changed while the rules were being edited: nothing written, run the command again", file)
+	}
+	return nil
 }
 
 // writeBackup saves a removed rules: section under stateDir, never
