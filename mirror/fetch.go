@@ -199,8 +199,17 @@ func (m *Mirror) doHTTP(ctx context.Context, method string, oreq *rules.Request,
 			}
 			r.Header.Add("Via", via)
 		}
-		if r.Header.Get("User-Agent") == "" {
+		// Rules keep the configured case of header names; find a User-Agent
+		// in any case so Go does not add its own next to it.
+		if ua := rules.HeaderValues(r.Header, "User-Agent"); len(ua) == 0 {
 			r.Header.Set("User-Agent", "ferry-mirror")
+		} else if _, canonical := r.Header["User-Agent"]; !canonical {
+			for k := range r.Header {
+				if strings.EqualFold(k, "User-Agent") {
+					delete(r.Header, k)
+				}
+			}
+			r.Header["User-Agent"] = ua
 		}
 		client := m.trusted
 		if !same {

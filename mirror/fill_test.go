@@ -12,6 +12,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -487,6 +488,32 @@ func TestViaAndHost(t *testing.T) {
 	}
 	if via.Load() != "1.1 ferry-test" || host.Load() != "www.example.com" {
 		t.Fatalf("Via %q Host %q", via.Load(), host.Load())
+	}
+}
+
+// A rule that sets user-agent in lower case sends exactly that one
+// User-Agent; without one the origin sees ferry's own.
+func TestUserAgentOnce(t *testing.T) {
+	leakCheck(t)
+	var got atomic.Value
+	o := newOrigin(t, func(w http.ResponseWriter, r *http.Request) {
+		got.Store(strings.Join(r.Header.Values("User-Agent"), " | "))
+		_, _ = w.Write([]byte("x"))
+	})
+	e := newEnv(t, targets[0].open(t), nil)
+	req := e.req(o.URL, "ua1")
+	req.Rule.Headers.Set = []rules.HeaderValue{{Name: "user-agent", Value: "site-crawler/2"}}
+	if _, err := e.m.Fill(context.Background(), req); err != nil {
+		t.Fatal(err)
+	}
+	if got.Load() != "site-crawler/2" {
+		t.Fatalf("User-Agent at the origin = %q, want one site-crawler/2", got.Load())
+	}
+	if _, err := e.m.Fill(context.Background(), e.req(o.URL, "ua2")); err != nil {
+		t.Fatal(err)
+	}
+	if got.Load() != "ferry-mirror" {
+		t.Fatalf("default User-Agent = %q", got.Load())
 	}
 }
 

@@ -407,7 +407,11 @@ func (s *Server) serveMiss(w *respWriter, r *http.Request, rc *reqCtx, st *Setti
 		writeError(w, r, rc, &mirror.FailedError{Reason: "no_mirror", Err: errors.New("serve has no mirror engine")})
 		return
 	}
-	req := mirror.Request{Rule: rule, RuleIndex: idx, Key: rc.key, Header: r.Header.Clone(), RawQuery: r.URL.RawQuery}
+	// The client's Host goes in the header map so that a rule with pass_all
+	// or pass: [Host] can forward it (rules.OriginRequest decides).
+	hdr := r.Header.Clone()
+	hdr.Set("Host", r.Host)
+	req := mirror.Request{Rule: rule, RuleIndex: idx, Key: rc.key, Header: hdr, RawQuery: r.URL.RawQuery}
 	if r.Method == http.MethodHead {
 		meta, err := s.opts.Mirror.Head(r.Context(), req)
 		if s.originError(w, r, rc, err) {

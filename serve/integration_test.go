@@ -26,6 +26,7 @@ type testOrigin struct {
 	mu      sync.Mutex
 	objects map[string]string
 	hdrs    []http.Header
+	hosts   []string
 	count   atomic.Int64
 	gets    atomic.Int64
 	gate    chan struct{} // when set, bodies wait for it after the first half
@@ -38,6 +39,7 @@ func newTestOrigin(t *testing.T) *testOrigin {
 		o.mu.Lock()
 		body, ok := o.objects[strings.TrimPrefix(r.URL.Path, "/")]
 		o.hdrs = append(o.hdrs, r.Header.Clone())
+		o.hosts = append(o.hosts, r.Host)
 		gate := o.gate
 		o.mu.Unlock()
 		if !ok {
@@ -153,6 +155,42 @@ func TestMirrorFillThenHit(t *testing.T) {
 				t.Error("HEAD stored the object")
 			}
 		})
+	}
+}
+
+// The client's Host reaches the origin only when a rule passes it.
+func TestMirrorPassHost(t *testing.T) {
+	leakCheck(t)
+	o := newTestOrigin(t)
+	o.set("a", "x")
+	o.set("b", "y")
+	b, dir := fileTarget(t)
+	set := originRules(o.URL)
+	set.Rules[0].KeyPrefix = "a"
+	set.Rules[0].Headers.Pass = []string{"Host"}
+	set.Rules = append(set.Rules, originRules(o.URL).Rules[0])
+	e, _ := realEnv(t, b, dir, AddressingDomain, set)
+	for _, key := range []string{"a", "b"} {
+		req, err := http.NewRequest("GET", e.url(key), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Host = "www.example.com"
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("GET %s: %d", key, resp.StatusCode)
+		}
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	originHost := strings.TrimPrefix(o.URL, "http://")
+	if len(o.hosts) != 2 || o.hosts[0] != "www.example.com" || o.hosts[1] != originHost {
+		t.Fatalf("origin saw Host %q; want [www.example.com %s]", o.hosts, originHost)
 	}
 }
 
