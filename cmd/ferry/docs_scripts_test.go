@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -10,6 +11,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"slices"
 	"strconv"
@@ -59,6 +61,7 @@ func TestDocScripts(t *testing.T) {
 			"exit":     cmdExit,
 			"freeport": cmdFreePort,
 			"httpget":  cmdHTTPGet,
+			"cmpjson":  cmdCmpJSON,
 		},
 	})
 }
@@ -96,6 +99,20 @@ func cmdFreePort(ts *testscript.TestScript, neg bool, args []string) {
 		_, port, _ := net.SplitHostPort(l.Addr().String())
 		l.Close()
 		ts.Setenv(name, port)
+	}
+}
+
+// cmdCmpJSON runs "cmpjson A B": the files hold the same JSON value, however
+// laid out (docs show JSON compactly, ferry indents it).
+func cmdCmpJSON(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 2 {
+		ts.Fatalf("usage: cmpjson A B")
+	}
+	var a, b any
+	ts.Check(json.Unmarshal([]byte(ts.ReadFile(args[0])), &a))
+	ts.Check(json.Unmarshal([]byte(ts.ReadFile(args[1])), &b))
+	if eq := reflect.DeepEqual(a, b); eq == neg {
+		ts.Fatalf("%s and %s: equal JSON %v, want %v", args[0], args[1], eq, !neg)
 	}
 }
 
