@@ -11,6 +11,7 @@
 #   bench/scan.sh                 # everything
 #   SCALE=0.25 bench/scan.sh      # quicker: a quarter of the objects
 #   ONLY=small bench/scan.sh      # small | big | huge | keys | mem
+#   RESULTS=out.tsv bench/scan.sh # also keep the raw figures (name, objects, bytes, s, cpu_s, rss_KB)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -20,7 +21,7 @@ MINIO=${MINIO_BIN:-$(command -v minio || echo "$(go env GOPATH)/bin/minio")}
 W=$(mktemp -d /tmp/ferry-bench.XXXXXX)
 chmod 755 "$W" # nginx workers read the origin
 PIDS=()
-cleanup() { for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done; rm -rf "$W" "$ROOT/bench/.putloop"; }
+cleanup() { for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done; rm -rf "$W"; }
 trap cleanup EXIT
 unset AWS_CA_BUNDLE
 export AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench-secret AWS_REGION=us-east-1
@@ -39,67 +40,7 @@ RC="rclone --config /dev/null"
 s3url() { echo "s3://$1?endpoint=$EP&region=us-east-1"; }
 
 go build -o "$W/ferry" ./cmd/ferry
-mkdir -p bench/.putloop
-cat > bench/.putloop/main.go <<'GO'
-// Bare PUT loop: the ceiling. Reads every file of a directory and PUTs it with
-// the AWS SDK, N in parallel; no listing, no checks, no metadata.
-package main
-
-import (
-	"bytes"
-	"context"
-	"os"
-	"path/filepath"
-	"strconv"
-	"sync"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
-)
-
-func main() {
-	dir, bucket, ep := os.Args[1], os.Args[2], os.Args[3]
-	n, _ := strconv.Atoi(os.Args[4])
-	cfg, _ := config.LoadDefaultConfig(context.Background())
-	c := s3.NewFromConfig(cfg, func(o *s3.Options) {
-		o.BaseEndpoint = aws.String(ep)
-		o.UsePathStyle = true
-		o.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenRequired
-	})
-	var files []string
-	filepath.Walk(dir, func(p string, fi os.FileInfo, err error) error {
-		if err == nil && fi.Mode().IsRegular() {
-			files = append(files, p)
-		}
-		return nil
-	})
-	ch := make(chan string)
-	var wg sync.WaitGroup
-	for range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for p := range ch {
-				b, err := os.ReadFile(p)
-				if err != nil {
-					panic(err)
-				}
-				rel, _ := filepath.Rel(dir, p)
-				if _, err := c.PutObject(context.Background(), &s3.PutObjectInput{Bucket: &bucket, Key: &rel, Body: bytes.NewReader(b)}); err != nil {
-					panic(err)
-				}
-			}
-		}()
-	}
-	for _, f := range files {
-		ch <- f
-	}
-	close(ch)
-	wg.Wait()
-}
-GO
-go build -o "$W/putloop" ./bench/.putloop
+go build -o "$W/putloop" ./bench/putloop # the ceiling: a bare PUT loop
 
 # --- helpers -----------------------------------------------------------------
 B=0
@@ -110,15 +51,20 @@ measure() {
   local name=$1 objs=$2 bytes=$3; shift 3
   /usr/bin/time -f '%e %U %S %M' -o "$W/time" "$@" >"$W/out" 2>"$W/err" || { echo "FAILED: $name"; tail -5 "$W/err"; return 0; }
   read -r e u s m <"$W/time"
+  printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$objs" "$bytes" "$e" "$(awk -v u=$u -v s=$s 'BEGIN{print u+s}')" "$m" >>"$W/results.tsv"
   awk -v n="$name" -v e="$e" -v u="$u" -v s="$s" -v m="$m" -v o="$objs" -v b="$bytes" \
     'BEGIN{printf "%-44s %8.2f %9.0f %8.1f %8.2f %9.1f\n", n, e, o/e, b/e/1048576, u+s, m/1024}'
 }
-gen() { # gen DIR COUNT SIZE_BYTES
-  mkdir -p "$1"
-  local per=$(( $3 ))
-  head -c $(( $2 * per )) /dev/urandom | (cd "$1" && split -b $per -a 6 -d - f)
-  # spread over 100 directories like a real web root
-  (cd "$1" && for f in f*; do d=d$(( 10#${f#f} % 100 )); mkdir -p $d; mv $f $d/; done) 2>/dev/null || true
+gen() { # gen DIR COUNT SIZE_BYTES: random files spread over 100 directories like a real web root
+  python3 - "$1" "$2" "$3" <<'PY'
+import os, sys
+d, n, size = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+for i in range(n):
+    p = os.path.join(d, "d%d" % (i % 100))
+    os.makedirs(p, exist_ok=True)
+    with open(os.path.join(p, "f%06d" % i), "wb") as f:
+        f.write(os.urandom(size))
+PY
 }
 FERRY=("$W/ferry" scan --state-dir "$W/state" --log-level warn)
 
@@ -169,11 +115,32 @@ NG
   sleep 0.5
   (cd "$W/small" && find . -type f | sed 's|^\./||') >"$W/keys.txt"
   printf 'rules:\n  - origin: http://127.0.0.1:%s/\n' $NP >"$W/ferry.yaml"
-  bk=$(newbucket); measure "small keys via nginx + rules: ferry" $N_SMALL $((N_SMALL*4096)) "${FERRY[@]}" --config "$W/ferry.yaml" --keys "$W/keys.txt" --target "$(s3url $bk)"
+  bk=$(newbucket); measure "small keys via nginx: ferry (rules)" $N_SMALL $((N_SMALL*4096)) "${FERRY[@]}" --config "$W/ferry.yaml" --keys "$W/keys.txt" --target "$(s3url $bk)"
   bk=$(newbucket); measure "small keys via nginx: rclone http --files-from" $N_SMALL $((N_SMALL*4096)) $RC copy --transfers 32 --s3-no-head --http-url http://127.0.0.1:$NP/ --files-from "$W/keys.txt" --no-traverse :http: m:$bk
 fi
 if [ -z "$ONLY" ] || [ "$ONLY" = big ]; then workload big $N_BIG $((8<<20)); fi
 if [ -z "$ONLY" ] || [ "$ONLY" = huge ]; then workload huge $N_HUGE $((256<<20)); fi
+# --- ratios --------------------------------------------------------------------
+if [ -s "$W/results.tsv" ]; then
+  echo
+  echo "ratios (speed = rclone seconds / ferry seconds, >1 means ferry is faster; cpu = ferry CPU per object / rclone's)"
+  awk -F'\t' '
+    function pick(prefix, which,   i, best) { best = ""; for (i = 1; i <= n; i++) if (index(name[i], prefix) == 1 && (best == "" || e[i] < e[best])) best = i; return best }
+    function row(label, f, r, b) {
+      if (f == "" || r == "") return
+      printf "%-26s ferry %7.2fs %6.2f cpu_s | rclone best %7.2fs %6.2f cpu_s (%s) | speed %5.2fx  cpu/obj %5.2fx", label, e[f], c[f], e[r], c[r], substr(name[r], length(label) + 2), e[r] / e[f], (o[r] > 0 ? (c[f] / o[f]) / (c[r] / o[r]) : 0)
+      if (b != "") printf " | bare PUT %7.2fs, ferry/bare %5.2f", e[b], e[f] / e[b]
+      printf "\n"
+    }
+    { n++; name[n] = $1; o[n] = $2; e[n] = $4; c[n] = $5 }
+    END {
+      split("small big huge", ls, " ")
+      for (k = 1; k <= 3; k++) row(ls[k], pick(ls[k] " ferry"), pick(ls[k] " rclone"), pick(ls[k] " bare"))
+      split("small no-op rerun|small rerun +1% new|small from MinIO origin|small keys via nginx", ps, "|")
+      for (k = 1; k <= 4; k++) row(ps[k], pick(ps[k] ": ferry"), pick(ps[k] ": rclone"), "")
+    }' "$W/results.tsv"
+  [ -n "${RESULTS:-}" ] && cp "$W/results.tsv" "$RESULTS"
+fi
 if [ -z "$ONLY" ] || [ "$ONLY" = mem ]; then
   FERRY_BENCH_MEM=1 go test -count=1 -v -run TestDiffMemory1M ./scan/ | grep 'diff of'
 fi
