@@ -3,6 +3,8 @@ package main
 import (
 	"fmt"
 	"sort"
+
+	"github.com/ferry-migrate/ferry/store"
 )
 
 func showConfig(a *app) error {
@@ -14,7 +16,11 @@ func showConfig(a *app) error {
 	keys := allKeys()
 	sort.Slice(keys, func(i, j int) bool { return keys[i].name < keys[j].name })
 	for _, k := range keys {
-		fmt.Fprintf(a.stdout, "%s: %v\n", k.name, fmtDefault(a.v.Get(k.name)))
+		v := a.v.Get(k.name)
+		if k.name == "target" || k.name == "origin" {
+			v = store.Redact(fmt.Sprint(v)) // no user info or credential-like query values
+		}
+		fmt.Fprintf(a.stdout, "%s: %v\n", k.name, fmtDefault(v))
 	}
 	return nil
 }
