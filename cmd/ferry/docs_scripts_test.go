@@ -35,9 +35,14 @@ import (
 // given by IP with set: Host" examples). $ORIGIN_REQUESTS names a file that
 // holds the number of requests the origin answered; while $WORK/.origin-down
 // exists, the origin answers every request 503. A script that contains a
-// file named .minio also gets $S3_TARGET, a fresh bucket on the MinIO test
+// $REPO is the repository root (for files the docs point at, such as
+// deploy/). A script that contains a file named .minio also gets $S3_TARGET, a fresh bucket on the MinIO test
 // server.
 func TestDocScripts(t *testing.T) {
+	repo, err := filepath.Abs(filepath.Join("..", ".."))
+	if err != nil {
+		t.Fatal(err)
+	}
 	testscript.Run(t, testscript.Params{
 		Dir: filepath.Join("testdata", "docs"),
 		Setup: func(env *testscript.Env) error {
@@ -49,6 +54,7 @@ func TestDocScripts(t *testing.T) {
 			env.Defer(origin.Close)
 			env.Setenv("ORIGIN", origin.URL)
 			env.Setenv("ORIGIN_REQUESTS", counter)
+			env.Setenv("REPO", repo)
 			if _, err := os.Stat(filepath.Join(env.WorkDir, ".minio")); err == nil {
 				s := miniotest.Get(t)
 				env.Setenv("S3_TARGET", s.BucketURL(t))
