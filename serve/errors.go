@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"syscall"
 
 	"github.com/ferry-migrate/ferry/mirror"
 	"github.com/ferry-migrate/ferry/rules"
@@ -55,6 +56,10 @@ func classify(err error) *apiError {
 		return ae
 	case errors.Is(err, mirror.ErrNotFound), store.IsNotFound(err):
 		return &apiError{http.StatusNotFound, "NoSuchKey", errNoSuchKey.Message, err}
+	case errors.Is(err, syscall.ENAMETOOLONG):
+		// A file target cannot hold a path segment over its file system's
+		// limit (usually 255 bytes): no such object can exist there.
+		return &apiError{http.StatusBadRequest, "KeyTooLongError", "A path segment of the key is longer than the target's file system allows (usually 255 bytes).", err}
 	case errors.Is(err, rules.ErrKeyRefused):
 		return &apiError{http.StatusBadRequest, "InvalidArgument", "The key cannot be mapped onto the origin of its back-to-origin rule.", err}
 	case errors.As(err, &fe) && fe.Reason == "refused_key":

@@ -241,19 +241,44 @@ func checkConfigYAML(file string, data []byte, keys []configKey) error {
 	return walk(root, "")
 }
 
+// suggestKey returns ` (did you mean "x"?)` for the known key closest to
+// name (edit distance at most 2, or name is a suffix of it), or "".
 func suggestKey(name string, known map[string]bool) string {
-	var best string
+	best, bestD := "", 3
 	for k := range known {
-		if strings.Contains(k, name) || (len(name) > 3 && strings.HasSuffix(k, "."+name)) {
-			if best == "" || len(k) < len(best) {
-				best = k
-			}
+		d := editDistance(name, k)
+		if strings.HasSuffix(k, "."+name) {
+			d = 1
+		}
+		if d < bestD || (d == bestD && k < best) {
+			best, bestD = k, d
 		}
 	}
-	if best != "" {
-		return fmt.Sprintf(" (did you mean %q?)", best)
+	if best == "" {
+		return ""
 	}
-	return ""
+	return fmt.Sprintf(" (did you mean %q?)", best)
+}
+
+// editDistance is the Levenshtein distance between a and b.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
 }
 
 // printKeys writes every config key with its default, for `ferry config keys`.

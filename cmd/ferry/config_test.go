@@ -89,7 +89,8 @@ func TestConfigErrorsExit2(t *testing.T) {
 	}{
 		{"yaml error", "target: file:///x\nserve:\n  listen: [unclosed\n", []string{"bad.yaml", "line"}},
 		{"unknown key", "target: file:///x\ntargte: y\n", []string{"bad.yaml", "line 2", `unknown key "targte"`}},
-		{"unknown nested key", "serve:\n  listen: \":1\"\n  lisen: \":2\"\n", []string{"bad.yaml", "line 3", `"serve.lisen"`}},
+		{"unknown nested key", "serve:\n  listen: \":1\"\n  lisen: \":2\"\n", []string{"bad.yaml", "line 3", `"serve.lisen"`, `did you mean "serve.listen"?`}},
+		{"misplaced key", "listen: \":1\"\n", []string{"bad.yaml", "line 1", `did you mean "serve.listen"?`}},
 		{"bad value", "log_format: xml\n", []string{"log_format", "xml"}},
 		{"bad type", "scan:\n  transfers: many\n", []string{"bad.yaml", "transfers"}},
 	}
