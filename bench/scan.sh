@@ -126,9 +126,10 @@ if [ -s "$W/results.tsv" ]; then
   echo "ratios (speed = rclone seconds / ferry seconds, >1 means ferry is faster; cpu = ferry CPU per object / rclone's)"
   awk -F'\t' '
     function pick(prefix, which,   i, best) { best = ""; for (i = 1; i <= n; i++) if (index(name[i], prefix) == 1 && (best == "" || e[i] < e[best])) best = i; return best }
-    function row(label, f, r, b) {
+    function row(label, f, r, b,   rn) {
       if (f == "" || r == "") return
-      printf "%-26s ferry %7.2fs %6.2f cpu_s | rclone best %7.2fs %6.2f cpu_s (%s) | speed %5.2fx  cpu/obj %5.2fx", label, e[f], c[f], e[r], c[r], substr(name[r], length(label) + 2), e[r] / e[f], (o[r] > 0 ? (c[f] / o[f]) / (c[r] / o[r]) : 0)
+      rn = substr(name[r], length(label) + 1); sub(/^[: ]+/, "", rn)
+      printf "%-26s ferry %7.2fs %6.2f cpu_s | rclone best %7.2fs %6.2f cpu_s (%s) | speed %5.2fx  cpu/obj %5.2fx", label, e[f], c[f], e[r], c[r], rn, e[r] / e[f], (o[r] > 0 ? (c[f] / o[f]) / (c[r] / o[r]) : 0)
       if (b != "") printf " | bare PUT %7.2fs, ferry/bare %5.2f", e[b], e[f] / e[b]
       printf "\n"
     }
