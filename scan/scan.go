@@ -67,6 +67,9 @@ type run struct {
 	missing, failed, vanished, sizeMismatch, contentDiffer          atomic.Int64
 	verified, outOfOrder, checks, extraPresent, retries, lostRace   atomic.Int64
 	listingDone                                                     atomic.Bool
+	// pendingExtra holds the Options.Extra keys the main pass has not
+	// produced yet; only the producer goroutine touches it.
+	pendingExtra map[string]bool
 	consecutiveFailures                                             atomic.Int64
 
 	mu     sync.Mutex
@@ -133,6 +136,12 @@ func newRun(o Options) (*run, error) {
 		return nil, err
 	}
 	r := &run{o: o, f: f, log: o.Logger, mode: mode}
+	if len(o.Extra) > 0 {
+		r.pendingExtra = make(map[string]bool, len(o.Extra))
+		for _, k := range o.Extra {
+			r.pendingExtra[k] = true
+		}
+	}
 	r.cp = &copier{src: o.Origin, dst: o.Target}
 	if o.BWLimit > 0 {
 		burst := min(o.BWLimit, 256<<10)
@@ -266,6 +275,10 @@ func (r *run) pipeline(parent context.Context) error {
 			return err
 		}
 		for _, k := range r.o.Extra {
+			if !r.pendingExtra[k] {
+				continue // the main pass handled it, or it is listed twice
+			}
+			delete(r.pendingExtra, k)
 			if err := send(ctx, items, item{act: actCheck, key: k, size: -1, seq: -1, extra: true}); err != nil {
 				return err
 			}
@@ -596,6 +609,7 @@ func (r *run) produceList(ctx context.Context, out chan<- item) error {
 			}
 			r.listed.Add(1)
 			r.listedBytes.Add(o.Size)
+			delete(r.pendingExtra, o.Key)
 			it := item{key: o.Key, size: o.Size, md5: o.MD5, seq: seq}
 			seq++
 			switch {
@@ -797,6 +811,7 @@ func (r *run) produceKeys(ctx context.Context, out chan<- item) error {
 			continue
 		}
 		r.listed.Add(1)
+		delete(r.pendingExtra, e.Key)
 		if e.Size > 0 {
 			r.listedBytes.Add(e.Size)
 		}

@@ -376,6 +376,22 @@ func TestFinalizeChecksum(t *testing.T) {
 	}
 }
 
+// A key that failed earlier and is also in the main pass is checked once,
+// not counted twice (finalize with --keys and a failure manifest).
+func TestExtraKeysCountedOnce(t *testing.T) {
+	src, dst := open(t, fileURL(t)), open(t, fileURL(t))
+	fill(t, src, []string{"a"})
+	ctx := context.Background()
+	rep, err := Finalize(ctx, Options{Origin: src, Target: dst, Keys: strings.NewReader("a\nimages/logo.png\n"), KeysName: "k",
+		Extra: []string{"images/logo.png", "a", "images/logo.png", "b"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.OriginKeys != 2 || rep.StillMissing != 0 || rep.CopiedNow != 1 || rep.NotInOrigin != 2 || len(rep.NotInOriginSample) != 2 {
+		t.Fatalf("%+v", rep)
+	}
+}
+
 func TestKeyReader(t *testing.T) {
 	in := `{"key":"j1","size":3,"md5":"900150983cd24fb0d6963f7d28e17f72"}
 plain key with spaces
