@@ -69,8 +69,8 @@ type run struct {
 	listingDone                                                     atomic.Bool
 	// pendingExtra holds the Options.Extra keys the main pass has not
 	// produced yet; only the producer goroutine touches it.
-	pendingExtra map[string]bool
-	consecutiveFailures                                             atomic.Int64
+	pendingExtra        map[string]bool
+	consecutiveFailures atomic.Int64
 
 	mu     sync.Mutex
 	result Result // samples only
