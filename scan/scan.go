@@ -24,7 +24,7 @@ import (
 
 // Defaults tuned for S3-compatible targets on a fast network.
 const (
-	DefaultTransfers = 32
+	DefaultTransfers = 64
 	DefaultCheckers  = 16
 	DefaultRetries   = 3
 	listPageSize     = 1000
