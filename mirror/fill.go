@@ -129,9 +129,12 @@ func (f *fill) run(ctx context.Context) {
 	}
 	if m.opts.Hooks.InFlight != nil {
 		m.opts.Hooks.InFlight(1)
-		defer m.opts.Hooks.InFlight(-1)
 	}
 	status, n, err, stored := f.fetchAndStore(ctx)
+	// Out of flight before anyone waiting on f.done can look at the gauge.
+	if m.opts.Hooks.InFlight != nil {
+		m.opts.Hooks.InFlight(-1)
+	}
 
 	f.result = Result{Bytes: n, Stored: stored}
 	f.err = err
