@@ -55,6 +55,9 @@ func (s *Server) openFileHit(key string) (*os.File, objectHeaders, error) {
 		f.Close()
 		return nil, objectHeaders{}, errFallback
 	}
+	if h, ok := s.sidecars.get(path, st); ok {
+		return f, h, nil
+	}
 	var sc fileblobSidecar
 	if data, err := os.ReadFile(path + ".attrs"); err == nil {
 		if json.Unmarshal(data, &sc) != nil {
@@ -67,7 +70,7 @@ func (s *Server) openFileHit(key string) (*os.File, objectHeaders, error) {
 	} else {
 		sc.ContentType = "application/octet-stream" // as fileblob
 	}
-	return f, objectHeaders{
+	h := objectHeaders{
 		size: st.Size(),
 		// fileblob's ETag, so both paths agree.
 		etag:        fmt.Sprintf("\"%x-%x\"", st.ModTime().UnixNano(), st.Size()),
@@ -78,7 +81,41 @@ func (s *Server) openFileHit(key string) (*os.File, objectHeaders, error) {
 		language:    sc.ContentLanguage,
 		cacheCtl:    sc.CacheControl,
 		expires:     sc.Metadata["expires"],
-	}, nil
+	}
+	s.sidecars.put(path, h)
+	return f, h, nil
+}
+
+// sidecarCache keeps the headers decoded from fileblob sidecars, so a hit
+// costs an open and an fstat instead of also opening, reading and decoding
+// the sidecar. An entry is used only while the object file has the same
+// modification time and size: fileblob writes the new sidecar before it
+// renames a new object into place, so a replaced object is always a miss.
+type sidecarCache struct {
+	mu sync.RWMutex
+	m  map[string]objectHeaders
+}
+
+// maxSidecars bounds the cache; when full it starts over (cheap, rare).
+const maxSidecars = 100_000
+
+func (c *sidecarCache) get(path string, st fs.FileInfo) (objectHeaders, bool) {
+	c.mu.RLock()
+	h, ok := c.m[path]
+	c.mu.RUnlock()
+	if !ok || h.size != st.Size() || !h.modTime.Equal(st.ModTime()) {
+		return objectHeaders{}, false
+	}
+	return h, true
+}
+
+func (c *sidecarCache) put(path string, h objectHeaders) {
+	c.mu.Lock()
+	if c.m == nil || len(c.m) >= maxSidecars {
+		c.m = make(map[string]objectHeaders)
+	}
+	c.m[path] = h
+	c.mu.Unlock()
 }
 
 // smallBody: objects up to this size are read into a pooled buffer and

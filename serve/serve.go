@@ -102,6 +102,7 @@ type Server struct {
 	idPrefix string
 	idSeq    atomic.Uint64
 	reloadMu sync.Mutex
+	sidecars sidecarCache // file targets: decoded metadata of recent hits
 }
 
 // New checks the options and returns a Server; Run starts it.

@@ -406,3 +406,30 @@ func TestPathAddressingBucket(t *testing.T) {
 		t.Errorf("list buckets: %d", r.status)
 	}
 }
+
+// The file fast path caches decoded sidecars; an object replaced in the
+// target (by the application) is served with its new headers and bytes.
+func TestFileHitSidecarCacheFollowsReplacement(t *testing.T) {
+	b, dir := fileTarget(t)
+	e := newEnv(t, b, dir, AddressingDomain, nil)
+	e.put("doc", "version one", &blob.WriterOptions{ContentType: "text/plain", CacheControl: "max-age=1"})
+	for range 2 { // the second GET is served from the cache
+		if r := e.do("GET", "doc"); r.body != "version one" || r.header.Get("Content-Type") != "text/plain" || r.header.Get("Cache-Control") != "max-age=1" {
+			t.Fatalf("first version: %d %q %v", r.status, r.body, r.header)
+		}
+	}
+	for i, c := range []struct{ body, ctype string }{
+		{"version two, longer", "application/json"},
+		{"version 3, longer!!", "image/png"}, // same size as the previous one
+	} {
+		time.Sleep(5 * time.Millisecond) // a new modification time
+		if err := b.Delete(context.Background(), "doc"); err != nil {
+			t.Fatal(err)
+		}
+		e.put("doc", c.body, &blob.WriterOptions{ContentType: c.ctype})
+		r := e.do("GET", "doc")
+		if r.body != c.body || r.header.Get("Content-Type") != c.ctype || r.header.Get("Cache-Control") != "" {
+			t.Fatalf("replacement %d: %q %v", i, r.body, r.header)
+		}
+	}
+}

@@ -54,21 +54,42 @@ func (w *respWriter) Write(p []byte) (int, error) {
 }
 
 // sendFile sends n bytes of f from its current offset through the server's
-// sendfile path, one chunk per idle deadline.
+// sendfile path, one chunk per idle deadline. Chunks start at copyChunk and
+// grow (up to maxSendChunk) while the client takes each one in under an
+// eighth of the idle timeout, so a fast client needs few sendfile calls and
+// a slow one still gets a fresh deadline for every small step.
 func (w *respWriter) sendFile(f *os.File, n int64) (int64, error) {
+	rf, ok := w.ResponseWriter.(io.ReaderFrom)
+	if !ok {
+		return io.Copy(writerOnly{w}, io.LimitReader(f, n))
+	}
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
 	var total int64
+	chunk := int64(copyChunk)
 	for total < n {
-		k, err := w.ReadFrom(io.LimitReader(f, min(copyChunk, n-total)))
+		start := time.Now()
+		w.refresh()
+		// A LimitedReader over the *os.File keeps the server's sendfile path.
+		k, err := rf.ReadFrom(&io.LimitedReader{R: f, N: min(chunk, n-total)})
 		total += k
+		w.bytes += k
 		if err != nil {
 			return total, err
 		}
 		if k == 0 {
 			return total, io.ErrUnexpectedEOF
 		}
+		if w.idle <= 0 || time.Since(start) < w.idle/8 {
+			chunk = min(chunk*4, maxSendChunk)
+		}
 	}
 	return total, nil
 }
+
+// maxSendChunk bounds one sendfile step for fast clients.
+const maxSendChunk = 16 << 20
 
 // ReadFrom keeps the server's sendfile path (http.response.ReadFrom with an
 // *os.File or a LimitedReader over one) while refreshing the deadline
