@@ -63,6 +63,9 @@ state_dir: $work/state
 serve:
   listen: 127.0.0.1:$P_SERVE
   admin_listen: 127.0.0.1:$P_ADMIN
+  # nginx runs with access_log off and the bare Go server logs nothing;
+  # ACCESS_LOG=true bench/serve.sh measures serve with its access log on.
+  access_log: ${ACCESS_LOG:-false}
 rules:
   - key_prefix: fill/
     origin: http://127.0.0.1:$P_ORIGIN/
