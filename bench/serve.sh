@@ -4,6 +4,7 @@
 # first-byte latency of a fill against a direct origin GET.
 #
 #   bench/serve.sh [SECONDS]        (default 8 s per wrk run)
+#   ACCESS_LOG=true bench/serve.sh  (serve with its access log on; off by default, like nginx here)
 #
 # Needs: go, wrk, nginx (nginx-light), curl. Run from anywhere in the repo.
 set -euo pipefail
