@@ -29,8 +29,9 @@ const (
 // copier copies one object from a bucket origin into the target.
 type copier struct {
 	src, dst *blob.Bucket
-	bw       *rate.Limiter // bytes/s from the origin; nil = unlimited
-	rps      *rate.Limiter // origin requests/s; nil = unlimited
+	direct   *store.DirectPutter // small objects into S3 without the SDK; nil = none
+	bw       *rate.Limiter       // bytes/s from the origin; nil = unlimited
+	rps      *rate.Limiter       // origin requests/s; nil = unlimited
 }
 
 // copyObject copies key create-only, keeping its metadata, and checks the
@@ -56,6 +57,9 @@ func (c *copier) copyObject(ctx context.Context, key string, wantMD5 []byte) (in
 	opts, err := c.writerOptions(ctx, r, key)
 	if err != nil {
 		return 0, false, originErr(err)
+	}
+	if c.direct != nil && size >= 0 && size <= store.DirectPutMax && c.direct.Eligible(key, opts) {
+		return c.putSmall(ctx, r, key, size, wantMD5, opts)
 	}
 	if size >= multipartPart {
 		opts.BufferSize = multipartPart
@@ -100,6 +104,42 @@ func (c *copier) copyObject(ctx context.Context, key string, wantMD5 []byte) (in
 		return n, false, targetErr(err)
 	}
 	return n, true, nil
+}
+
+// putSmall reads a small object whole, checks it, and stores it with one
+// direct PUT: nothing is sent unless the size (and MD5) matched.
+func (c *copier) putSmall(ctx context.Context, r *blob.Reader, key string, size int64, wantMD5 []byte, opts *blob.WriterOptions) (int64, bool, error) {
+	vr := &verifyReader{r: r, want: size, md5: wantMD5}
+	if len(wantMD5) > 0 {
+		vr.h = md5.New()
+	}
+	var src io.Reader = vr
+	if c.bw != nil {
+		src = &limitReader{ctx: ctx, r: vr, lim: c.bw}
+	}
+	// One byte more than announced, to notice an origin that sends more.
+	buf := make([]byte, size+1)
+	n, err := io.ReadFull(src, buf)
+	if err == io.ErrUnexpectedEOF || err == io.EOF {
+		err = nil
+	}
+	if err == nil {
+		err = vr.check()
+	}
+	if err != nil {
+		var ke *keyError
+		if errors.As(err, &ke) || !vr.readErr {
+			return int64(n), false, err
+		}
+		return int64(n), false, originErr(err)
+	}
+	if err := c.direct.Put(ctx, key, buf[:n], opts); err != nil {
+		if store.IsExists(err) {
+			return int64(n), false, nil
+		}
+		return int64(n), false, targetErr(err)
+	}
+	return int64(n), true, nil
 }
 
 // writerOptions carries the source object's metadata over.

@@ -20,6 +20,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -166,6 +167,7 @@ func sameFS(dir string) bool {
 const (
 	paramPathStyle  = "use_path_style"
 	paramDisableTLS = "disable_https"
+	paramDirectPut  = "direct_put"
 )
 
 func openS3(ctx context.Context, u *url.URL) (*blob.Bucket, error) {
@@ -180,8 +182,17 @@ func openS3(ctx context.Context, u *url.URL) (*blob.Bucket, error) {
 	} else if q.Get("endpoint") == "" {
 		pathStyle = false // AWS itself: virtual-hosted style
 	}
+	directPut := true
+	if v := q.Get(paramDirectPut); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return nil, fmt.Errorf("invalid %s=%q (use true or false)", paramDirectPut, v)
+		}
+		directPut = b
+	}
 	q.Del(paramPathStyle)
 	q.Del(paramDisableTLS)
+	q.Del(paramDirectPut)
 	if q.Get("region") == "" && os.Getenv("AWS_REGION") == "" && os.Getenv("AWS_DEFAULT_REGION") == "" {
 		q.Set("region", "us-east-1")
 	}
@@ -215,7 +226,16 @@ func openS3(ctx context.Context, u *url.URL) (*blob.Bucket, error) {
 	if err != nil {
 		return nil, err
 	}
-	return scope(b, strings.TrimPrefix(u.Path, "/")), nil
+	prefix := strings.TrimPrefix(u.Path, "/")
+	sb := scope(b, prefix)
+	if directPut && endpoint != "" {
+		d, err := newDirect(cfg, endpoint, bucketName, prefix, pathStyle)
+		if err != nil {
+			return nil, err
+		}
+		register(sb, d)
+	}
+	return sb, nil
 }
 
 // httpClient is tuned for many transfers in flight to one endpoint.
@@ -236,17 +256,26 @@ func httpClient() *http.Client {
 
 // IsNotFound reports whether err means the object or bucket does not exist.
 func IsNotFound(err error) bool {
+	if e, ok := s3ErrorStatus(err); ok {
+		return e.Status == http.StatusNotFound
+	}
 	return err != nil && gcerrors.Code(err) == gcerrors.NotFound
 }
 
 // IsExists reports whether err is a create-only write that lost because the
 // object already exists.
 func IsExists(err error) bool {
+	if e, ok := s3ErrorStatus(err); ok {
+		return e.Status == http.StatusPreconditionFailed
+	}
 	return err != nil && gcerrors.Code(err) == gcerrors.FailedPrecondition
 }
 
 // IsPermission reports whether err means bad or missing credentials.
 func IsPermission(err error) bool {
+	if e, ok := s3ErrorStatus(err); ok {
+		return e.Status == http.StatusForbidden || e.Status == http.StatusUnauthorized
+	}
 	return err != nil && gcerrors.Code(err) == gcerrors.PermissionDenied
 }
 
@@ -258,6 +287,17 @@ func Explain(err error) string {
 		case "InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken", "ExpiredToken":
 			return "bad credentials: " + ae.ErrorCode() + " (check AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_PROFILE)"
 		}
+	}
+	if e, ok := s3ErrorStatus(err); ok {
+		switch {
+		case e.Code == "InvalidAccessKeyId" || e.Code == "SignatureDoesNotMatch" || e.Code == "InvalidToken" || e.Code == "ExpiredToken":
+			return "bad credentials: " + e.Code + " (check AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_PROFILE)"
+		case e.Status == http.StatusNotFound && e.Code == "NoSuchBucket":
+			return "bucket not found (check the bucket name and endpoint)"
+		case e.Status == http.StatusForbidden || e.Status == http.StatusUnauthorized:
+			return "access denied (check the credentials: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_PROFILE): " + e.Code
+		}
+		return e.Error()
 	}
 	switch gcerrors.Code(err) {
 	case gcerrors.NotFound:

@@ -1,0 +1,284 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+	"weak"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+	"github.com/aws/smithy-go/encoding/httpbinding"
+	"gocloud.dev/blob"
+)
+
+// DirectPutMax is the largest object DirectPutter.Put takes: the body is
+// held in memory, so that it can be checked and signed before anything is
+// sent.
+const DirectPutMax = 1 << 20
+
+// A DirectPutter stores small objects in an S3 bucket with one signed HTTP
+// PUT each, without the AWS SDK's per-request middleware. For a 4 KiB object
+// the SDK's PutObject costs about 300 µs of client CPU; this costs about a
+// third of that, which is most of what a bulk copy of small files spends.
+//
+// Objects are stored exactly as gocloud's s3blob would store them (same key,
+// same headers), so every reader sees no difference. Keys and metadata that
+// s3blob would escape are refused by Eligible; callers fall back to the
+// blob.Bucket for those.
+type DirectPutter struct {
+	client    *http.Client
+	base      *url.URL // scheme and host of the endpoint, plus any path
+	bucket    string
+	prefix    string // the blob.PrefixedBucket prefix, "" or ending in "/"
+	pathStyle bool
+	region    string
+	creds     aws.CredentialsProvider // nil: anonymous, requests are not signed
+	signer    *v4.Signer
+}
+
+// directs maps buckets opened by this package to their DirectPutter. Weak
+// keys: a closed and dropped bucket is not kept alive by the map.
+var directs sync.Map // weak.Pointer[blob.Bucket] -> *DirectPutter
+
+func register(b *blob.Bucket, d *DirectPutter) {
+	directs.Range(func(k, _ any) bool {
+		if k.(weak.Pointer[blob.Bucket]).Value() == nil {
+			directs.Delete(k)
+		}
+		return true
+	})
+	directs.Store(weak.Make(b), d)
+}
+
+// Direct returns the DirectPutter of b, or nil when b was not opened by this
+// package from an s3:// URL with an endpoint= (AWS itself, other schemes),
+// or the URL says direct_put=false.
+func Direct(b *blob.Bucket) *DirectPutter {
+	if b == nil {
+		return nil
+	}
+	d, ok := directs.Load(weak.Make(b))
+	if !ok {
+		return nil
+	}
+	return d.(*DirectPutter)
+}
+
+func newDirect(cfg aws.Config, endpoint, bucket, prefix string, pathStyle bool) (*DirectPutter, error) {
+	base, err := url.Parse(endpoint)
+	if err != nil || base.Host == "" || (base.Scheme != "http" && base.Scheme != "https") {
+		return nil, fmt.Errorf("endpoint %q is not an http(s) URL", endpoint)
+	}
+	if prefix != "" && !strings.HasSuffix(prefix, "/") {
+		prefix += "/"
+	}
+	d := &DirectPutter{
+		client:    cfg.HTTPClient.(*http.Client),
+		base:      base,
+		bucket:    bucket,
+		prefix:    prefix,
+		pathStyle: pathStyle,
+		region:    cfg.Region,
+		creds:     cfg.Credentials,
+		signer:    v4.NewSigner(func(o *v4.SignerOptions) { o.DisableURIPathEscaping = true }),
+	}
+	if d.creds == nil || aws.IsCredentialsProvider(d.creds, aws.AnonymousCredentials{}) {
+		d.creds = nil
+	}
+	return d, nil
+}
+
+// Eligible reports whether key and the options o can be stored by Put with
+// the same result as through the blob.Bucket: gocloud's s3blob escapes some
+// keys (control characters, "../", non-UTF-8) and metadata (anything
+// url.PathEscape changes, and '@', ':', '=' in names); those go through the
+// bucket.
+func (d *DirectPutter) Eligible(key string, o *blob.WriterOptions) bool {
+	k := d.prefix + key
+	if k == "" || !utf8.ValidString(k) || strings.Contains(k, "../") || strings.Contains(k, "__0x") {
+		return false
+	}
+	for i := 0; i < len(k); i++ {
+		if k[i] < 32 {
+			return false
+		}
+	}
+	if o == nil {
+		return true
+	}
+	if len(o.ContentMD5) > 0 || o.BeforeWrite != nil {
+		return false
+	}
+	for mk, mv := range o.Metadata {
+		if mk == "" || url.PathEscape(mk) != mk || strings.ContainsAny(mk, "@:=") || strings.Contains(mk, "__0x") || url.PathEscape(mv) != mv {
+			return false
+		}
+	}
+	return true
+}
+
+// Put stores body under key with the options o (content headers, metadata,
+// IfNotExist) in one PUT. The payload's SHA-256 is signed, so the server
+// refuses a body that changed in transit. A create-only write that finds the
+// key present returns an error for which IsExists is true.
+func (d *DirectPutter) Put(ctx context.Context, key string, body []byte, o *blob.WriterOptions) error {
+	if o == nil {
+		o = &blob.WriterOptions{}
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPut, d.objectURL(d.prefix+key), bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	h := req.Header
+	// Content-Type as blob.Writer sets it: sniffed when not given,
+	// normalized when given, and what s3blob ends up storing when empty.
+	ct := o.ContentType
+	switch {
+	case ct == "" && !o.DisableContentTypeDetection:
+		ct = http.DetectContentType(body)
+	case ct == "":
+		ct = "application/octet-stream"
+	default:
+		t, p, err := mime.ParseMediaType(ct)
+		if err != nil {
+			return fmt.Errorf("content type %q: %w", ct, err)
+		}
+		ct = mime.FormatMediaType(t, p)
+	}
+	h.Set("Content-Type", ct)
+	setIf(h, "Cache-Control", o.CacheControl)
+	setIf(h, "Content-Disposition", o.ContentDisposition)
+	setIf(h, "Content-Encoding", o.ContentEncoding)
+	setIf(h, "Content-Language", o.ContentLanguage)
+	for k, v := range o.Metadata {
+		h["X-Amz-Meta-"+strings.ToLower(k)] = []string{v} // blob.Writer lowercases names
+	}
+	if o.IfNotExist {
+		h.Set("If-None-Match", "*")
+	}
+	if err := d.sign(ctx, req, body); err != nil {
+		return &S3Error{Op: "PUT", Key: key, Err: err}
+	}
+	resp, err := d.client.Do(req)
+	if err != nil {
+		return &S3Error{Op: "PUT", Key: key, Err: err}
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusOK {
+		_, _ = io.Copy(io.Discard, resp.Body)
+		return nil
+	}
+	return responseError("PUT", key, resp)
+}
+
+func setIf(h http.Header, name, v string) {
+	if v != "" {
+		h.Set(name, v)
+	}
+}
+
+// objectURL is the URL of key (already prefixed) in path or
+// virtual-hosted style, escaped as the SDK escapes keys.
+func (d *DirectPutter) objectURL(key string) string {
+	u := *d.base
+	p := strings.TrimSuffix(u.Path, "/")
+	if d.pathStyle {
+		p += "/" + d.bucket
+	} else {
+		u.Host = d.bucket + "." + u.Host
+	}
+	u.Path = p + "/" + key
+	u.RawPath = httpbinding.EscapePath(p, false) + "/" + httpbinding.EscapePath(key, false)
+	return u.String()
+}
+
+func (d *DirectPutter) sign(ctx context.Context, req *http.Request, body []byte) error {
+	if d.creds == nil {
+		return nil
+	}
+	creds, err := d.creds.Retrieve(ctx)
+	if err != nil {
+		return fmt.Errorf("credentials: %w", err)
+	}
+	sum := sha256.Sum256(body)
+	hash := hex.EncodeToString(sum[:])
+	req.Header.Set("X-Amz-Content-Sha256", hash)
+	if creds.SessionToken != "" {
+		req.Header.Set("X-Amz-Security-Token", creds.SessionToken)
+	}
+	return d.signer.SignHTTP(ctx, creds, req, hash, "s3", d.region, time.Now().UTC())
+}
+
+// S3Error is a failed request of a DirectPutter: the HTTP status and the S3
+// error code the server answered, or the transport error.
+type S3Error struct {
+	Op, Key   string
+	Status    int    // 0 when no response arrived
+	Code      string // S3 error code, e.g. AccessDenied
+	Message   string
+	RequestID string
+	Err       error // transport error, when Status is 0
+}
+
+func (e *S3Error) Error() string {
+	if e.Status == 0 {
+		return fmt.Sprintf("s3 %s %q: %v", e.Op, e.Key, e.Err)
+	}
+	s := fmt.Sprintf("s3 %s %q: %d %s", e.Op, e.Key, e.Status, http.StatusText(e.Status))
+	if e.Code != "" {
+		s += ": " + e.Code
+	}
+	if e.Message != "" {
+		s += ": " + e.Message
+	}
+	if e.RequestID != "" {
+		s += " (request id " + e.RequestID + ")"
+	}
+	return s
+}
+
+func (e *S3Error) Unwrap() error { return e.Err }
+
+// HTTPStatusCode is the status the server answered (0 if none), the same
+// method the AWS SDK's errors have, so retry logic treats both alike.
+func (e *S3Error) HTTPStatusCode() int { return e.Status }
+
+// ErrorCode is the S3 error code, like smithy.APIError's.
+func (e *S3Error) ErrorCode() string { return e.Code }
+
+func responseError(op, key string, resp *http.Response) error {
+	e := &S3Error{Op: op, Key: key, Status: resp.StatusCode, RequestID: resp.Header.Get("X-Amz-Request-Id")}
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	var x struct {
+		Code    string `xml:"Code"`
+		Message string `xml:"Message"`
+	}
+	if xml.Unmarshal(body, &x) == nil {
+		e.Code, e.Message = x.Code, x.Message
+	}
+	if e.Code == "" && resp.StatusCode == http.StatusPreconditionFailed {
+		e.Code = "PreconditionFailed"
+	}
+	return e
+}
+
+func s3ErrorStatus(err error) (*S3Error, bool) {
+	var e *S3Error
+	if errors.As(err, &e) && e.Status != 0 {
+		return e, true
+	}
+	return nil, false
+}
