@@ -22,6 +22,11 @@ import (
 // feeds the target writer: the memory a fill needs, whatever its readers.
 const copyBufSize = 256 << 10
 
+// directPutMax is the largest object a fill stores with a direct PUT (held
+// in memory until it is verified): no more than the feeder buffer the
+// streaming path needs instead, so a fill's memory stays the same.
+const directPutMax = copyBufSize
+
 type bodyState int
 
 const (
@@ -56,6 +61,7 @@ type fill struct {
 	notify  chan struct{} // closed and replaced whenever written or state changes
 	spool   *os.File
 	spoolFn string // name to remove on release when unlinking at creation failed
+	mem     []byte // the body, also kept in memory for a direct PUT (small objects only)
 	hasMD5  bool   // the origin announced an MD5: ranges wait for the verified body
 	refs    int    // the fill itself, streams and readers
 }
@@ -228,11 +234,16 @@ func (f *fill) fetchAndStore(ctx context.Context) (status int, n int64, err erro
 	f.hasMD5 = o.md5 != nil
 	close(f.ready)
 
+	opts := f.writerOptions(o)
+	if d := m.direct; d != nil && o.meta.Size >= 0 && o.meta.Size <= directPutMax && d.Eligible(f.req.Key, opts) {
+		return f.fetchAndPut(ctx, o, d, opts)
+	}
+
 	// The target write runs on its own cancelable context: cancelling it
 	// before Close aborts the write, so nothing partial becomes visible.
 	wctx, wcancel := context.WithCancel(ctx)
 	defer wcancel()
-	w, werr := m.opts.Target.NewWriter(wctx, f.req.Key, f.writerOptions(o))
+	w, werr := m.opts.Target.NewWriter(wctx, f.req.Key, opts)
 	feedDone := make(chan error, 1)
 	if werr == nil {
 		r := f.newReader(0, -1)
@@ -270,6 +281,27 @@ func (f *fill) fetchAndStore(ctx context.Context) (status int, n int64, err erro
 			return status, n, nil, false // someone stored the key meanwhile: theirs wins
 		}
 		return status, n, &FailedError{Status: status, Reason: "store", Err: cerr}, false
+	}
+	return status, n, nil, true
+}
+
+// fetchAndPut is fetchAndStore for a small object of known size going into
+// an S3 target: the body goes to the spool (for readers) and to memory, and
+// once it is complete and verified it is stored with one direct PUT.
+func (f *fill) fetchAndPut(ctx context.Context, o *originBody, d *store.DirectPutter, opts *blob.WriterOptions) (status int, n int64, err error, stored bool) {
+	status = o.status
+	f.mem = make([]byte, 0, o.meta.Size)
+	n, err = f.copyBody(ctx, o)
+	_ = o.body.Close()
+	f.endBody(err)
+	if err != nil {
+		return status, n, err, false
+	}
+	if perr := d.Put(ctx, f.req.Key, f.mem, opts); perr != nil {
+		if store.IsExists(perr) || f.existsAfter(ctx, perr) {
+			return status, n, nil, false
+		}
+		return status, n, &FailedError{Status: status, Reason: "store", Err: perr}, false
 	}
 	return status, n, nil, true
 }
@@ -318,6 +350,9 @@ func (f *fill) copyBody(ctx context.Context, o *originBody) (int64, error) {
 			}
 			if _, err := f.spool.Write(buf[:k]); err != nil {
 				return fail("spool", err)
+			}
+			if f.mem != nil {
+				f.mem = append(f.mem, buf[:k]...) // within its capacity: the size is checked above
 			}
 			if h != nil {
 				h.Write(buf[:k])

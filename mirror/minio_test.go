@@ -133,3 +133,107 @@ func TestMinIOFaultLeavesNothing(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// Small objects of known size go into MinIO with one direct PUT once the
+// body is verified: readers still share one origin request and see the body
+// as it arrives, the object is stored with the same headers and metadata as
+// the streaming path stores, a short body stores nothing, and a refill
+// loses the create-only race.
+func TestMinIOSmallFillDirectPut(t *testing.T) {
+	leakCheck(t, minioLeakOpts...)
+	target, _, _ := minioTarget(t)
+	if store.Direct(target) == nil {
+		t.Fatal("MinIO target has no DirectPutter")
+	}
+	lastMod := time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)
+	small, big := payload(100<<10, 11), payload(directPutMax+1, 12)
+	gate := make(chan struct{})
+	o := newOrigin(t, func(w http.ResponseWriter, r *http.Request) {
+		body := small
+		if r.URL.Path == "/big.css" {
+			body = big
+		}
+		if r.URL.Path == "/short.css" {
+			w.Header().Set("Content-Length", strconv.Itoa(len(small)+10))
+		} else {
+			w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+		}
+		w.Header().Set("Content-Type", "text/css; charset=utf-8")
+		w.Header().Set("Cache-Control", "public, max-age=600")
+		w.Header().Set("ETag", `"v-1:2=3@4"`)
+		w.Header().Set("Last-Modified", lastMod.Format(http.TimeFormat))
+		_, _ = w.Write(body[:1000])
+		w.(http.Flusher).Flush()
+		if r.URL.Path == "/gated.css" {
+			<-gate
+		}
+		_, _ = w.Write(body[1000:])
+	})
+	e := newEnv(t, target, nil)
+	ctx := context.Background()
+
+	// Three readers of one gated small fill: one origin request, first bytes
+	// before the origin finished, every body whole.
+	var streams []*Stream
+	for range 3 {
+		s, err := e.m.Get(ctx, e.req(o.URL, "gated.css"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		streams = append(streams, s)
+	}
+	r0 := streams[0].NewReader(0, -1)
+	if _, err := io.ReadFull(r0, make([]byte, 1000)); err != nil {
+		t.Fatal(err)
+	}
+	_ = r0.Close()
+	close(gate)
+	for i, s := range streams {
+		got, err := readAll(s.NewReader(0, -1))
+		if err != nil || !bytes.Equal(got, small) {
+			t.Fatalf("reader %d: %d bytes, %v", i, len(got), err)
+		}
+	}
+	res, err := streams[0].Wait(ctx)
+	for _, s := range streams {
+		_ = s.Close()
+	}
+	if err != nil || !res.Stored || res.Bytes != int64(len(small)) {
+		t.Fatalf("gated fill: %+v %v", res, err)
+	}
+	if o.hits.Load() != 1 {
+		t.Fatalf("origin requests = %d", o.hits.Load())
+	}
+
+	// The big one takes the streaming path; both must be stored alike.
+	if res, err := e.m.Fill(ctx, e.req(o.URL, "big.css")); err != nil || !res.Stored {
+		t.Fatalf("big fill: %+v %v", res, err)
+	}
+	for key, body := range map[string][]byte{"gated.css": small, "big.css": big} {
+		if sha(e.stored(key)) != sha(body) {
+			t.Errorf("%s: stored bytes differ", key)
+		}
+		a, err := target.Attributes(ctx, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a.ContentType != "text/css; charset=utf-8" || a.CacheControl != "public, max-age=600" ||
+			a.Metadata[MetaOriginETag] != `"v-1:2=3@4"` || a.Metadata[MetaOriginLastModified] != lastMod.Format(http.TimeFormat) {
+			t.Errorf("%s: attributes %+v metadata %v", key, a, a.Metadata)
+		}
+	}
+
+	// A refill of a stored small key loses the create-only race.
+	if res, err := e.m.Fill(ctx, e.req(o.URL, "gated.css")); err != nil || res.Stored {
+		t.Fatalf("refill: %+v %v", res, err)
+	}
+
+	// A short body stores nothing.
+	if _, err := e.m.Fill(ctx, e.req(o.URL, "short.css")); failedReason(err) != "length" {
+		t.Fatalf("short fill: %v", err)
+	}
+	if ok, _ := target.Exists(ctx, "short.css"); ok {
+		t.Fatal("short body stored")
+	}
+	e.assertNoSpool()
+}

@@ -150,6 +150,8 @@ type Mirror struct {
 
 	buckets bucketCache
 
+	direct *store.DirectPutter // small objects into an S3 target; nil = through opts.Target
+
 	// originRequest builds the origin request (rules.OriginRequest; tests may swap it).
 	originRequest func(r *rules.Rule, key string, client http.Header, rawQuery string) (*rules.Request, error)
 }
@@ -180,6 +182,7 @@ func New(o Options) (*Mirror, error) {
 		log:           o.Logger,
 		fills:         make(map[string]*fill),
 		originRequest: rules.OriginRequest,
+		direct:        store.Direct(o.Target),
 	}
 	if m.log == nil {
 		m.log = slog.New(slog.DiscardHandler)

@@ -37,7 +37,7 @@ const DirectPutMax = 1 << 20
 // Objects are stored exactly as gocloud's s3blob would store them (same key,
 // same headers), so every reader sees no difference. Keys and metadata that
 // s3blob would escape are refused by Eligible; callers fall back to the
-// blob.Bucket for those.
+// blob.Bucket for those. Metadata is escaped as s3blob escapes it.
 type DirectPutter struct {
 	client    *http.Client
 	base      *url.URL // scheme and host of the endpoint, plus any path
@@ -103,9 +103,8 @@ func newDirect(cfg aws.Config, endpoint, bucket, prefix string, pathStyle bool) 
 
 // Eligible reports whether key and the options o can be stored by Put with
 // the same result as through the blob.Bucket: gocloud's s3blob escapes some
-// keys (control characters, "../", non-UTF-8) and metadata (anything
-// url.PathEscape changes, and '@', ':', '=' in names); those go through the
-// bucket.
+// keys (control characters, "../", non-UTF-8, "__0x" look-alikes); those, and
+// writes with ContentMD5 or BeforeWrite, go through the bucket.
 func (d *DirectPutter) Eligible(key string, o *blob.WriterOptions) bool {
 	k := d.prefix + key
 	if k == "" || !utf8.ValidString(k) || strings.Contains(k, "../") || strings.Contains(k, "__0x") {
@@ -122,13 +121,26 @@ func (d *DirectPutter) Eligible(key string, o *blob.WriterOptions) bool {
 	if len(o.ContentMD5) > 0 || o.BeforeWrite != nil {
 		return false
 	}
-	for mk, mv := range o.Metadata {
-		if mk == "" || url.PathEscape(mk) != mk || strings.ContainsAny(mk, "@:=") || strings.Contains(mk, "__0x") || url.PathEscape(mv) != mv {
+	for mk := range o.Metadata {
+		if mk == "" || !utf8.ValidString(mk) || strings.Contains(mk, "__0x") {
 			return false
 		}
 	}
 	return true
 }
+
+// metaName escapes a metadata name as s3blob does: URL path escaping, then
+// '@', ':' and '=' as __0xHEX__ (names containing "__0x" are not Eligible,
+// which spares the look-alike escaping).
+func metaName(k string) string {
+	k = url.PathEscape(strings.ToLower(k)) // blob.Writer lowercases names
+	if !strings.ContainsAny(k, "@:=") {
+		return k
+	}
+	return metaNameEscaper.Replace(k)
+}
+
+var metaNameEscaper = strings.NewReplacer("@", "__0x40__", ":", "__0x3a__", "=", "__0x3d__")
 
 // Put stores body under key with the options o (content headers, metadata,
 // IfNotExist) in one PUT. The payload's SHA-256 is signed, so the server
@@ -164,7 +176,7 @@ func (d *DirectPutter) Put(ctx context.Context, key string, body []byte, o *blob
 	setIf(h, "Content-Encoding", o.ContentEncoding)
 	setIf(h, "Content-Language", o.ContentLanguage)
 	for k, v := range o.Metadata {
-		h["X-Amz-Meta-"+strings.ToLower(k)] = []string{v} // blob.Writer lowercases names
+		h["X-Amz-Meta-"+metaName(k)] = []string{url.PathEscape(v)} // as s3blob escapes them
 	}
 	if o.IfNotExist {
 		h.Set("If-None-Match", "*")

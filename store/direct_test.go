@@ -61,9 +61,9 @@ func TestDirectEligible(t *testing.T) {
 	}{
 		"headers":          {&blob.WriterOptions{ContentType: "text/plain; charset=utf-8", CacheControl: "max-age=60", IfNotExist: true}, true},
 		"plain metadata":   {&blob.WriterOptions{Metadata: map[string]string{"origin-etag": "abc-123_x.y~z"}}, true},
-		"escaped name":     {&blob.WriterOptions{Metadata: map[string]string{"a:b": "v"}}, false},
-		"escaped value":    {&blob.WriterOptions{Metadata: map[string]string{"k": "Grüße"}}, false},
-		"value with slash": {&blob.WriterOptions{Metadata: map[string]string{"k": "a/b"}}, false},
+		"escaped metadata": {&blob.WriterOptions{Metadata: map[string]string{"a:b=c@d": "Grüße, 100% a/b", "Etag": `"x"`}}, true},
+		"look-alike name":  {&blob.WriterOptions{Metadata: map[string]string{"a__0x41__": "v"}}, false},
+		"empty name":       {&blob.WriterOptions{Metadata: map[string]string{"": "v"}}, false},
 		"content md5":      {&blob.WriterOptions{ContentMD5: []byte("0123456789abcdef")}, false},
 	} {
 		if got := d.Eligible("k", c.o); got != c.want {
@@ -100,6 +100,8 @@ func TestDirectPutMatchesBucketWriter(t *testing.T) {
 					ContentLanguage: "de", CacheControl: "max-age=3600", Metadata: map[string]string{"origin-etag": "abc-1", "x": "y"}},
 				{ContentType: "", DisableContentTypeDetection: true},
 				{ContentType: "Text/HTML;Charset=UTF-8", Metadata: map[string]string{"MixedCase": "v"}},
+				{IfNotExist: true, Metadata: map[string]string{"origin-etag": `"5f3e-1000"`, "origin-last-modified": "Thu, 26 Nov 2026 13:00:00 GMT",
+					"a:b=c@d": "Grüße, 世界 100% +x", "path": "v/w?x#y&z", "ÄÖ": "é"}},
 			}
 			keys := []string{"plain.txt", "with space/a b.html", "日本語/ファイル", "plus+sign", "per%cent", "amp&eq=q?h#", "emoji/😀", "trailing.", "~tilde!*'()", strings.Repeat("segment-x/", 90) + "end"}
 			for i, key := range keys {
