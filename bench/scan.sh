@@ -31,7 +31,8 @@ port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));pri
 MP=$(port)
 MINIO_ROOT_USER=$AWS_ACCESS_KEY_ID MINIO_ROOT_PASSWORD=$AWS_SECRET_ACCESS_KEY MINIO_BROWSER=off \
   "$MINIO" server --quiet --address 127.0.0.1:$MP --console-address 127.0.0.1:$(port) "$W/minio" >"$W/minio.log" 2>&1 &
-PIDS+=($!)
+MINIO_PID=$!
+PIDS+=($MINIO_PID)
 EP=http://127.0.0.1:$MP
 until curl -sf $EP/minio/health/ready >/dev/null; do sleep 0.2; done
 export RCLONE_CONFIG_M_TYPE=s3 RCLONE_CONFIG_M_PROVIDER=Minio RCLONE_CONFIG_M_ENDPOINT=$EP \
@@ -46,9 +47,25 @@ go build -o "$W/putloop" ./bench/putloop # the ceiling: a bare PUT loop
 B=0
 newbucket() { local b=bench-$RANDOM$RANDOM; $RC mkdir m:$b >/dev/null; echo $b; }
 printf '%-44s %8s %9s %8s %8s %9s\n' run seconds objects/s MiB/s cpu_s rss_MB
+drop() { $RC purge "m:$1" >/dev/null 2>&1 || true; } # keep MinIO's data (and its speed) the same for every run
+# settle: the same starting point for every run: dirty pages written, the
+# page cache dropped (when permitted) and the source files ($WARM) read back
+# in, and MinIO idle (its background deletes done).
+WARM=""
+settle() {
+  sync
+  echo 3 >/proc/sys/vm/drop_caches 2>/dev/null || true
+  [ -n "$WARM" ] && [ -d "$WARM" ] && find "$WARM" -type f -exec cat {} + >/dev/null
+  local i a b
+  for i in $(seq 60); do
+    a=$(awk '{print $14+$15}' /proc/$MINIO_PID/stat); sleep 0.5; b=$(awk '{print $14+$15}' /proc/$MINIO_PID/stat)
+    [ $((b - a)) -le 2 ] && break
+  done
+}
 # measure NAME OBJECTS BYTES cmd...
 measure() {
   local name=$1 objs=$2 bytes=$3; shift 3
+  settle
   /usr/bin/time -f '%e %U %S %M' -o "$W/time" "$@" >"$W/out" 2>"$W/err" || { echo "FAILED: $name"; tail -5 "$W/err"; return 0; }
   read -r e u s m <"$W/time"
   printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$objs" "$bytes" "$e" "$(awk -v u=$u -v s=$s 'BEGIN{print u+s}')" "$m" >>"$W/results.tsv"
@@ -71,23 +88,25 @@ FERRY=("$W/ferry" scan --state-dir "$W/state" --log-level warn)
 workload() { # workload LABEL COUNT SIZE
   local label=$1 n=$2 size=$3 dir=$W/$1
   gen "$dir" "$n" "$size"
+  WARM=$dir
   local bytes=$(( n * size ))
-  local bk
-  # The ceiling at ferry's concurrencies, with the SDK's PutObject and with
-  # plain signed HTTP PUTs (lighter on the client); ratios use the fastest.
+  local bk t
+  # At ferry's concurrencies, in turn: the ceiling (the SDK's PutObject and
+  # plain signed HTTP PUTs, which are lighter on the client; ratios use the
+  # fastest), rclone, ferry. Every bucket is emptied after its run but the
+  # last ferry one, which the reruns use.
   for t in 32 64; do
-    bk=$(newbucket); measure "$label bare Go PUT loop, AWS SDK ($t)" $n $bytes "$W/putloop" "$dir" "$bk" "$EP" $t sdk
-    bk=$(newbucket); measure "$label bare Go PUT loop, signed HTTP ($t)" $n $bytes "$W/putloop" "$dir" "$bk" "$EP" $t http
-  done
-  bk=$(newbucket); measure "$label rclone defaults" $n $bytes $RC copy "$dir" m:$bk
-  local best=""
-  for t in 8 16 32 64; do
-    bk=$(newbucket); measure "$label rclone --transfers $t --s3-no-head" $n $bytes $RC copy --transfers $t --s3-no-head "$dir" m:$bk
-  done
-  for t in 32 64; do
+    bk=$(newbucket); measure "$label bare Go PUT loop, AWS SDK ($t)" $n $bytes "$W/putloop" "$dir" "$bk" "$EP" $t sdk; drop $bk
+    bk=$(newbucket); measure "$label bare Go PUT loop, signed HTTP ($t)" $n $bytes "$W/putloop" "$dir" "$bk" "$EP" $t http; drop $bk
+    bk=$(newbucket); measure "$label rclone --transfers $t --s3-no-head" $n $bytes $RC copy --transfers $t --s3-no-head "$dir" m:$bk; drop $bk
     bk=$(newbucket); measure "$label ferry scan --transfers $t" $n $bytes "${FERRY[@]}" --origin "$dir" --target "$(s3url $bk)" --transfers $t
+    [ $t = 64 ] || drop $bk
   done
   echo "$bk" >"$W/last-$label"
+  for t in 8 16; do
+    bk=$(newbucket); measure "$label rclone --transfers $t --s3-no-head" $n $bytes $RC copy --transfers $t --s3-no-head "$dir" m:$bk; drop $bk
+  done
+  bk=$(newbucket); measure "$label rclone defaults" $n $bytes $RC copy "$dir" m:$bk; drop $bk
 }
 
 N_SMALL=$(awk -v s=$SCALE 'BEGIN{print int(20000*s)}')
@@ -103,10 +122,12 @@ if [ -z "$ONLY" ] || [ "$ONLY" = small ]; then
   bk2=$(newbucket); $RC copy --transfers 32 "$W/small" m:$bk2 --exclude 'new/**'
   measure "small rerun +1% new: ferry" $NEW $((NEW*4096)) "${FERRY[@]}" --origin "$W/small" --target "$(s3url $bk)"
   measure "small rerun +1% new: rclone --transfers 32" $NEW $((NEW*4096)) $RC copy --transfers 32 "$W/small" m:$bk2
+  drop $bk
   # MinIO origin, listing mode.
   src=$(newbucket); $RC copy --transfers 32 "$W/small" m:$src
-  bk=$(newbucket); measure "small from MinIO origin: ferry" $N_SMALL $((N_SMALL*4096)) "${FERRY[@]}" --origin "$(s3url $src)" --target "$(s3url $bk)"
-  bk=$(newbucket); measure "small from MinIO origin: rclone --transfers 32" $N_SMALL $((N_SMALL*4096)) $RC copy --transfers 32 --s3-no-head m:$src m:$bk
+  bk=$(newbucket); measure "small from MinIO origin: ferry" $N_SMALL $((N_SMALL*4096)) "${FERRY[@]}" --origin "$(s3url $src)" --target "$(s3url $bk)"; drop $bk
+  bk=$(newbucket); measure "small from MinIO origin: rclone --transfers 32" $N_SMALL $((N_SMALL*4096)) $RC copy --transfers 32 --s3-no-head m:$src m:$bk; drop $bk
+  drop $bk2; drop $src
 fi
 if [ -z "$ONLY" ] || [ "$ONLY" = keys ]; then
   [ -d "$W/small" ] || gen "$W/small" $N_SMALL 4096
@@ -120,11 +141,12 @@ NG
   sleep 0.5
   (cd "$W/small" && find . -type f | sed 's|^\./||') >"$W/keys.txt"
   printf 'rules:\n  - origin: http://127.0.0.1:%s/\n' $NP >"$W/ferry.yaml"
-  bk=$(newbucket); measure "small keys via nginx: ferry (rules)" $N_SMALL $((N_SMALL*4096)) "${FERRY[@]}" --config "$W/ferry.yaml" --keys "$W/keys.txt" --target "$(s3url $bk)"
-  bk=$(newbucket); measure "small keys via nginx: rclone http --files-from" $N_SMALL $((N_SMALL*4096)) $RC copy --transfers 32 --s3-no-head --http-url http://127.0.0.1:$NP/ --files-from "$W/keys.txt" --no-traverse :http: m:$bk
+  WARM=$W/small
+  bk=$(newbucket); measure "small keys via nginx: ferry (rules)" $N_SMALL $((N_SMALL*4096)) "${FERRY[@]}" --config "$W/ferry.yaml" --keys "$W/keys.txt" --target "$(s3url $bk)"; drop $bk
+  bk=$(newbucket); measure "small keys via nginx: rclone http --files-from" $N_SMALL $((N_SMALL*4096)) $RC copy --transfers 32 --s3-no-head --http-url http://127.0.0.1:$NP/ --files-from "$W/keys.txt" --no-traverse :http: m:$bk; drop $bk
 fi
-if [ -z "$ONLY" ] || [ "$ONLY" = big ]; then workload big $N_BIG $((8<<20)); fi
-if [ -z "$ONLY" ] || [ "$ONLY" = huge ]; then workload huge $N_HUGE $((256<<20)); fi
+if [ -z "$ONLY" ] || [ "$ONLY" = big ]; then workload big $N_BIG $((8<<20)); drop "$(cat "$W/last-big")"; fi
+if [ -z "$ONLY" ] || [ "$ONLY" = huge ]; then workload huge $N_HUGE $((256<<20)); drop "$(cat "$W/last-huge")"; fi
 # --- ratios --------------------------------------------------------------------
 if [ -s "$W/results.tsv" ]; then
   echo

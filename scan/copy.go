@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"math/bits"
 	"net/url"
 	"regexp"
 	"strconv"
@@ -39,7 +40,10 @@ type copier struct {
 // write is committed. It returns the bytes copied and whether the object
 // was stored (false: it already existed). The object never appears in the
 // target unless every check passed.
-func (c *copier) copyObject(ctx context.Context, key string, wantMD5 []byte) (int64, bool, error) {
+//
+// listed is the size the listing or key list announced (-1: unknown); the
+// transfer already holds that many bytes of the in-flight budget.
+func (c *copier) copyObject(ctx context.Context, key string, wantMD5 []byte, listed int64) (int64, bool, error) {
 	if c.rps != nil {
 		if err := c.rps.Wait(ctx); err != nil {
 			return 0, false, err
@@ -58,8 +62,11 @@ func (c *copier) copyObject(ctx context.Context, key string, wantMD5 []byte) (in
 	if err != nil {
 		return 0, false, originErr(err)
 	}
-	if c.direct != nil && size >= 0 && size <= store.DirectPutMax && c.direct.Eligible(key, opts) {
-		return c.putSmall(ctx, r, key, size, wantMD5, opts)
+	// Objects below the multipart size go into S3 with one direct PUT from
+	// memory: any small one, and bigger ones whose size the in-flight
+	// budget already counts.
+	if c.direct != nil && size >= 0 && (size <= smallObject || (size == listed && size < multipartPart)) && c.direct.Eligible(key, opts) {
+		return c.putDirect(ctx, r, key, size, wantMD5, opts)
 	}
 	if size >= multipartPart {
 		opts.BufferSize = multipartPart
@@ -106,9 +113,9 @@ func (c *copier) copyObject(ctx context.Context, key string, wantMD5 []byte) (in
 	return n, true, nil
 }
 
-// putSmall reads a small object whole, checks it, and stores it with one
-// direct PUT: nothing is sent unless the size (and MD5) matched.
-func (c *copier) putSmall(ctx context.Context, r *blob.Reader, key string, size int64, wantMD5 []byte, opts *blob.WriterOptions) (int64, bool, error) {
+// putDirect reads an object whole, checks it, and stores it with one direct
+// PUT: nothing is sent unless the size (and MD5) matched.
+func (c *copier) putDirect(ctx context.Context, r *blob.Reader, key string, size int64, wantMD5 []byte, opts *blob.WriterOptions) (int64, bool, error) {
 	vr := &verifyReader{r: r, want: size, md5: wantMD5}
 	if len(wantMD5) > 0 {
 		vr.h = md5.New()
@@ -117,13 +124,21 @@ func (c *copier) putSmall(ctx context.Context, r *blob.Reader, key string, size 
 	if c.bw != nil {
 		src = &limitReader{ctx: ctx, r: vr, lim: c.bw}
 	}
-	// One byte more than announced, to notice an origin that sends more.
-	buf := make([]byte, size+1)
+	buf, put := getBody(int(size))
+	defer put()
 	n, err := io.ReadFull(src, buf)
-	if err == io.ErrUnexpectedEOF || err == io.EOF {
-		err = nil
-	}
 	if err == nil {
+		// One more read must end the body: an origin that sends more than
+		// it announced fails the size check.
+		var one [1]byte
+		var k int
+		k, err = io.ReadFull(src, one[:])
+		n += k
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			err = nil
+		} // else (err == nil) vr counted the excess byte and check fails
+	}
+	if err == nil || err == io.EOF || err == io.ErrUnexpectedEOF {
 		err = vr.check()
 	}
 	if err != nil {
@@ -133,13 +148,37 @@ func (c *copier) putSmall(ctx context.Context, r *blob.Reader, key string, size 
 		}
 		return int64(n), false, originErr(err)
 	}
-	if err := c.direct.Put(ctx, key, buf[:n], opts); err != nil {
+	if err := c.direct.Put(ctx, key, buf, opts); err != nil {
 		if store.IsExists(err) {
 			return int64(n), false, nil
 		}
 		return int64(n), false, targetErr(err)
 	}
 	return int64(n), true, nil
+}
+
+// smallObject: up to this size a direct PUT needs no in-flight budget
+// (transfers × 1 MiB at most).
+const smallObject = store.DirectPutMax
+
+// bodyPools hold direct-PUT bodies above smallObject by power-of-two size
+// class, so that copying many mid-size objects does not allocate (and
+// zero) a fresh buffer for each.
+var bodyPools [32]sync.Pool
+
+// getBody returns a buffer of n bytes and a func that gives it back.
+func getBody(n int) ([]byte, func()) {
+	if n <= smallObject {
+		return make([]byte, n), func() {}
+	}
+	class := bits.Len(uint(n - 1)) // 2^class >= n
+	p := &bodyPools[class]
+	bp, _ := p.Get().(*[]byte)
+	if bp == nil {
+		b := make([]byte, 1<<class)
+		bp = &b
+	}
+	return (*bp)[:n], func() { p.Put(bp) }
 }
 
 // writerOptions carries the source object's metadata over.

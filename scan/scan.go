@@ -502,7 +502,7 @@ func (r *run) transfer(ctx context.Context, it item) error {
 // fetch copies one key from the bucket origin or through the rules.
 func (r *run) fetch(ctx context.Context, it item) (int64, bool, error) {
 	if r.o.Origin != nil {
-		return r.cp.copyObject(ctx, it.key, it.md5)
+		return r.cp.copyObject(ctx, it.key, it.md5, it.size)
 	}
 	idx, rule := r.o.Rules.Match(it.key)
 	if rule == nil {

@@ -24,9 +24,9 @@ import (
 	"gocloud.dev/blob"
 )
 
-// DirectPutMax is the largest object DirectPutter.Put takes: the body is
-// held in memory, so that it can be checked and signed before anything is
-// sent.
+// DirectPutMax is the size up to which a direct PUT is always worth it;
+// Put takes bigger bodies too (S3 allows 5 GiB), but they are held in
+// memory, so callers bound how many are in flight.
 const DirectPutMax = 1 << 20
 
 // A DirectPutter stores small objects in an S3 bucket with one signed HTTP
@@ -143,9 +143,10 @@ func metaName(k string) string {
 var metaNameEscaper = strings.NewReplacer("@", "__0x40__", ":", "__0x3a__", "=", "__0x3d__")
 
 // Put stores body under key with the options o (content headers, metadata,
-// IfNotExist) in one PUT. The payload's SHA-256 is signed, so the server
-// refuses a body that changed in transit. A create-only write that finds the
-// key present returns an error for which IsExists is true.
+// IfNotExist) in one PUT. Over plain HTTP the payload's SHA-256 is signed,
+// so the server refuses a body that changed in transit; over HTTPS, TLS
+// protects it. A create-only write that finds the key present returns an
+// error for which IsExists is true.
 func (d *DirectPutter) Put(ctx context.Context, key string, body []byte, o *blob.WriterOptions) error {
 	if o == nil {
 		o = &blob.WriterOptions{}
@@ -225,8 +226,14 @@ func (d *DirectPutter) sign(ctx context.Context, req *http.Request, body []byte)
 	if err != nil {
 		return fmt.Errorf("credentials: %w", err)
 	}
-	sum := sha256.Sum256(body)
-	hash := hex.EncodeToString(sum[:])
+	// As the AWS SDK does: over TLS the payload is not hashed (TLS already
+	// protects it); over plain HTTP its SHA-256 is signed, so the server
+	// refuses a body that changed on the way.
+	hash := "UNSIGNED-PAYLOAD"
+	if req.URL.Scheme != "https" {
+		sum := sha256.Sum256(body)
+		hash = hex.EncodeToString(sum[:])
+	}
 	req.Header.Set("X-Amz-Content-Sha256", hash)
 	if creds.SessionToken != "" {
 		req.Header.Set("X-Amz-Security-Token", creds.SessionToken)

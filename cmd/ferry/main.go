@@ -29,6 +29,7 @@ func runContext(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	root := newRootCmd(stdin, stdout, stderr)
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)
+	stopCPUProfile()
 	code := exitCode(ctx, err)
 	if err != nil && code != exitInterrupted {
 		fmt.Fprintf(stderr, "ferry: %v\n", err)

@@ -16,6 +16,7 @@ type app struct {
 	stdout, stderr io.Writer
 
 	configFlag string
+	cpuProfile string
 	cfg        *Config
 	v          *viper.Viper
 	log        *slog.Logger
@@ -46,6 +47,11 @@ The config file is --config, else ./ferry.yaml, $XDG_CONFIG_HOME/ferry/ferry.yam
 		SilenceErrors: true,
 		Args:          usageArgs(cobra.NoArgs),
 		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
+			if a.cpuProfile != "" {
+				if err := startCPUProfile(a.cpuProfile); err != nil {
+					return err
+				}
+			}
 			if cmd.Annotations["noconfig"] == "true" {
 				return nil
 			}
@@ -64,6 +70,7 @@ The config file is --config, else ./ferry.yaml, $XDG_CONFIG_HOME/ferry/ferry.yam
 	pf.String("state-dir", "./.ferry", "directory for journals, checkpoints and failure manifests (env FERRY_STATE_DIR)")
 	pf.String("log-level", "info", "log level: debug, info, warn, error")
 	pf.String("log-format", "text", "log format: text or json")
+	pf.StringVar(&a.cpuProfile, "cpuprofile", "", "write a Go CPU profile of the run to this file (go tool pprof FILE)")
 	bindKey(pf, "target", "target")
 	bindKey(pf, "state-dir", "state_dir")
 	bindKey(pf, "log-level", "log_level")
