@@ -11,12 +11,14 @@
 #   bench/scan.sh                 # everything
 #   SCALE=0.25 bench/scan.sh      # quicker: a quarter of the objects
 #   ONLY=small bench/scan.sh      # small | big | huge | keys | mem
+#   REPEAT=3 bench/scan.sh        # run each copy of a workload 3 times, in turn; ratios use each tool's best
 #   RESULTS=out.tsv bench/scan.sh # also keep the raw figures (name, objects, bytes, s, cpu_s, rss_KB)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 SCALE=${SCALE:-1}
 ONLY=${ONLY:-}
+REPEAT=${REPEAT:-1}
 MINIO=${MINIO_BIN:-$(command -v minio || echo "$(go env GOPATH)/bin/minio")}
 W=$(mktemp -d /tmp/ferry-bench.XXXXXX)
 chmod 755 "$W" # nginx workers read the origin
@@ -57,10 +59,11 @@ settle() {
   echo 3 >/proc/sys/vm/drop_caches 2>/dev/null || true
   [ -n "$WARM" ] && [ -d "$WARM" ] && find "$WARM" -type f -exec cat {} + >/dev/null
   local i a b
-  for i in $(seq 60); do
+  for i in $(seq 40); do # at most 20 s
     a=$(awk '{print $14+$15}' /proc/$MINIO_PID/stat); sleep 0.5; b=$(awk '{print $14+$15}' /proc/$MINIO_PID/stat)
-    [ $((b - a)) -le 2 ] && break
+    if [ $((b - a)) -le 2 ]; then break; fi
   done
+  return 0
 }
 # measure NAME OBJECTS BYTES cmd...
 measure() {
@@ -91,22 +94,27 @@ workload() { # workload LABEL COUNT SIZE
   WARM=$dir
   local bytes=$(( n * size ))
   local bk t
-  # At ferry's concurrencies, in turn: the ceiling (the SDK's PutObject and
-  # plain signed HTTP PUTs, which are lighter on the client; ratios use the
-  # fastest), rclone, ferry. Every bucket is emptied after its run but the
-  # last ferry one, which the reruns use.
-  for t in 32 64; do
-    bk=$(newbucket); measure "$label bare Go PUT loop, AWS SDK ($t)" $n $bytes "$W/putloop" "$dir" "$bk" "$EP" $t sdk; drop $bk
-    bk=$(newbucket); measure "$label bare Go PUT loop, signed HTTP ($t)" $n $bytes "$W/putloop" "$dir" "$bk" "$EP" $t http; drop $bk
-    bk=$(newbucket); measure "$label rclone --transfers $t --s3-no-head" $n $bytes $RC copy --transfers $t --s3-no-head "$dir" m:$bk; drop $bk
-    bk=$(newbucket); measure "$label ferry scan --transfers $t" $n $bytes "${FERRY[@]}" --origin "$dir" --target "$(s3url $bk)" --transfers $t
-    [ $t = 64 ] || drop $bk
-  done
-  echo "$bk" >"$W/last-$label"
-  for t in 8 16; do
-    bk=$(newbucket); measure "$label rclone --transfers $t --s3-no-head" $n $bytes $RC copy --transfers $t --s3-no-head "$dir" m:$bk; drop $bk
+  # At ferry's concurrencies, in turn: the ceiling (the SDK's PutObject,
+  # plain signed HTTP PUTs, which are lighter on the client, and the same
+  # create-only as ferry's writes; ratios use the fastest of all), rclone,
+  # ferry. Every bucket is emptied after its run but the first ferry one at
+  # 64, which the reruns use.
+  local round kept=""
+  for round in $(seq "$REPEAT"); do
+    for t in 32 64; do
+      bk=$(newbucket); measure "$label bare Go PUT loop, AWS SDK ($t)" $n $bytes "$W/putloop" "$dir" "$bk" "$EP" $t sdk; drop $bk
+      bk=$(newbucket); measure "$label bare Go PUT loop, signed HTTP ($t)" $n $bytes "$W/putloop" "$dir" "$bk" "$EP" $t http; drop $bk
+      bk=$(newbucket); measure "$label bare Go PUT loop, signed HTTP create-only ($t)" $n $bytes "$W/putloop" "$dir" "$bk" "$EP" $t http-create; drop $bk
+      bk=$(newbucket); measure "$label rclone --transfers $t --s3-no-head" $n $bytes $RC copy --transfers $t --s3-no-head "$dir" m:$bk; drop $bk
+      bk=$(newbucket); measure "$label ferry scan --transfers $t" $n $bytes "${FERRY[@]}" --origin "$dir" --target "$(s3url $bk)" --transfers $t
+      if [ -z "$kept" ] && [ $t = 64 ]; then kept=$bk; else drop $bk; fi
+    done
+    for t in 8 16; do
+      bk=$(newbucket); measure "$label rclone --transfers $t --s3-no-head" $n $bytes $RC copy --transfers $t --s3-no-head "$dir" m:$bk; drop $bk
+    done
   done
   bk=$(newbucket); measure "$label rclone defaults" $n $bytes $RC copy "$dir" m:$bk; drop $bk
+  echo "$kept" >"$W/last-$label"
 }
 
 N_SMALL=$(awk -v s=$SCALE 'BEGIN{print int(20000*s)}')

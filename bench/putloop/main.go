@@ -1,11 +1,12 @@
 // Bare PUT loop: the ceiling. Reads every file of a directory and PUTs it,
 // N in parallel; no listing, no checks, no metadata, no conditions.
 //
-//	putloop DIR BUCKET ENDPOINT N [sdk|http]
+//	putloop DIR BUCKET ENDPOINT N [sdk|http|http-create]
 //
 // sdk (the default) calls the AWS SDK's PutObject; http sends each file as
 // one SigV4-signed HTTP PUT (signed with the SDK's signer), which costs the
-// client about a third of the SDK's CPU. Credentials and region come from
+// client about a third of the SDK's CPU; http-create adds If-None-Match: *,
+// the create-only condition every ferry write carries. Credentials and region come from
 // AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_REGION.
 package main
 
@@ -32,7 +33,7 @@ import (
 
 func main() {
 	if len(os.Args) < 5 {
-		fmt.Fprintln(os.Stderr, "usage: putloop DIR BUCKET ENDPOINT N [sdk|http]")
+		fmt.Fprintln(os.Stderr, "usage: putloop DIR BUCKET ENDPOINT N [sdk|http|http-create]")
 		os.Exit(2)
 	}
 	dir, bucket, ep := os.Args[1], os.Args[2], os.Args[3]
@@ -61,7 +62,8 @@ func main() {
 			_, err := c.PutObject(context.Background(), &s3.PutObjectInput{Bucket: &bucket, Key: &key, Body: bytes.NewReader(body)})
 			return err
 		}
-	case "http":
+	case "http", "http-create":
+		createOnly := mode == "http-create"
 		creds := aws.Credentials{AccessKeyID: os.Getenv("AWS_ACCESS_KEY_ID"), SecretAccessKey: os.Getenv("AWS_SECRET_ACCESS_KEY")}
 		region := os.Getenv("AWS_REGION")
 		signer := v4.NewSigner(func(o *v4.SignerOptions) { o.DisableURIPathEscaping = true })
@@ -73,6 +75,9 @@ func main() {
 			sum := sha256.Sum256(body)
 			hash := hex.EncodeToString(sum[:])
 			req.Header.Set("X-Amz-Content-Sha256", hash)
+			if createOnly {
+				req.Header.Set("If-None-Match", "*")
+			}
 			if err := signer.SignHTTP(context.Background(), creds, req, hash, "s3", region, time.Now()); err != nil {
 				return err
 			}
@@ -88,7 +93,7 @@ func main() {
 			return nil
 		}
 	default:
-		fmt.Fprintf(os.Stderr, "putloop: unknown mode %q (sdk or http)\n", mode)
+		fmt.Fprintf(os.Stderr, "putloop: unknown mode %q (sdk, http or http-create)\n", mode)
 		os.Exit(2)
 	}
 	var files []string
