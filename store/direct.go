@@ -85,8 +85,16 @@ func newDirect(cfg aws.Config, endpoint, bucket, prefix string, pathStyle bool) 
 	if prefix != "" && !strings.HasSuffix(prefix, "/") {
 		prefix += "/"
 	}
+	hc, ok := cfg.HTTPClient.(*http.Client)
+	if !ok {
+		return nil, fmt.Errorf("direct put: unexpected HTTP client %T", cfg.HTTPClient)
+	}
+	// Never follow a redirect: it would send the object (and a signed
+	// request) wherever the Location points. A 3xx is an error.
+	client := *hc
+	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	d := &DirectPutter{
-		client:    cfg.HTTPClient.(*http.Client),
+		client:    &client,
 		base:      base,
 		bucket:    bucket,
 		prefix:    prefix,

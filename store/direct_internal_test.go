@@ -1,7 +1,12 @@
 package store
 
 import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
+	"sync/atomic"
 	"testing"
 )
 
@@ -31,4 +36,31 @@ func mustURL(t *testing.T, s string) *url.URL {
 		t.Fatal(err)
 	}
 	return u
+}
+
+// A redirect from the endpoint is an error, never followed: the object must
+// not be sent to wherever the Location points.
+func TestDirectPutNeverFollowsRedirects(t *testing.T) {
+	var elsewhere atomic.Int64
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { elsewhere.Add(1) }))
+	defer other.Close()
+	ep := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, other.URL+r.URL.Path, http.StatusTemporaryRedirect)
+	}))
+	defer ep.Close()
+	t.Setenv("AWS_ACCESS_KEY_ID", "k")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "s")
+	b, err := OpenWith(context.Background(), "s3://bkt?endpoint="+ep.URL, Options{SkipCheck: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	err = Direct(b).Put(context.Background(), "k", []byte("secret body"), nil)
+	var se *S3Error
+	if !errors.As(err, &se) || se.Status != http.StatusTemporaryRedirect {
+		t.Fatalf("Put = %v, want an S3Error with status 307", err)
+	}
+	if n := elsewhere.Load(); n != 0 {
+		t.Fatalf("redirect target got %d requests", n)
+	}
 }
