@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strings"
 	"sync/atomic"
 	"testing"
 )
@@ -62,5 +63,21 @@ func TestDirectPutNeverFollowsRedirects(t *testing.T) {
 	}
 	if n := elsewhere.Load(); n != 0 {
 		t.Fatalf("redirect target got %d requests", n)
+	}
+}
+
+func TestExplainDirectErrors(t *testing.T) {
+	for code, want := range map[string]string{
+		"RequestTimeTooSkewed":  "clock is too far off",
+		"SignatureDoesNotMatch": "bad credentials: SignatureDoesNotMatch",
+		"AccessDenied":          "access denied",
+	} {
+		err := &S3Error{Op: "PUT", Key: "k", Status: http.StatusForbidden, Code: code}
+		if got := Explain(err); !strings.Contains(got, want) {
+			t.Errorf("Explain(%s) = %q, want it to contain %q", code, got, want)
+		}
+		if !IsPermission(err) {
+			t.Errorf("IsPermission(%s) = false", code)
+		}
 	}
 }

@@ -290,6 +290,8 @@ func Explain(err error) string {
 	}
 	if e, ok := s3ErrorStatus(err); ok {
 		switch {
+		case e.Code == "RequestTimeTooSkewed":
+			return "this machine's clock is too far off the server's (RequestTimeTooSkewed): sync it (NTP)"
 		case e.Code == "InvalidAccessKeyId" || e.Code == "SignatureDoesNotMatch" || e.Code == "InvalidToken" || e.Code == "ExpiredToken":
 			return "bad credentials: " + e.Code + " (check AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_PROFILE)"
 		case e.Status == http.StatusNotFound && e.Code == "NoSuchBucket":
