@@ -276,13 +276,8 @@ func (f *fill) fetchAndStore(ctx context.Context) (status int, n int64, err erro
 		}
 		return status, n, err, false
 	}
-	if cerr := w.Close(); cerr != nil {
-		if store.IsExists(cerr) || f.existsAfter(ctx, cerr) {
-			return status, n, nil, false // someone stored the key meanwhile: theirs wins
-		}
-		return status, n, &FailedError{Status: status, Reason: "store", Err: cerr}, false
-	}
-	return status, n, nil, true
+	err, stored = f.commitResult(ctx, status, w.Close())
+	return status, n, err, stored
 }
 
 // fetchAndPut is fetchAndStore for a small object of known size going into
@@ -297,13 +292,21 @@ func (f *fill) fetchAndPut(ctx context.Context, o *originBody, d *store.DirectPu
 	if err != nil {
 		return status, n, err, false
 	}
-	if perr := d.Put(ctx, f.req.Key, f.mem, opts); perr != nil {
-		if store.IsExists(perr) || f.existsAfter(ctx, perr) {
-			return status, n, nil, false
-		}
-		return status, n, &FailedError{Status: status, Reason: "store", Err: perr}, false
+	err, stored = f.commitResult(ctx, status, d.Put(ctx, f.req.Key, f.mem, opts))
+	return status, n, err, stored
+}
+
+// commitResult turns the outcome of the create-only commit into the fill's
+// error and stored flag: a key someone stored meanwhile wins, quietly.
+func (f *fill) commitResult(ctx context.Context, status int, err error) (error, bool) {
+	switch {
+	case err == nil:
+		return nil, true
+	case store.IsExists(err) || f.existsAfter(ctx, err):
+		return nil, false
+	default:
+		return &FailedError{Status: status, Reason: "store", Err: err}, false
 	}
-	return status, n, nil, true
 }
 
 // existsAfter reports whether the key is in the target after a create-only

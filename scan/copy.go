@@ -78,14 +78,7 @@ func (c *copier) copyObject(ctx context.Context, key string, wantMD5 []byte, lis
 	if err != nil {
 		return 0, false, targetErr(err)
 	}
-	vr := &verifyReader{r: r, want: size, md5: wantMD5}
-	if len(wantMD5) > 0 {
-		vr.h = md5.New()
-	}
-	var src io.Reader = vr
-	if c.bw != nil {
-		src = &limitReader{ctx: ctx, r: vr, lim: c.bw}
-	}
+	vr, src := c.source(ctx, r, size, wantMD5)
 	bp := copyBufs.Get().(*[]byte)
 	n, err := io.CopyBuffer(onlyWriter{w}, onlyReader{src}, *bp)
 	copyBufs.Put(bp)
@@ -104,26 +97,13 @@ func (c *copier) copyObject(ctx context.Context, key string, wantMD5 []byte, lis
 		}
 		return n, false, targetErr(err)
 	}
-	if err := w.Close(); err != nil {
-		if store.IsExists(err) {
-			return n, false, nil
-		}
-		return n, false, targetErr(err)
-	}
-	return n, true, nil
+	return committed(n, w.Close())
 }
 
 // putDirect reads an object whole, checks it, and stores it with one direct
 // PUT: nothing is sent unless the size (and MD5) matched.
 func (c *copier) putDirect(ctx context.Context, r *blob.Reader, key string, size int64, wantMD5 []byte, opts *blob.WriterOptions) (int64, bool, error) {
-	vr := &verifyReader{r: r, want: size, md5: wantMD5}
-	if len(wantMD5) > 0 {
-		vr.h = md5.New()
-	}
-	var src io.Reader = vr
-	if c.bw != nil {
-		src = &limitReader{ctx: ctx, r: vr, lim: c.bw}
-	}
+	vr, src := c.source(ctx, r, size, wantMD5)
 	buf, put := getBody(int(size))
 	defer put()
 	n, err := io.ReadFull(src, buf)
@@ -148,13 +128,33 @@ func (c *copier) putDirect(ctx context.Context, r *blob.Reader, key string, size
 		}
 		return int64(n), false, originErr(err)
 	}
-	if err := c.direct.Put(ctx, key, buf, opts); err != nil {
-		if store.IsExists(err) {
-			return int64(n), false, nil
-		}
-		return int64(n), false, targetErr(err)
+	return committed(int64(n), c.direct.Put(ctx, key, buf, opts))
+}
+
+// source wraps r in the checks every copy makes (byte count, MD5 when
+// known) and the bandwidth limit.
+func (c *copier) source(ctx context.Context, r io.Reader, size int64, wantMD5 []byte) (*verifyReader, io.Reader) {
+	vr := &verifyReader{r: r, want: size, md5: wantMD5}
+	if len(wantMD5) > 0 {
+		vr.h = md5.New()
 	}
-	return int64(n), true, nil
+	if c.bw != nil {
+		return vr, &limitReader{ctx: ctx, r: vr, lim: c.bw}
+	}
+	return vr, vr
+}
+
+// committed turns the commit of a create-only write into copyObject's
+// result: an existing key is no error, it just was not stored.
+func committed(n int64, err error) (int64, bool, error) {
+	switch {
+	case err == nil:
+		return n, true, nil
+	case store.IsExists(err):
+		return n, false, nil
+	default:
+		return n, false, targetErr(err)
+	}
 }
 
 // smallObject: up to this size a direct PUT needs no in-flight budget
