@@ -28,7 +28,8 @@
 // bytes), never a total one, so slow but steady transfers succeed.
 //
 // Redirects are followed by hand, at most 10 hops. Hops to the configured
-// origin's host use the trusted transport; hops to any other host use a
+// origin (same scheme, host and port) use the trusted transport; hops
+// anywhere else (another port of the same host included) use a
 // second transport whose dialer checks the resolved address in
 // net.Dialer.Control (so DNS rebinding cannot bypass it) and refuses
 // loopback, private, link-local, CGNAT, unspecified, multicast, reserved and

@@ -220,6 +220,114 @@ func TestRedirectBlocked(t *testing.T) {
 	}
 }
 
+// Only the rule's exact scheme, host and port is trusted: a redirect to the
+// same IP on another port (a co-located admin port), or to another spelling
+// or name of the origin's address, goes through the address policy and is
+// refused, so nothing from there is fetched or stored.
+func TestRedirectOtherPortOfOriginBlocked(t *testing.T) {
+	var secret atomic.Int64
+	internal := newOrigin(t, func(w http.ResponseWriter, r *http.Request) {
+		secret.Add(1)
+		_, _ = w.Write([]byte("internal"))
+	})
+	for _, loc := range []string{
+		"http://127.0.0.1:{Q}/secret",          // same IP, other port
+		"https://127.0.0.1:{P}/secret",         // same host and port, other scheme
+		"http://localhost:{P}/secret",          // a name for the same address
+		"http://localhost:{Q}/secret",          // ... on the other port
+		"http://[::ffff:127.0.0.1]:{Q}/secret", // IPv4-mapped IPv6
+		"http://2130706433:{Q}/secret",         // decimal IPv4
+		"http://0177.0.0.1:{Q}/secret",         // octal IPv4
+		"http://0x7f.0.0.1:{Q}/secret",         // hex IPv4
+		"http://017700000001:{P}/secret",       // octal, one part
+		"http://alias.test:{P}/secret",         // a DNS name resolving to the origin's IP
+		"http://alias.test:{Q}/secret",         // ... and to the other port
+		"//127.0.0.1:{Q}/secret",               // scheme-relative
+	} {
+		t.Run(loc, func(t *testing.T) {
+			leakCheck(t)
+			secret.Store(0)
+			q := otherPort(internal)
+			var p string
+			o := newOrigin(t, func(w http.ResponseWriter, r *http.Request) {
+				if r.URL.Path == "/secret" {
+					secret.Add(1)
+					_, _ = w.Write([]byte("internal"))
+					return
+				}
+				http.Redirect(w, r, strings.NewReplacer("{P}", p, "{Q}", q).Replace(loc), http.StatusFound)
+			})
+			p = otherPort(o)
+			e := newEnv(t, targets[0].open(t), func(op *Options) {
+				op.ConnectTimeout = 2 * time.Second
+				op.mapAddr = mapHosts(map[string]string{
+					"alias.test:" + p: "127.0.0.1:" + p,
+					"alias.test:" + q: "127.0.0.1:" + q,
+				})
+			})
+			_, err := e.m.Get(context.Background(), e.req(o.URL, "k"))
+			if got := failedReason(err); got != "redirect_blocked" {
+				t.Fatalf("err %v (reason %q), want redirect_blocked", err, got)
+			}
+			if secret.Load() != 0 {
+				t.Fatal("the redirect reached another port or name of the origin")
+			}
+			e.assertClean()
+		})
+	}
+}
+
+// A followed redirect that only adds a trailing slash is a web server's
+// answer for a directory: the key is not an object (404), and the
+// directory's index page is never stored under it.
+func TestRedirectToDirectoryIsNotFound(t *testing.T) {
+	for _, loc := range []string{"/img/", "img/", "http://{H}/img/"} {
+		t.Run(loc, func(t *testing.T) {
+			leakCheck(t)
+			var index atomic.Int64
+			var host string
+			o := newOrigin(t, func(w http.ResponseWriter, r *http.Request) {
+				if r.URL.Path == "/img/" {
+					index.Add(1)
+					_, _ = w.Write([]byte("<html>Index of /img/</html>"))
+					return
+				}
+				w.Header().Set("Location", strings.ReplaceAll(loc, "{H}", host))
+				w.WriteHeader(http.StatusMovedPermanently)
+			})
+			host = strings.TrimPrefix(o.URL, "http://")
+			e := newEnv(t, targets[0].open(t), nil)
+			_, err := e.m.Fill(context.Background(), e.req(o.URL, "img"))
+			if !errors.Is(err, ErrNotFound) {
+				t.Fatalf("err = %v, want ErrNotFound", err)
+			}
+			if index.Load() != 0 {
+				t.Fatal("the directory index was fetched")
+			}
+			e.assertClean()
+			if en := e.entries(); len(en) != 1 || en[0].Result != "not_found" {
+				t.Fatalf("journal = %+v", en)
+			}
+		})
+	}
+	// A redirect that changes more than the slash is followed as before.
+	leakCheck(t)
+	o := newOrigin(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/img/index.html" {
+			_, _ = w.Write([]byte("page"))
+			return
+		}
+		http.Redirect(w, r, "/img/index.html", http.StatusMovedPermanently)
+	})
+	e := newEnv(t, targets[0].open(t), nil)
+	if _, err := e.m.Fill(context.Background(), e.req(o.URL, "img")); err != nil {
+		t.Fatal(err)
+	}
+	if got := string(e.stored("img")); got != "page" {
+		t.Fatalf("stored %q", got)
+	}
+}
+
 // Same-host redirects are followed (10 hops is the limit, inclusive),
 // cross-host ones when allowed, without credentials; the object is stored
 // under the requested key.

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"sync"
@@ -166,18 +167,72 @@ func isRedirect(code int) bool {
 	return false
 }
 
-// hostname is the lower-cased host of u without port or IPv6 brackets.
-func hostname(u *url.URL) string { return strings.ToLower(u.Hostname()) }
+// sameOrigin reports whether a and b name the same scheme, host and port
+// (an absent port is the scheme's default). Only the rule's own origin is
+// trusted: another port on the same host (an admin port, a database) is a
+// different destination and goes through the address policy.
+func sameOrigin(a, b *url.URL) bool {
+	return strings.EqualFold(a.Scheme, b.Scheme) && strings.EqualFold(a.Hostname(), b.Hostname()) && port(a) == port(b)
+}
+
+func port(u *url.URL) string {
+	if p := u.Port(); p != "" {
+		return p
+	}
+	if strings.EqualFold(u.Scheme, "https") {
+		return "443"
+	}
+	return "80"
+}
+
+// addsSlash reports whether next is cur with only a "/" added to its path:
+// a web server's answer for a directory (GET /img -> 301 /img/), not an
+// object.
+func addsSlash(cur, next *url.URL) bool {
+	return sameOrigin(cur, next) && next.Path == cur.Path+"/" && next.RawQuery == cur.RawQuery
+}
+
+// numericHost reports whether host is an IPv4 address in one of the
+// spellings inet_aton accepts besides the dotted quad (2130706433,
+// 0177.0.0.1, 0x7f.1): resolvers differ on these, so a redirect to one is
+// refused outright rather than left to the resolver.
+func numericHost(host string) bool {
+	if _, err := netip.ParseAddr(host); err == nil || host == "" {
+		return false
+	}
+	parts := strings.Split(host, ".")
+	if len(parts) > 4 {
+		return false
+	}
+	for _, p := range parts {
+		digits := p
+		if len(p) > 1 && (p[:2] == "0x" || p[:2] == "0X") {
+			digits = p[2:]
+			if strings.Trim(digits, "0123456789abcdefABCDEF") != "" {
+				return false
+			}
+			continue
+		}
+		if digits == "" || strings.Trim(digits, "0123456789") != "" {
+			return false
+		}
+	}
+	return true
+}
 
 // doHTTP sends the request and follows redirects itself (at most 10 hops).
-// Hops to the configured origin's host use the trusted client with the rule's
-// headers; hops to any other host use the guarded client (non-public
-// addresses refused at dial time) and drop credentials and cookies.
+// Hops to the configured origin (same scheme, host and port) use the trusted
+// client with the rule's headers; hops anywhere else use the guarded client
+// (non-public addresses refused at dial time) and drop credentials and
+// cookies. A redirect that only adds a trailing slash is ErrNotFound.
 func (m *Mirror) doHTTP(ctx context.Context, method string, oreq *rules.Request, follow bool) (*http.Response, error) {
+	origin := oreq.URL
 	u := *oreq.URL
-	originHost := hostname(&u)
 	for hop := 0; ; hop++ {
-		same := hostname(&u) == originHost
+		same := sameOrigin(&u, origin)
+		if !same && numericHost(u.Hostname()) {
+			return nil, &FailedError{Reason: "redirect_blocked", Err: fmt.Errorf("redirect to %q: numeric host spellings are not followed", u.Host)}
+		}
 		r, err := http.NewRequestWithContext(ctx, method, u.String(), nil)
 		if err != nil {
 			return nil, &FailedError{Reason: "rule", Err: err}
@@ -242,6 +297,9 @@ func (m *Mirror) doHTTP(ctx context.Context, method string, oreq *rules.Request,
 		}
 		next.Fragment, next.RawFragment = "", ""
 		next.User = nil
+		if addsSlash(&u, next) {
+			return nil, ErrNotFound // a directory: no object under this key
+		}
 		u = *next
 	}
 }
