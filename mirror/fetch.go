@@ -408,7 +408,7 @@ func (m *Mirror) openBucketObject(ctx context.Context, method string, oreq *rule
 		status: http.StatusOK,
 		meta: Meta{
 			Size:               attrs.Size,
-			ContentType:        attrs.ContentType,
+			ContentType:        m.opts.ContentTypes.ForAttributes(oreq.Key, attrs),
 			ContentEncoding:    attrs.ContentEncoding,
 			ContentDisposition: attrs.ContentDisposition,
 			ContentLanguage:    attrs.ContentLanguage,

@@ -37,6 +37,10 @@ type Options struct {
 	Hooks   Hooks    // metrics callbacks; nil funcs are skipped
 	Logger  *slog.Logger
 
+	// ContentTypes gives the type of plain files read from a directory
+	// origin (by extension); nil: ferry's table.
+	ContentTypes *store.ContentTypes
+
 	// OpenBucket opens bucket origins; default store.OpenOrigin.
 	OpenBucket func(ctx context.Context, rawURL string) (*blob.Bucket, error)
 

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"net/http"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"reflect"
 	"sync"
 	"sync/atomic"
@@ -148,5 +150,37 @@ func TestHooks(t *testing.T) {
 	if started.Load() != 2 || inflight.Load() != 0 || originBytes.Load() != int64(len(body)) ||
 		!reflect.DeepEqual(results, []string{"stored/", "failed/refused_key"}) {
 		t.Fatalf("started %d inflight %d bytes %d results %v", started.Load(), inflight.Load(), originBytes.Load(), results)
+	}
+}
+
+// A directory origin behind a rule: plain files get their type by extension
+// (fill and origin HEAD alike), as a web server would have sent it.
+func TestDirectoryOriginContentTypes(t *testing.T) {
+	leakCheck(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+	for name, body := range map[string]string{"site/index.html": "<p>hi</p>", "site/app.js": "let a", "site/NOTICE": "n"} {
+		p := filepath.Join(dir, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e := newEnv(t, targets[1].open(t), nil) // OpenBucket: store.OpenOrigin
+	rule := &rules.Rule{Origin: "file://" + dir + "/site/", FollowRedirects: true, MirrorHead: true}
+	for key, want := range map[string]string{"index.html": "text/html", "app.js": "application/javascript", "NOTICE": "application/octet-stream"} {
+		meta, err := e.m.Head(ctx, Request{Rule: rule, Key: key})
+		if err != nil || meta.ContentType != want {
+			t.Fatalf("head %s: %+v %v, want type %s", key, meta, err, want)
+		}
+		if _, err := e.m.Fill(ctx, Request{Rule: rule, Key: key}); err != nil {
+			t.Fatal(err)
+		}
+		a, err := e.target.Attributes(ctx, key)
+		if err != nil || a.ContentType != want {
+			t.Fatalf("stored %s: %+v %v, want type %s", key, a, err, want)
+		}
 	}
 }

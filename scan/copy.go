@@ -33,6 +33,7 @@ type copier struct {
 	direct   *store.DirectPutter // small objects into S3 without the SDK; nil = none
 	bw       *rate.Limiter       // bytes/s from the origin; nil = unlimited
 	rps      *rate.Limiter       // origin requests/s; nil = unlimited
+	types    *store.ContentTypes // plain files of a directory origin; nil = ferry's table
 }
 
 // copyObject copies key create-only, keeping its metadata, and checks the
@@ -202,7 +203,7 @@ func (c *copier) writerOptions(ctx context.Context, r *blob.Reader, key string) 
 		if err != nil {
 			return nil, err
 		}
-		o.ContentType = a.ContentType
+		o.ContentType = c.types.ForAttributes(key, a)
 		o.ContentEncoding = a.ContentEncoding
 		o.ContentDisposition = a.ContentDisposition
 		o.ContentLanguage = a.ContentLanguage

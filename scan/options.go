@@ -8,6 +8,7 @@ import (
 
 	"github.com/ferry-migrate/ferry/mirror"
 	"github.com/ferry-migrate/ferry/rules"
+	"github.com/ferry-migrate/ferry/store"
 	"gocloud.dev/blob"
 )
 
@@ -45,6 +46,10 @@ type Options struct {
 	Checksum    bool  // compare the content of keys present in both (finalize)
 	BWLimit     int64 // bytes per second read from the origin; 0 = unlimited
 	MaxRPS      float64
+
+	// ContentTypes gives the type of plain files read from a directory
+	// origin (by extension); nil: ferry's table.
+	ContentTypes *store.ContentTypes
 
 	// StateDir keeps failure manifests and checkpoints; "" keeps nothing.
 	StateDir string

@@ -142,7 +142,7 @@ func newRun(o Options) (*run, error) {
 			r.pendingExtra[k] = true
 		}
 	}
-	r.cp = &copier{src: o.Origin, dst: o.Target, direct: store.Direct(o.Target)}
+	r.cp = &copier{src: o.Origin, dst: o.Target, direct: store.Direct(o.Target), types: o.ContentTypes}
 	if o.BWLimit > 0 {
 		burst := min(o.BWLimit, 256<<10)
 		r.cp.bw = rate.NewLimiter(rate.Limit(o.BWLimit), int(burst))

@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/ferry-migrate/ferry/store"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
@@ -33,6 +34,7 @@ var globalKeys = []configKey{
 	{"target", "file://./ferry-data", "where the data goes: a directory, file://, s3://bucket/prefix?endpoint=..., gs://, azblob://"},
 	{"origin", "", "listable origin for scan and finalize: a directory, file://, s3://..., gs://..."},
 	{"state_dir", "./.ferry", "where journals, checkpoints and failure manifests are kept"},
+	{"mime_types", "", `mime.types file (Apache or nginx format) whose types override ferry's table for files of a directory origin ("": ferry's table)`},
 	{"log_level", "info", "debug, info, warn or error"},
 	{"log_format", "text", "text or json"},
 }
@@ -57,6 +59,7 @@ type Config struct {
 	Target    string      `mapstructure:"target"`
 	Origin    string      `mapstructure:"origin"`
 	StateDir  string      `mapstructure:"state_dir"`
+	MIMETypes string      `mapstructure:"mime_types"`
 	LogLevel  string      `mapstructure:"log_level"`
 	LogFormat string      `mapstructure:"log_format"`
 	Serve     serveConfig `mapstructure:"serve"`
@@ -82,6 +85,19 @@ func (c *Config) Validate() error {
 		return errors.New("state_dir: must not be empty")
 	}
 	return c.validateCommands()
+}
+
+// contentTypes returns the types given to plain files of directory origins:
+// ferry's table, overridden by the mime_types file when one is set.
+func (c *Config) contentTypes() (*store.ContentTypes, error) {
+	if c.MIMETypes == "" {
+		return store.DefaultContentTypes(), nil
+	}
+	ct, err := store.LoadContentTypes(c.MIMETypes)
+	if err != nil {
+		return nil, asUsage(fmt.Errorf("mime_types: %w", err))
+	}
+	return ct, nil
 }
 
 // findConfig returns the config file to use: the --config file (which must

@@ -190,6 +190,9 @@ func scanOptions(ctx context.Context, a *app, sf *scanFlags, what string) (scan.
 	if o.Retries == 0 {
 		o.Retries = -1 // 0 in the configuration means no retries
 	}
+	if o.ContentTypes, err = cfg.contentTypes(); err != nil {
+		return fail(err)
+	}
 
 	target, err := store.Open(ctx, cfg.Target)
 	if err != nil {
@@ -228,7 +231,7 @@ func scanOptions(ctx context.Context, a *app, sf *scanFlags, what string) (scan.
 			if len(set.Rules) == 0 {
 				return fail(asUsage(errors.New("--keys without --origin fetches through the rules, and the configuration has none (add rules, or give --origin)")))
 			}
-			m, err := mirror.New(mirror.Options{Target: target, Logger: a.log})
+			m, err := mirror.New(mirror.Options{Target: target, Logger: a.log, ContentTypes: o.ContentTypes})
 			if err != nil {
 				return fail(err)
 			}

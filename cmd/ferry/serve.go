@@ -190,6 +190,10 @@ func runServe(ctx context.Context, a *app, cmd *cobra.Command) error {
 	if err != nil {
 		return asUsage(err)
 	}
+	types, err := cfg.contentTypes()
+	if err != nil {
+		return err
+	}
 	target, err := store.Open(ctx, cfg.Target)
 	if err != nil {
 		return err
@@ -220,6 +224,7 @@ func runServe(ctx context.Context, a *app, cmd *cobra.Command) error {
 		IdleTimeout:           sc.OriginIdleTimeout,
 		FillTimeout:           sc.FillTimeout,
 		AllowPrivateRedirects: sc.AllowPrivateRedirects,
+		ContentTypes:          types,
 		Via:                   sc.Via,
 		Journal:               journal,
 		Hooks:                 metrics.Hooks(),
