@@ -73,7 +73,7 @@ func TestMissFake(t *testing.T) {
 		t.Errorf("mirror_head false: %d, origin heads %d", r.status, e.fill.heads.Load()-heads)
 	}
 
-	if r := e.do("GET", "m/nothere"); r.status != 404 || s3Code(t, r.body) != "NoSuchKey" || r.header.Get("X-Ferry-Mirror") != "origin" {
+	if r := e.do("GET", "m/nothere"); r.status != 404 || s3Code(t, r.body) != "NoSuchKey" || r.header.Get("X-Ferry-Mirror") != "not_found" {
 		t.Errorf("origin 404: %d %s", r.status, r.body)
 	}
 	gets := e.fill.gets.Load()

@@ -28,7 +28,7 @@ type runEnv struct {
 
 // startRun runs a Server on loopback listeners; its settings come from a
 // small file ("domain", "path" or "bad") re-read on reload.
-func startRun(t *testing.T, grace time.Duration) *runEnv {
+func startRun(t *testing.T, grace time.Duration, mod ...func(*Options)) *runEnv {
 	t.Helper()
 	b, dir := fileTarget(t)
 	if err := b.WriteAll(context.Background(), "k", []byte("v"), nil); err != nil {
@@ -53,9 +53,13 @@ func startRun(t *testing.T, grace time.Duration) *runEnv {
 		t.Fatal(err)
 	}
 	st, _ := load(context.Background())
-	re.srv, err = New(Options{Target: b, FileRoot: dir, Mirror: re.fill, Listener: ln, AdminListener: aln,
+	o := Options{Target: b, FileRoot: dir, Mirror: re.fill, Listener: ln, AdminListener: aln,
 		Settings: st, Reload: load, WatchFile: re.cfgFile, WatchInterval: 20 * time.Millisecond,
-		ReloadSignal: re.hup, Grace: grace})
+		ReloadSignal: re.hup, Grace: grace}
+	for _, m := range mod {
+		m(&o)
+	}
+	re.srv, err = New(o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,15 +84,17 @@ func writeSettings(t *testing.T, file, s string) {
 	_ = os.Chtimes(file, future, future)
 }
 
+// eventually waits for cond, polling; the deadline is generous because the
+// machine may be loaded, and only a failing test waits for all of it.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	for i := 0; i < 300; i++ {
-		if cond() {
-			return
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out (30s) waiting for %s", what)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	t.Fatalf("timed out waiting for %s", what)
 }
 
 func reloads(t *testing.T, re *runEnv, result string) string {

@@ -27,6 +27,7 @@ type serveConfig struct {
 	Addressing            string        `mapstructure:"addressing"`
 	Bucket                string        `mapstructure:"bucket"`
 	Grace                 time.Duration `mapstructure:"grace"`
+	ShutdownDelay         time.Duration `mapstructure:"shutdown_delay"`
 	ReadHeaderTimeout     time.Duration `mapstructure:"read_header_timeout"`
 	IdleTimeout           time.Duration `mapstructure:"idle_timeout"`
 	WriteIdleTimeout      time.Duration `mapstructure:"write_idle_timeout"`
@@ -49,6 +50,7 @@ var serveKeys = []configKey{
 	{"serve.addressing", "domain", "domain (the path is the key) or path (/bucket/key, for S3 clients)"},
 	{"serve.bucket", "", `bucket name expected in path addressing ("" accepts any)`},
 	{"serve.grace", 30 * time.Second, "on SIGTERM/SIGINT, how long in-flight responses and fills may finish"},
+	{"serve.shutdown_delay", time.Duration(0), "on SIGTERM/SIGINT, how long /readyz answers 503 while serving goes on, before the drain (so load balancers stop sending first)"},
 	{"serve.read_header_timeout", 10 * time.Second, "time a client has to send the request headers"},
 	{"serve.idle_timeout", 120 * time.Second, "keep-alive connections idle this long are closed"},
 	{"serve.write_idle_timeout", 60 * time.Second, "a response that makes no write progress this long is aborted (idle, not total)"},
@@ -141,6 +143,8 @@ Fill outcomes are journaled in <state_dir>/serve-journal-<host>.jsonl for finali
 	bindKey(f, "addressing", "serve.addressing")
 	bindKey(f, "bucket", "serve.bucket")
 	bindKey(f, "grace", "serve.grace")
+	f.Duration("shutdown-delay", 0, "on SIGTERM/SIGINT, keep serving this long with /readyz 503 before draining")
+	bindKey(f, "shutdown-delay", "serve.shutdown_delay")
 	return c
 }
 
@@ -242,6 +246,7 @@ func runServe(ctx context.Context, a *app, cmd *cobra.Command) error {
 	if !sc.AccessLog {
 		access = slog.New(slog.DiscardHandler)
 	}
+	ver, rev, _ := buildVersion()
 	srv, err := serve.New(serve.Options{
 		Target:            target,
 		FileRoot:          localDir(cfg.Target),
@@ -257,6 +262,8 @@ func runServe(ctx context.Context, a *app, cmd *cobra.Command) error {
 		WriteIdleTimeout:  sc.WriteIdleTimeout,
 		MaxHeaderBytes:    sc.MaxHeaderBytes,
 		Grace:             sc.Grace,
+		ShutdownDelay:     sc.ShutdownDelay,
+		Build:             serve.BuildInfo{Version: ver, Commit: rev},
 		Settings:          settings,
 		Reload: func(context.Context) (serve.Settings, error) {
 			ncfg, _, err := loadConfig(cmd, a.configFlag)

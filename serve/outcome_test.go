@@ -1,0 +1,167 @@
+package serve
+
+import (
+	"bytes"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/ferry-migrate/ferry/mirror"
+	"github.com/ferry-migrate/ferry/rules"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+)
+
+// syncBuffer is a bytes.Buffer safe for the server's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+// lines returns the JSON lines written so far, decoded.
+func (s *syncBuffer) lines(t *testing.T) []map[string]any {
+	t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []map[string]any
+	for _, l := range strings.Split(strings.TrimSpace(s.b.String()), "\n") {
+		if l == "" {
+			continue
+		}
+		var m map[string]any
+		if err := json.Unmarshal([]byte(l), &m); err != nil {
+			t.Fatalf("access log line is not JSON: %v\n%s", err, l)
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+// TestOutcomeOneName: every outcome has one name, the same in the
+// X-Ferry-Mirror header (when sent), the access log's "mirror" field and
+// the "outcome" label of ferry_serve_requests_total.
+func TestOutcomeOneName(t *testing.T) {
+	leakCheck(t)
+	b, dir := fileTarget(t)
+	if err := b.WriteAll(t.Context(), "there", []byte("v"), nil); err != nil {
+		t.Fatal(err)
+	}
+	set := &rules.Set{Rules: []rules.Rule{
+		{KeyPrefix: "nohead/", Origin: "http://o.invalid/", FollowRedirects: true, MirrorHead: false},
+		{KeyPrefix: "m/", Origin: "http://o.invalid/", FollowRedirects: true, MirrorHead: true},
+	}}
+	fill := newFakeFiller()
+	fill.objects["m/a"] = fakeObject{meta: mirror.Meta{Size: 100}, data: []byte(hundred)}
+	fill.errs["m/redirect"] = &mirror.RedirectError{Status: 302, Location: "http://elsewhere.example/x"}
+	fill.errs["m/failed"] = &mirror.FailedError{Status: 503, Reason: "status"}
+	var logBuf syncBuffer
+	srv, err := New(Options{Target: b, FileRoot: dir, Mirror: fill,
+		AccessLog: slog.New(slog.NewJSONHandler(&logBuf, nil)),
+		Settings:  Settings{Addressing: AddressingDomain, Rules: set}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(srv.Handler())
+	defer ts.Close()
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+
+	for _, c := range []struct {
+		method, path string
+		status       int
+		outcome      string
+		header       bool // X-Ferry-Mirror is sent
+	}{
+		{"GET", "/there", 200, outcomeHit, true},
+		{"GET", "/m/a", 200, outcomeFill, true},
+		{"HEAD", "/m/a", 200, outcomeOrigin, true},
+		{"GET", "/m/redirect", 302, outcomeOrigin, true},
+		{"GET", "/m/nothere", 404, outcomeNotFound, true},
+		{"GET", "/other/x", 404, outcomeNoRule, false},
+		{"HEAD", "/nohead/x", 404, outcomeNoRule, false},
+		{"PUT", "/m/a", 405, outcomeRefused, false},
+		{"GET", "/m/failed", 424, outcomeError, false},
+	} {
+		method := c.method
+		if method != "GET" && method != "HEAD" {
+			method = "other"
+		}
+		counter := srv.metrics.requests.WithLabelValues(method, c.outcome, statusText(c.status))
+		before := testutil.ToFloat64(counter)
+		req, _ := http.NewRequest(c.method, ts.URL+c.path, nil)
+		resp, err := noRedirect.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		name := c.method + " " + c.path
+		if resp.StatusCode != c.status {
+			t.Errorf("%s: status %d, want %d", name, resp.StatusCode, c.status)
+		}
+		if got := resp.Header.Get("X-Ferry-Mirror"); c.header && got != c.outcome || !c.header && got != "" {
+			t.Errorf("%s: X-Ferry-Mirror %q, want %q (sent: %v)", name, got, c.outcome, c.header)
+		}
+		if got := testutil.ToFloat64(counter) - before; got != 1 {
+			t.Errorf("%s: ferry_serve_requests_total{outcome=%q} went up by %v, want 1", name, c.outcome, got)
+		}
+		lines := logBuf.lines(t)
+		if last := lines[len(lines)-1]; last["mirror"] != c.outcome || last["method"] != c.method {
+			t.Errorf("%s: access log method=%v mirror=%v, want %q", name, last["method"], last["mirror"], c.outcome)
+		}
+	}
+}
+
+// TestAccessLogFields: the JSON access line gives the duration in seconds
+// (a number) and names the host, the user agent and the query, like caddy's.
+func TestAccessLogFields(t *testing.T) {
+	leakCheck(t)
+	b, dir := fileTarget(t)
+	if err := b.WriteAll(t.Context(), "k", []byte("v"), nil); err != nil {
+		t.Fatal(err)
+	}
+	var logBuf syncBuffer
+	srv, err := New(Options{Target: b, FileRoot: dir, AccessLog: slog.New(slog.NewJSONHandler(&logBuf, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(srv.Handler())
+	defer ts.Close()
+	req, _ := http.NewRequest("GET", ts.URL+"/k?v=1&x=y", nil)
+	req.Host = "www.example.com"
+	req.Header.Set("User-Agent", "curl/8.5.0")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	lines := logBuf.lines(t)
+	if len(lines) != 1 {
+		t.Fatalf("%d access lines, want 1", len(lines))
+	}
+	l := lines[0]
+	for k, want := range map[string]any{
+		"msg": "request", "method": "GET", "host": "www.example.com", "key": "k", "query": "v=1&x=y",
+		"user_agent": "curl/8.5.0", "status": 200.0, "bytes": 1.0, "mirror": "hit",
+	} {
+		if l[k] != want {
+			t.Errorf("access log %s = %#v, want %#v", k, l[k], want)
+		}
+	}
+	d, ok := l["duration"].(float64)
+	if !ok || d <= 0 || d > 3600 {
+		t.Errorf("duration %#v: want a number of seconds", l["duration"])
+	}
+	for _, k := range []string{"request_id", "remote"} {
+		if s, _ := l[k].(string); s == "" {
+			t.Errorf("access log without %s: %v", k, l)
+		}
+	}
+}
