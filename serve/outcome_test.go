@@ -6,44 +6,38 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"strings"
-	"sync"
 	"testing"
+	"time"
 
 	"github.com/ferry-migrate/ferry/mirror"
 	"github.com/ferry-migrate/ferry/rules"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
-// syncBuffer is a bytes.Buffer safe for the server's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
+// logLines receives an access log, one JSON line per Write (slog's handlers
+// write each record with one call). Tests wait for the line: the response
+// can reach the client before the handler has logged it.
+type logLines chan []byte
+
+func (l logLines) Write(p []byte) (int, error) {
+	l <- bytes.Clone(p)
+	return len(p), nil
 }
 
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-// lines returns the JSON lines written so far, decoded.
-func (s *syncBuffer) lines(t *testing.T) []map[string]any {
+// next returns the next line, decoded.
+func (l logLines) next(t *testing.T) map[string]any {
 	t.Helper()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var out []map[string]any
-	for _, l := range strings.Split(strings.TrimSpace(s.b.String()), "\n") {
-		if l == "" {
-			continue
-		}
+	select {
+	case b := <-l:
 		var m map[string]any
-		if err := json.Unmarshal([]byte(l), &m); err != nil {
-			t.Fatalf("access log line is not JSON: %v\n%s", err, l)
+		if err := json.Unmarshal(b, &m); err != nil {
+			t.Fatalf("access log line is not JSON: %v\n%s", err, b)
 		}
-		out = append(out, m)
+		return m
+	case <-time.After(30 * time.Second):
+		t.Fatal("no access log line within 30s")
+		return nil
 	}
-	return out
 }
 
 // TestOutcomeOneName: every outcome has one name, the same in the
@@ -63,9 +57,9 @@ func TestOutcomeOneName(t *testing.T) {
 	fill.objects["m/a"] = fakeObject{meta: mirror.Meta{Size: 100}, data: []byte(hundred)}
 	fill.errs["m/redirect"] = &mirror.RedirectError{Status: 302, Location: "http://elsewhere.example/x"}
 	fill.errs["m/failed"] = &mirror.FailedError{Status: 503, Reason: "status"}
-	var logBuf syncBuffer
+	logs := make(logLines, 100)
 	srv, err := New(Options{Target: b, FileRoot: dir, Mirror: fill,
-		AccessLog: slog.New(slog.NewJSONHandler(&logBuf, nil)),
+		AccessLog: slog.New(slog.NewJSONHandler(logs, nil)),
 		Settings:  Settings{Addressing: AddressingDomain, Rules: set}})
 	if err != nil {
 		t.Fatal(err)
@@ -109,12 +103,12 @@ func TestOutcomeOneName(t *testing.T) {
 		if got := resp.Header.Get("X-Ferry-Mirror"); c.header && got != c.outcome || !c.header && got != "" {
 			t.Errorf("%s: X-Ferry-Mirror %q, want %q (sent: %v)", name, got, c.outcome, c.header)
 		}
+		// The metric is counted before the line is logged.
+		if l := logs.next(t); l["mirror"] != c.outcome || l["method"] != c.method {
+			t.Errorf("%s: access log method=%v mirror=%v, want %q", name, l["method"], l["mirror"], c.outcome)
+		}
 		if got := testutil.ToFloat64(counter) - before; got != 1 {
 			t.Errorf("%s: ferry_serve_requests_total{outcome=%q} went up by %v, want 1", name, c.outcome, got)
-		}
-		lines := logBuf.lines(t)
-		if last := lines[len(lines)-1]; last["mirror"] != c.outcome || last["method"] != c.method {
-			t.Errorf("%s: access log method=%v mirror=%v, want %q", name, last["method"], last["mirror"], c.outcome)
 		}
 	}
 }
@@ -127,8 +121,8 @@ func TestAccessLogFields(t *testing.T) {
 	if err := b.WriteAll(t.Context(), "k", []byte("v"), nil); err != nil {
 		t.Fatal(err)
 	}
-	var logBuf syncBuffer
-	srv, err := New(Options{Target: b, FileRoot: dir, AccessLog: slog.New(slog.NewJSONHandler(&logBuf, nil))})
+	logs := make(logLines, 10)
+	srv, err := New(Options{Target: b, FileRoot: dir, AccessLog: slog.New(slog.NewJSONHandler(logs, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,11 +136,7 @@ func TestAccessLogFields(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	lines := logBuf.lines(t)
-	if len(lines) != 1 {
-		t.Fatalf("%d access lines, want 1", len(lines))
-	}
-	l := lines[0]
+	l := logs.next(t)
 	for k, want := range map[string]any{
 		"msg": "request", "method": "GET", "host": "www.example.com", "key": "k", "query": "v=1&x=y",
 		"user_agent": "curl/8.5.0", "status": 200.0, "bytes": 1.0, "mirror": "hit",
