@@ -49,7 +49,7 @@ var (
 		outcomeNotFound:  {404},
 		outcomeNoRule:    {404},
 		outcomeRefused:   {400, 404, 405, 501, 508},
-		outcomeError:     {424, 499, 500, 503},
+		outcomeError:     {400, 424, 499, 500, 503},
 	}
 	// fillResults are mirror's fill results; fillFailReasons the reasons of
 	// a failed one (mirror.FailedError.Reason, "internal" for anything else).
