@@ -228,17 +228,7 @@ func TestMarshalRoundTripFailover(t *testing.T) {
   store: false
 - origin: http://h/
 `)
-	data, err := MarshalConfig(in.Rules)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := ParseConfig(strings.NewReader(string(data)))
-	if err != nil {
-		t.Fatalf("%v\n%s", err, data)
-	}
-	if !reflect.DeepEqual(in.Rules, out.Rules) {
-		t.Errorf("round trip:\n%s\n got %+v\nwant %+v", data, out.Rules, in.Rules)
-	}
+	data := roundTrip(t, in.Rules)
 	const want = `rules:
   - name: a
     key_prefix: v/
@@ -257,6 +247,24 @@ func TestMarshalRoundTripFailover(t *testing.T) {
 	if string(data) != want {
 		t.Errorf("encoded:\n%s\nwant:\n%s", data, want)
 	}
+}
+
+// roundTrip encodes rules with MarshalConfig, parses them back, requires the
+// same rules and returns the encoded text.
+func roundTrip(t *testing.T, rules []Rule) []byte {
+	t.Helper()
+	data, err := MarshalConfig(rules)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := ParseConfig(strings.NewReader(string(data)))
+	if err != nil {
+		t.Fatalf("%v\n%s", err, data)
+	}
+	if !reflect.DeepEqual(rules, out.Rules) {
+		t.Errorf("round trip:\n%s\n got %+v\nwant %+v", data, out.Rules, rules)
+	}
+	return data
 }
 
 func TestRuleJSONStore(t *testing.T) {

@@ -237,30 +237,25 @@ func headerValues(n *yaml.Node, field string, l lines, hint string) ([]HeaderVal
 	if isNull(n) {
 		return nil, nil
 	}
-	if n.Kind != yaml.SequenceNode {
-		return nil, fmt.Errorf("expected a list of {name, value}, got %s", describe(n))
-	}
 	var out []HeaderValue
-	for j, item := range n.Content {
-		item = deref(item)
-		f := fmt.Sprintf("%s[%d]", field, j+1)
-		l[f] = item.Line
+	err := eachItem(n, field, l, "a list of {name, value}", true, func(f string, item *yaml.Node) error {
 		if item.Kind != yaml.MappingNode {
-			return nil, &Error{Field: f, Line: item.Line, Msg: "expected {name: ..., value: ...}, got " + describe(item)}
+			return &Error{Field: f, Line: item.Line, Msg: "expected {name: ..., value: ...}, got " + describe(item)}
 		}
 		fields, err := scalarFields(item, f, []string{"name", "value"})
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if _, ok := fields["name"]; !ok {
-			return nil, &Error{Field: f, Line: item.Line, Msg: "missing name"}
+			return &Error{Field: f, Line: item.Line, Msg: "missing name"}
 		}
 		if _, ok := fields["value"]; !ok {
-			return nil, &Error{Field: f, Line: item.Line, Msg: "missing value (" + hint + ")"}
+			return &Error{Field: f, Line: item.Line, Msg: "missing value (" + hint + ")"}
 		}
 		out = append(out, HeaderValue{Name: fields["name"], Value: fields["value"]})
-	}
-	return out, nil
+		return nil
+	})
+	return out, err
 }
 
 // scalarFields decodes a mapping whose fields are all strings, refusing
@@ -286,74 +281,77 @@ func scalarFields(item *yaml.Node, f string, known []string) (map[string]string,
 	return out, nil
 }
 
+// eachItem calls fn for each item of the list n, named field[i] (1-based)
+// and with its line recorded; what describes the list expected. An empty
+// list is an error unless allowEmpty.
+func eachItem(n *yaml.Node, field string, l lines, what string, allowEmpty bool, fn func(f string, item *yaml.Node) error) error {
+	if n.Kind != yaml.SequenceNode || len(n.Content) == 0 && !allowEmpty {
+		return fmt.Errorf("expected %s, got %s", what, describe(n))
+	}
+	for i, item := range n.Content {
+		item = deref(item)
+		f := fmt.Sprintf("%s[%d]", field, i+1)
+		l[f] = item.Line
+		if err := fn(f, item); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // decodeOrigins decodes origins: a list whose entries are a URL or a
 // mapping {url, host}.
 func decodeOrigins(n *yaml.Node, l lines) ([]Origin, error) {
-	if n.Kind != yaml.SequenceNode || len(n.Content) == 0 {
-		return nil, fmt.Errorf("expected a list of origins (URLs, or {url: ..., host: ...}), got %s", describe(n))
-	}
 	var out []Origin
-	for i, item := range n.Content {
-		item = deref(item)
-		f := fmt.Sprintf("origins[%d]", i+1)
-		l[f] = item.Line
+	err := eachItem(n, "origins", l, "a list of origins (URLs, or {url: ..., host: ...})", false, func(f string, item *yaml.Node) error {
 		if item.Kind != yaml.MappingNode {
 			u, err := str(item)
 			if err != nil {
-				return nil, &Error{Field: f, Line: item.Line, Msg: "expected a URL or {url: ..., host: ...}, got " + describe(item)}
+				return &Error{Field: f, Line: item.Line, Msg: "expected a URL or {url: ..., host: ...}, got " + describe(item)}
 			}
 			out = append(out, Origin{URL: u})
-			continue
+			return nil
 		}
 		fields, err := scalarFields(item, f, []string{"url", "host"})
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if _, ok := fields["url"]; !ok {
-			return nil, &Error{Field: f, Line: item.Line, Msg: "missing url"}
+			return &Error{Field: f, Line: item.Line, Msg: "missing url"}
 		}
 		out = append(out, Origin{URL: fields["url"], Host: fields["host"]})
-	}
-	return out, nil
+		return nil
+	})
+	return out, err
 }
 
 // decodeFailover decodes failover_on: a list of words (network, 5xx, ...)
 // and status codes, kept as written (numbers in decimal) for validate.
 func decodeFailover(n *yaml.Node, l lines) ([]string, error) {
-	if n.Kind != yaml.SequenceNode || len(n.Content) == 0 {
-		return nil, fmt.Errorf("expected a list such as [network, timeout, 5xx, 404], got %s", describe(n))
-	}
 	var out []string
-	for i, item := range n.Content {
-		item = deref(item)
-		f := fmt.Sprintf("failover_on[%d]", i+1)
-		l[f] = item.Line
+	err := eachItem(n, "failover_on", l, "a list such as [network, timeout, 5xx, 404]", false, func(f string, item *yaml.Node) error {
 		s, err := str(item)
 		if err != nil {
-			return nil, &Error{Field: f, Line: item.Line, Msg: "expected network, timeout, 4xx, 5xx or a status code, got " + describe(item)}
+			return &Error{Field: f, Line: item.Line, Msg: "expected network, timeout, 4xx, 5xx or a status code, got " + describe(item)}
 		}
 		out = append(out, s)
-	}
-	return out, nil
+		return nil
+	})
+	return out, err
 }
 
 // decodeStatuses decodes pass_status: a list of HTTP status codes.
 func decodeStatuses(n *yaml.Node, l lines) ([]int, error) {
-	if n.Kind != yaml.SequenceNode || len(n.Content) == 0 {
-		return nil, fmt.Errorf("expected a list of status codes such as [403, 410], got %s", describe(n))
-	}
 	var out []int
-	for i, item := range n.Content {
-		item = deref(item)
-		f := fmt.Sprintf("pass_status[%d]", i+1)
-		l[f] = item.Line
+	err := eachItem(n, "pass_status", l, "a list of status codes such as [403, 410]", false, func(f string, item *yaml.Node) error {
 		code, err := strconv.Atoi(item.Value)
 		if item.Kind != yaml.ScalarNode || item.Tag != "!!int" || err != nil {
-			return nil, &Error{Field: f, Line: item.Line, Msg: "expected a status code such as 403, got " + describe(item)}
+			return &Error{Field: f, Line: item.Line, Msg: "expected a status code such as 403, got " + describe(item)}
 		}
 		out = append(out, code)
-	}
-	return out, nil
+		return nil
+	})
+	return out, err
 }
 
 // str decodes a scalar as a string. Numbers and dates are taken as written
@@ -386,19 +384,14 @@ func strList(n *yaml.Node, field string, l lines) ([]string, error) {
 	if isNull(n) {
 		return nil, nil
 	}
-	if n.Kind != yaml.SequenceNode {
-		return nil, fmt.Errorf("expected a list of header names, got %s", describe(n))
-	}
 	var out []string
-	for i, item := range n.Content {
-		item = deref(item)
-		f := fmt.Sprintf("%s[%d]", field, i+1)
-		l[f] = item.Line
+	err := eachItem(n, field, l, "a list of header names", true, func(f string, item *yaml.Node) error {
 		s, err := str(item)
 		if err != nil {
-			return nil, &Error{Field: f, Line: item.Line, Msg: err.Error()}
+			return &Error{Field: f, Line: item.Line, Msg: err.Error()}
 		}
 		out = append(out, s)
-	}
-	return out, nil
+		return nil
+	})
+	return out, err
 }
