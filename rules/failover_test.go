@@ -196,6 +196,20 @@ func TestFailoverWarnings(t *testing.T) {
 			t.Errorf("warning %d = %q, want %q...", i, s.Warnings[i], w)
 		}
 	}
+	// pass_all passes the client's Host only to origins without their own.
+	s = mustParse(t, `
+- key_prefix: own-hosts/
+  origins: [{url: "http://10.0.0.1/", host: www.example.com}, s3://b]
+  headers:
+    pass_all: true
+- key_prefix: one-without/
+  origins: [{url: "http://10.0.0.1/", host: www.example.com}, http://10.0.0.2/]
+  headers:
+    pass_all: true
+`)
+	if len(s.Warnings) != 1 || !strings.HasPrefix(s.Warnings[0], "rule 2: headers.pass_all passes the client's Host") {
+		t.Errorf("warnings = %q", s.Warnings)
+	}
 }
 
 // TestNewSetFailover: rules built in code are validated the same way, with

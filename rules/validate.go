@@ -95,6 +95,17 @@ func (r *Rule) validate() *Error {
 	return r.Headers.validate()
 }
 
+// everyHTTPOriginHasHost reports whether every HTTP origin of the rule has
+// its own host (so the header policy's Host reaches none of them).
+func (r *Rule) everyHTTPOriginHasHost() bool {
+	for _, o := range r.Origins() {
+		if !o.IsBucket() && o.Host == "" {
+			return false
+		}
+	}
+	return true
+}
+
 // allBucket reports whether every origin of the rule is a bucket URL.
 func (r *Rule) allBucket() bool {
 	for _, o := range r.Origins() {
@@ -533,7 +544,7 @@ func containsFold(list []string, s string) bool {
 func (r *Rule) warnings() []string {
 	var w []string
 	h := &r.Headers
-	hostHandled := containsFold(h.Remove, "Host")
+	hostHandled := containsFold(h.Remove, "Host") || r.everyHTTPOriginHasHost()
 	for _, hv := range h.Set {
 		if strings.EqualFold(hv.Name, "Host") {
 			hostHandled = true
