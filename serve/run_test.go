@@ -74,14 +74,21 @@ func startRun(t *testing.T, grace time.Duration, mod ...func(*Options)) *runEnv 
 	return re
 }
 
+// writeSettings replaces file in one rename, so the watcher never sees it
+// truncated or with its old mtime (which would be an extra reload, of
+// empty settings).
 func writeSettings(t *testing.T, file, s string) {
 	t.Helper()
-	if err := os.WriteFile(file, []byte(s+"\n"), 0o644); err != nil {
+	tmp := file + ".new"
+	if err := os.WriteFile(tmp, []byte(s+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	// Make the change visible to an mtime check even on coarse clocks.
 	future := time.Now().Add(time.Duration(len(s)) * time.Second)
-	_ = os.Chtimes(file, future, future)
+	_ = os.Chtimes(tmp, future, future)
+	if err := os.Rename(tmp, file); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // eventually waits for cond, polling; the deadline is generous because the
@@ -210,5 +217,35 @@ func TestShutdownGraceExpires(t *testing.T) {
 	re.done <- nil
 	if d := time.Since(start); d > 3*time.Second {
 		t.Errorf("Run took %v with a 200ms grace", d)
+	}
+}
+
+// TestFileChangesSettle: a change is reported once the file kept its new
+// mtime and size for one more poll, so a file seen while being written
+// (truncated, then the final size, then the final mtime) is loaded once, in
+// its final state; a file that goes away is never reported, its return is.
+func TestFileChangesSettle(t *testing.T) {
+	v1 := fileStamp{mod: 1, size: 10}
+	c := fileChanges{loaded: v1}
+	missing := fileStamp{err: os.ErrNotExist}
+	for i, step := range []struct {
+		st   fileStamp
+		want bool
+	}{
+		{v1, false},
+		{fileStamp{mod: 2, size: 0}, false}, // truncated
+		{fileStamp{mod: 2, size: 7}, false}, // written, old mtime
+		{fileStamp{mod: 9, size: 7}, false}, // final mtime
+		{fileStamp{mod: 9, size: 7}, true},  // settled: reload
+		{fileStamp{mod: 9, size: 7}, false},
+		{missing, false},
+		{missing, false}, // gone: keep the configuration
+		{missing, false},
+		{fileStamp{mod: 12, size: 7}, false},
+		{fileStamp{mod: 12, size: 7}, true}, // back, settled
+	} {
+		if got := c.changed(step.st); got != step.want {
+			t.Errorf("poll %d (%+v): changed %v, want %v", i+1, step.st, got, step.want)
+		}
 	}
 }

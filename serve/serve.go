@@ -251,15 +251,14 @@ func (s *Server) Reload(ctx context.Context) error {
 	return nil
 }
 
-// watch reloads on signals and when the watched file's mtime or size
-// changes, until ctx is done.
+// watch reloads on signals and when the watched file changed, until ctx is
+// done.
 func (s *Server) watch(ctx context.Context) {
-	var last os.FileInfo
-	if s.opts.WatchFile != "" {
-		last, _ = os.Stat(s.opts.WatchFile)
-	}
 	var tick <-chan time.Time
+	var files fileChanges
+	warned := false
 	if s.opts.WatchFile != "" {
+		files.loaded = statFile(s.opts.WatchFile)
 		t := time.NewTicker(s.opts.WatchInterval)
 		defer t.Stop()
 		tick = t.C
@@ -275,22 +274,60 @@ func (s *Server) watch(ctx context.Context) {
 			s.log.Info("reload requested by signal")
 			_ = s.Reload(ctx)
 		case <-tick:
-			st, err := os.Stat(s.opts.WatchFile)
-			if err != nil {
-				if last != nil {
-					s.log.Warn("config file not readable; keeping the current configuration", "file", s.opts.WatchFile, "err", err)
-				}
-				last = nil
-				continue
+			st := statFile(s.opts.WatchFile)
+			if st.err != nil && !warned {
+				s.log.Warn("config file not readable; keeping the current configuration", "file", s.opts.WatchFile, "err", st.err)
 			}
-			if last != nil && st.ModTime().Equal(last.ModTime()) && st.Size() == last.Size() {
-				continue
+			warned = st.err != nil
+			if files.changed(st) {
+				s.log.Info("config file changed, reloading", "file", s.opts.WatchFile)
+				_ = s.Reload(ctx)
 			}
-			last = st
-			s.log.Info("config file changed, reloading", "file", s.opts.WatchFile)
-			_ = s.Reload(ctx)
 		}
 	}
+}
+
+// fileStamp is what a poll sees of a file: mtime and size, or the error.
+type fileStamp struct {
+	mod  int64 // UnixNano
+	size int64
+	err  error
+}
+
+func statFile(name string) fileStamp {
+	fi, err := os.Stat(name)
+	if err != nil {
+		return fileStamp{err: err}
+	}
+	return fileStamp{mod: fi.ModTime().UnixNano(), size: fi.Size()}
+}
+
+func (a fileStamp) same(b fileStamp) bool {
+	return (a.err != nil) == (b.err != nil) && a.mod == b.mod && a.size == b.size
+}
+
+// fileChanges decides, poll by poll, when a watched file changed: once its
+// mtime or size differ from the version last loaded and have stayed the
+// same for one more poll, so a file caught while it is being written
+// (truncated, or before its final mtime) is not loaded.
+type fileChanges struct {
+	loaded  fileStamp // at start, or at the last change reported
+	pending *fileStamp
+}
+
+// changed records one poll and reports whether to reload now. A file that
+// cannot be read is never reported; its return (settled) is.
+func (c *fileChanges) changed(st fileStamp) bool {
+	switch {
+	case st.same(c.loaded):
+		c.pending = nil
+		return false
+	case c.pending == nil || !st.same(*c.pending):
+		c.pending = &st
+		return false
+	}
+	c.loaded, c.pending = st, nil
+	return st.err == nil
 }
 
 // Run serves until ctx is cancelled, then shuts down in order: readiness
