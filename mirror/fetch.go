@@ -17,7 +17,6 @@ import (
 
 	"github.com/ferry-migrate/ferry/rules"
 	"github.com/ferry-migrate/ferry/store"
-	"gocloud.dev/blob"
 )
 
 // originBody is an origin's 200 answer: what it said about the object and
@@ -443,18 +442,18 @@ func (m *Mirror) openBucketObject(ctx context.Context, method string, oreq *rule
 
 // bucketCache keeps one open bucket per origin URL.
 type bucketCache struct {
-	open func(ctx context.Context, rawURL string) (*blob.Bucket, error)
+	open func(ctx context.Context, rawURL string) (*store.Bucket, error)
 	mu   sync.Mutex
 	m    map[string]*bucketEntry
 }
 
 type bucketEntry struct {
 	ready chan struct{}
-	b     *blob.Bucket
+	b     *store.Bucket
 	err   error
 }
 
-func (c *bucketCache) get(ctx context.Context, rawURL string) (*blob.Bucket, error) {
+func (c *bucketCache) get(ctx context.Context, rawURL string) (*store.Bucket, error) {
 	c.mu.Lock()
 	if c.m == nil {
 		c.m = make(map[string]*bucketEntry)

@@ -20,8 +20,8 @@ import (
 
 	"github.com/ferry-migrate/ferry/internal/miniotest"
 	"github.com/ferry-migrate/ferry/rules"
+	"github.com/ferry-migrate/ferry/store"
 	"go.uber.org/goleak"
-	"gocloud.dev/blob"
 	"gocloud.dev/blob/fileblob"
 	"gocloud.dev/blob/memblob"
 )
@@ -59,17 +59,17 @@ func sha(b []byte) string {
 // target kinds every unit test runs on.
 type targetKind struct {
 	name string
-	open func(t *testing.T) *blob.Bucket
+	open func(t *testing.T) *store.Bucket
 }
 
 var targets = []targetKind{
-	{"mem", func(t *testing.T) *blob.Bucket { return memblob.OpenBucket(nil) }},
-	{"file", func(t *testing.T) *blob.Bucket {
+	{"mem", func(t *testing.T) *store.Bucket { return store.Wrap(memblob.OpenBucket(nil)) }},
+	{"file", func(t *testing.T) *store.Bucket {
 		b, err := fileblob.OpenBucket(t.TempDir(), &fileblob.Options{Metadata: fileblob.MetadataInSidecar})
 		if err != nil {
 			t.Fatal(err)
 		}
-		return b
+		return store.Wrap(b)
 	}},
 }
 
@@ -77,14 +77,14 @@ var targets = []targetKind{
 type env struct {
 	t      *testing.T
 	m      *Mirror
-	target *blob.Bucket
+	target *store.Bucket
 	spool  string
 	jpath  string
 	j      *Journal
 }
 
 // newEnv builds a Mirror over target; mod may change the options.
-func newEnv(t *testing.T, target *blob.Bucket, mod func(*Options)) *env {
+func newEnv(t *testing.T, target *store.Bucket, mod func(*Options)) *env {
 	t.Helper()
 	spool := t.TempDir()
 	jpath := filepath.Join(t.TempDir(), "fills.jsonl")

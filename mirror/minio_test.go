@@ -13,11 +13,10 @@ import (
 	"github.com/ferry-migrate/ferry/internal/miniotest"
 	"github.com/ferry-migrate/ferry/store"
 	"go.uber.org/goleak"
-	"gocloud.dev/blob"
 )
 
 // minioTarget opens a fresh MinIO bucket as the target.
-func minioTarget(t *testing.T) (*blob.Bucket, *miniotest.Server, string) {
+func minioTarget(t *testing.T) (*store.Bucket, *miniotest.Server, string) {
 	s := miniotest.Get(t)
 	name := s.NewBucket(t)
 	b, err := store.Open(context.Background(), s.URL(name, ""))
@@ -142,7 +141,7 @@ func TestMinIOFaultLeavesNothing(t *testing.T) {
 func TestMinIOSmallFillDirectPut(t *testing.T) {
 	leakCheck(t, minioLeakOpts...)
 	target, _, _ := minioTarget(t)
-	if store.Direct(target) == nil {
+	if target.Direct() == nil {
 		t.Fatal("MinIO target has no DirectPutter")
 	}
 	lastMod := time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)

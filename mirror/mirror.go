@@ -14,12 +14,11 @@ import (
 
 	"github.com/ferry-migrate/ferry/rules"
 	"github.com/ferry-migrate/ferry/store"
-	"gocloud.dev/blob"
 )
 
 // Options configures a Mirror. Zero values take the documented defaults.
 type Options struct {
-	Target   *blob.Bucket // where fills are stored (create-only)
+	Target   *store.Bucket // where fills are stored (create-only)
 	SpoolDir string       // temp files for fills; default os.TempDir()
 
 	MaxObjectSize  int64         // refuse larger objects; default 5 GiB
@@ -42,7 +41,7 @@ type Options struct {
 	ContentTypes *store.ContentTypes
 
 	// OpenBucket opens bucket origins; default store.OpenOrigin.
-	OpenBucket func(ctx context.Context, rawURL string) (*blob.Bucket, error)
+	OpenBucket func(ctx context.Context, rawURL string) (*store.Bucket, error)
 
 	// mapAddr (tests only) rewrites host:port before dialing, standing in for
 	// a resolver so redirect checks can be tested with made-up host names.
@@ -186,7 +185,7 @@ func New(o Options) (*Mirror, error) {
 		log:           o.Logger,
 		fills:         make(map[string]*fill),
 		originRequest: rules.OriginRequest,
-		direct:        store.Direct(o.Target),
+		direct:        o.Target.Direct(),
 	}
 	if m.log == nil {
 		m.log = slog.New(slog.DiscardHandler)

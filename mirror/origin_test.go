@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/ferry-migrate/ferry/rules"
+	"github.com/ferry-migrate/ferry/store"
 	"gocloud.dev/blob"
 	"gocloud.dev/blob/memblob"
 )
@@ -39,12 +40,12 @@ func TestBucketOrigin(t *testing.T) {
 			}
 			var opens atomic.Int64
 			e := newEnv(t, tk.open(t), func(o *Options) {
-				o.OpenBucket = func(ctx context.Context, rawURL string) (*blob.Bucket, error) {
+				o.OpenBucket = func(ctx context.Context, rawURL string) (*store.Bucket, error) {
 					opens.Add(1)
 					if rawURL != "mem://old" {
 						t.Errorf("opened %q", rawURL)
 					}
-					return src, nil
+					return store.Wrap(src), nil
 				}
 			})
 			rule := &rules.Rule{Origin: "mem://old", KeyPrefix: "photos/", ReplaceKeyPrefixWith: "old/photos/", FollowRedirects: true}

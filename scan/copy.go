@@ -29,7 +29,7 @@ const (
 
 // copier copies one object from a bucket origin into the target.
 type copier struct {
-	src, dst *blob.Bucket
+	src, dst *store.Bucket
 	direct   *store.DirectPutter // small objects into S3 without the SDK; nil = none
 	bw       *rate.Limiter       // bytes/s from the origin; nil = unlimited
 	rps      *rate.Limiter       // origin requests/s; nil = unlimited
@@ -311,7 +311,7 @@ func (l *limitReader) Read(p []byte) (int, error) {
 }
 
 // sameContent compares the object key in both buckets byte by byte.
-func sameContent(ctx context.Context, a, b *blob.Bucket, key string) (bool, error) {
+func sameContent(ctx context.Context, a, b *store.Bucket, key string) (bool, error) {
 	ra, err := a.NewReader(ctx, key, nil)
 	if err != nil {
 		return false, originErr(err)

@@ -19,7 +19,6 @@ import (
 	"github.com/ferry-migrate/ferry/mirror"
 	"github.com/ferry-migrate/ferry/rules"
 	"github.com/ferry-migrate/ferry/store"
-	"gocloud.dev/blob"
 )
 
 // An HTTP origin reached through the rules and the real mirror: some keys
@@ -202,7 +201,7 @@ func TestKill9Resume(t *testing.T) {
 	}
 }
 
-func openBucket(ctx context.Context, url string, target bool) (*blob.Bucket, error) {
+func openBucket(ctx context.Context, url string, target bool) (*store.Bucket, error) {
 	if target {
 		return store.Open(ctx, url)
 	}

@@ -9,7 +9,6 @@ import (
 	"github.com/ferry-migrate/ferry/mirror"
 	"github.com/ferry-migrate/ferry/rules"
 	"github.com/ferry-migrate/ferry/store"
-	"gocloud.dev/blob"
 )
 
 // Filler fetches one key through the back-to-origin rules and stores it in
@@ -23,8 +22,8 @@ type Filler interface {
 // (listing mode), Keys with Origin (keys read from the origin bucket), or
 // Keys with Rules and Filler (keys fetched through the rules, as serve does).
 type Options struct {
-	Target *blob.Bucket // required; written create-only
-	Origin *blob.Bucket // listable origin
+	Target *store.Bucket // required; written create-only
+	Origin *store.Bucket // listable origin
 
 	Keys     io.Reader // key list: plain lines, JSONL or CSV (key[,size,md5])
 	KeysName string    // file name for messages ("-" for stdin)

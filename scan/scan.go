@@ -142,7 +142,7 @@ func newRun(o Options) (*run, error) {
 			r.pendingExtra[k] = true
 		}
 	}
-	r.cp = &copier{src: o.Origin, dst: o.Target, direct: store.Direct(o.Target), types: o.ContentTypes}
+	r.cp = &copier{src: o.Origin, dst: o.Target, direct: o.Target.Direct(), types: o.ContentTypes}
 	if o.BWLimit > 0 {
 		burst := min(o.BWLimit, 256<<10)
 		r.cp.bw = rate.NewLimiter(rate.Limit(o.BWLimit), int(burst))
@@ -569,7 +569,7 @@ func (r *run) produceList(ctx context.Context, out chan<- item) error {
 	lctx, stopListing := context.WithCancel(ctx)
 	oc := make(chan []*blob.ListObject, 4)
 	tc := make(chan []*blob.ListObject, 4)
-	lister := func(b *blob.Bucket, side string, ch chan<- []*blob.ListObject) func() error {
+	lister := func(b *store.Bucket, side string, ch chan<- []*blob.ListObject) func() error {
 		return func() error {
 			err := r.list(lctx, b, side, ch)
 			if err != nil && lctx.Err() != nil && ctx.Err() == nil {
@@ -637,7 +637,7 @@ func (r *run) produceList(ctx context.Context, out chan<- item) error {
 }
 
 // list sends the pages of b's listing to out, retrying transient errors.
-func (r *run) list(ctx context.Context, b *blob.Bucket, side string, out chan<- []*blob.ListObject) error {
+func (r *run) list(ctx context.Context, b *store.Bucket, side string, out chan<- []*blob.ListObject) error {
 	defer close(out)
 	opts := &blob.ListOptions{Prefix: r.o.Prefix}
 	token := blob.FirstPageToken

@@ -32,7 +32,7 @@ var oddKeys = []string{
 
 const refusedOnMinIO = "a//b"
 
-func open(t *testing.T, url string) *blob.Bucket {
+func open(t *testing.T, url string) *store.Bucket {
 	t.Helper()
 	b, err := store.Open(context.Background(), url)
 	if err != nil {
@@ -46,7 +46,7 @@ func fileURL(t *testing.T) string { return "file://" + t.TempDir() }
 
 func content(key string) []byte { return []byte("content of " + key + strings.Repeat("x", len(key)*7)) }
 
-func fill(t *testing.T, b *blob.Bucket, keys []string) {
+func fill(t *testing.T, b *store.Bucket, keys []string) {
 	t.Helper()
 	for _, k := range keys {
 		err := b.WriteAll(context.Background(), k, content(k), &blob.WriterOptions{
@@ -60,7 +60,7 @@ func fill(t *testing.T, b *blob.Bucket, keys []string) {
 	}
 }
 
-func keysOf(t *testing.T, b *blob.Bucket) []string {
+func keysOf(t *testing.T, b *store.Bucket) []string {
 	t.Helper()
 	var keys []string
 	it := b.List(nil)
@@ -75,9 +75,9 @@ func keysOf(t *testing.T, b *blob.Bucket) []string {
 	return keys
 }
 
-func checkCopied(t *testing.T, dst *blob.Bucket, keys []string) { checkCopiedMeta(t, dst, keys, true) }
+func checkCopied(t *testing.T, dst *store.Bucket, keys []string) { checkCopiedMeta(t, dst, keys, true) }
 
-func checkCopiedMeta(t *testing.T, dst *blob.Bucket, keys []string, meta bool) {
+func checkCopiedMeta(t *testing.T, dst *store.Bucket, keys []string, meta bool) {
 	t.Helper()
 	ctx := context.Background()
 	for _, k := range keys {
@@ -218,7 +218,7 @@ func TestKeysFromBucketOrigin(t *testing.T) {
 
 // fakeFiller copies from a bucket, failing the keys in fail with a 500.
 type fakeFiller struct {
-	src, dst *blob.Bucket
+	src, dst *store.Bucket
 	mu       sync.Mutex
 	fail     map[string]bool
 	calls    map[string]int
@@ -511,7 +511,7 @@ func testMetadataEscaping(t *testing.T, srcURL, dstURL string) {
 func TestDirectPutChecksBeforeSending(t *testing.T) {
 	s := miniotest.Get(t)
 	src, dst := open(t, fileURL(t)), open(t, s.BucketURL(t))
-	if store.Direct(dst) == nil {
+	if dst.Direct() == nil {
 		t.Fatal("MinIO target has no DirectPutter")
 	}
 	ctx := context.Background()
@@ -557,7 +557,7 @@ func TestMidSizeObjectsIntoMinIO(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	check := func(t *testing.T, dst *blob.Bucket) {
+	check := func(t *testing.T, dst *store.Bucket) {
 		for key, want := range bodies {
 			got, err := dst.ReadAll(ctx, key)
 			if err != nil || !bytes.Equal(got, want) {

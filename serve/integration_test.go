@@ -16,7 +16,7 @@ import (
 
 	"github.com/ferry-migrate/ferry/mirror"
 	"github.com/ferry-migrate/ferry/rules"
-	"gocloud.dev/blob"
+	"github.com/ferry-migrate/ferry/store"
 )
 
 // testOrigin is an httptest origin serving /<key> from a map, counting
@@ -77,7 +77,7 @@ func originRules(origin string) *rules.Set {
 }
 
 // realEnv is serve over a real mirror.Mirror.
-func realEnv(t *testing.T, target *blob.Bucket, fileRoot, mode string, set *rules.Set) (*env, *mirror.Mirror) {
+func realEnv(t *testing.T, target *store.Bucket, fileRoot, mode string, set *rules.Set) (*env, *mirror.Mirror) {
 	t.Helper()
 	m, err := mirror.New(mirror.Options{Target: target, SpoolDir: t.TempDir(), Via: DefaultVia, IdleTimeout: 5 * time.Second})
 	if err != nil {
@@ -94,7 +94,7 @@ func realEnv(t *testing.T, target *blob.Bucket, fileRoot, mode string, set *rule
 	return e, m
 }
 
-func waitStored(t *testing.T, b *blob.Bucket, key string) {
+func waitStored(t *testing.T, b *store.Bucket, key string) {
 	t.Helper()
 	for i := 0; i < 200; i++ {
 		if ok, _ := b.Exists(context.Background(), key); ok {
@@ -109,10 +109,10 @@ func TestMirrorFillThenHit(t *testing.T) {
 	leakCheck(t)
 	for _, tc := range []struct {
 		name string
-		mk   func(t *testing.T) (*blob.Bucket, string)
+		mk   func(t *testing.T) (*store.Bucket, string)
 	}{
 		{"file", fileTarget},
-		{"minio", func(t *testing.T) (*blob.Bucket, string) { return minioTarget(t), "" }},
+		{"minio", func(t *testing.T) (*store.Bucket, string) { return minioTarget(t), "" }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			o := newTestOrigin(t)

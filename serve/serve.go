@@ -18,7 +18,7 @@ import (
 	"time"
 
 	"github.com/ferry-migrate/ferry/rules"
-	"gocloud.dev/blob"
+	"github.com/ferry-migrate/ferry/store"
 )
 
 // Addressing modes.
@@ -57,7 +57,7 @@ const (
 
 // Options configures a Server. Zero values take the defaults above.
 type Options struct {
-	Target *blob.Bucket // required
+	Target *store.Bucket // required
 	// FileRoot is the directory of a file target (the one Target was opened
 	// on). When set, hits are sent straight from the file (sendfile).
 	FileRoot string

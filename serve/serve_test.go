@@ -29,14 +29,14 @@ const testBucket = "site"
 // env is one serve instance over one target, behind httptest.
 type env struct {
 	t      *testing.T
-	target *blob.Bucket
+	target *store.Bucket
 	srv    *Server
 	ts     *httptest.Server
 	mode   string
 	fill   *fakeFiller
 }
 
-func fileTarget(t *testing.T) (*blob.Bucket, string) {
+func fileTarget(t *testing.T) (*store.Bucket, string) {
 	t.Helper()
 	dir := t.TempDir()
 	b, err := store.Open(context.Background(), dir)
@@ -47,7 +47,7 @@ func fileTarget(t *testing.T) (*blob.Bucket, string) {
 	return b, dir
 }
 
-func minioTarget(t *testing.T) *blob.Bucket {
+func minioTarget(t *testing.T) *store.Bucket {
 	t.Helper()
 	s := miniotest.Get(t)
 	b, err := store.Open(context.Background(), s.BucketURL(t))
@@ -58,7 +58,7 @@ func minioTarget(t *testing.T) *blob.Bucket {
 	return b
 }
 
-func newEnv(t *testing.T, target *blob.Bucket, fileRoot, mode string, set *rules.Set) *env {
+func newEnv(t *testing.T, target *store.Bucket, fileRoot, mode string, set *rules.Set) *env {
 	t.Helper()
 	e := &env{t: t, target: target, mode: mode, fill: newFakeFiller()}
 	srv, err := New(Options{
