@@ -48,7 +48,7 @@ func BenchmarkFanout100x64MiB(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		g := make(chan struct{})
 		gate.Store(&g)
-		req := Request{Rule: httpRule(srv.URL), Key: fmt.Sprintf("bench/%d", i)}
+		req := Request{Rules: ruleSet(httpRule(srv.URL)), Key: fmt.Sprintf("bench/%d", i)}
 		var joined, done sync.WaitGroup
 		var failed atomic.Int64
 		joined.Add(readers)

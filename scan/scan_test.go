@@ -225,7 +225,7 @@ type fakeFiller struct {
 	hook     func(key string)
 }
 
-func (f *fakeFiller) Fill(ctx context.Context, req mirror.Request) (mirror.Result, error) {
+func (f *fakeFiller) Copy(ctx context.Context, req mirror.Request) (mirror.Result, error) {
 	f.mu.Lock()
 	f.calls[req.Key]++
 	failing := f.fail[req.Key]
@@ -260,7 +260,7 @@ func TestKeysThroughRulesFailuresAndManifest(t *testing.T) {
 	fill(t, src, keys)
 	ff := &fakeFiller{src: src, dst: dst, fail: map[string]bool{"k2": true, "k4": true}, calls: map[string]int{}}
 	state := t.TempDir()
-	o := Options{Target: dst, Keys: strings.NewReader(strings.Join(keys, "\n") + "\n"), Filler: ff, Rules: catchAll(), StateDir: state, Retries: 2}
+	o := Options{Target: dst, Keys: strings.NewReader(strings.Join(keys, "\n") + "\n"), Copier: ff, Rules: catchAll(), StateDir: state, Retries: 2}
 	res := runScan(t, o)
 	if res.Copied != 3 || res.Failed != 2 || res.Complete() {
 		t.Fatalf("%+v", res.Stats)
@@ -309,7 +309,7 @@ func TestKeysCheckpointResume(t *testing.T) {
 		}
 	}}
 	f, _ := os.Open(path)
-	o := Options{Target: dst, Keys: f, KeysName: path, Filler: ff, Rules: catchAll(), StateDir: state, RunID: "test-run", Transfers: 2, Checkers: 2}
+	o := Options{Target: dst, Keys: f, KeysName: path, Copier: ff, Rules: catchAll(), StateDir: state, RunID: "test-run", Transfers: 2, Checkers: 2}
 	_, err := Run(ctx, o)
 	f.Close()
 	if !errors.Is(err, context.Canceled) {
@@ -339,7 +339,7 @@ func TestKeysCheckpointResume(t *testing.T) {
 	if got := keysOf(t, dst); len(got) != len(keys) {
 		t.Fatalf("target has %d keys", len(got))
 	}
-	if _, err := os.Stat(checkpointPath(state, "test-run")); !os.IsNotExist(err) {
+	if _, err := os.Stat(StateDir(state).checkpoint("test-run")); !os.IsNotExist(err) {
 		t.Errorf("checkpoint left after a complete run: %v", err)
 	}
 }
@@ -548,7 +548,7 @@ func TestMidSizeObjectsIntoMinIO(t *testing.T) {
 	src := open(t, fileURL(t))
 	ctx := context.Background()
 	bodies := map[string][]byte{}
-	for i, size := range []int{3 << 20, 5<<20 + 7, 2<<20 + 1, multipartPart + 1} {
+	for i, size := range []int{3 << 20, 5<<20 + 7, 2<<20 + 1, 16<<20 + 1} { // the last one is over the multipart size
 		b := bytes.Repeat([]byte{byte('a' + i)}, size)
 		copy(b, fmt.Sprintf("object %d of %d bytes", i, size))
 		key := fmt.Sprintf("mid/%d.bin", i)
@@ -589,23 +589,4 @@ func TestMidSizeObjectsIntoMinIO(t *testing.T) {
 		}
 		check(t, dst)
 	})
-}
-
-func TestGetBodyPools(t *testing.T) {
-	b, put := getBody(10)
-	if len(b) != 10 {
-		t.Fatalf("small: len %d", len(b))
-	}
-	put()
-	b, put = getBody(3 << 20)
-	if len(b) != 3<<20 || cap(b) != 4<<20 {
-		t.Fatalf("3 MiB: len %d cap %d", len(b), cap(b))
-	}
-	b[0] = 42
-	put()
-	b2, put2 := getBody(4 << 20)
-	defer put2()
-	if len(b2) != 4<<20 || cap(b2) != 4<<20 {
-		t.Fatalf("4 MiB: len %d cap %d", len(b2), cap(b2))
-	}
 }

@@ -2,6 +2,7 @@ package serve
 
 import (
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/xml"
 	"errors"
 	"io"
@@ -114,7 +115,7 @@ func (s *Server) serveList(w *respWriter, r *http.Request, rc *reqCtx) {
 			} else {
 				c := listContent{Key: o.Key, LastModified: o.ModTime.UTC().Format(time.RFC3339Nano), Size: o.Size, StorageClass: "STANDARD"}
 				if len(o.MD5) > 0 {
-					c.ETag = `"` + hexString(o.MD5) + `"`
+					c.ETag = `"` + hex.EncodeToString(o.MD5) + `"`
 				}
 				res.Contents = append(res.Contents, c)
 			}
