@@ -132,14 +132,7 @@ Example:
 			if !fetch {
 				return nil
 			}
-			fo, err := fetchOptions(a.cfg, a.log)
-			if err != nil {
-				return err
-			}
-			ctx, cancel := context.WithTimeout(cmd.Context(), fetchTimeout)
-			defer cancel()
-			p, err := mirror.Probe(ctx, fo, mirror.Request{Key: key, Rules: set, Header: client, RawQuery: query})
-			return printProbe(w, key, req, p, err)
+			return fetchOrigin(cmd.Context(), a, w, req, mirror.Request{Key: key, Rules: set, Header: client, RawQuery: query})
 		},
 	}
 	f := c.Flags()
@@ -164,10 +157,18 @@ func matchReason(r *rules.Rule) string {
 	return strings.Join(c, ", ")
 }
 
-// printProbe prints the origin's answer to the probe of key (a HEAD sent
-// exactly as a fill sends its request) and returns an error when a fill
-// would not store the key.
-func printProbe(w io.Writer, key string, req *rules.Request, p *mirror.ProbeResult, err error) error {
+// fetchOrigin sends the origin request a fill of mr.Key sends (req, as built for
+// display), as a HEAD, through the mirror's own code with serve's fetch
+// settings, prints the answer and returns an error when a fill would not
+// store the key.
+func fetchOrigin(ctx context.Context, a *app, w io.Writer, req *rules.Request, mr mirror.Request) error {
+	fo, err := fetchOptions(a.cfg, a.log)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, fetchTimeout)
+	defer cancel()
+	p, err := mirror.Probe(ctx, fo, mr)
 	switch {
 	case req.BucketURL != "" && errors.Is(err, mirror.ErrNotFound):
 		return fmt.Errorf("origin bucket: %q not found: a fill would answer 404", req.Key)
