@@ -91,13 +91,14 @@ type route struct {
 	rule  *rules.Rule
 }
 
-// match finds req's route: the first rule of its set that matches its key
-// (a HEAD needs one with mirror_head), or its origin bucket. Errors: ErrNoRule.
+// match finds req's route: the first rule of its set whose conditions hold
+// for its key and client headers (a HEAD needs one with mirror_head), or its
+// origin bucket. Errors: ErrNoRule.
 func match(req Request, method string) (route, error) {
 	if req.Origin != nil {
 		return route{index: -1}, nil
 	}
-	i, r := req.Rules.Match(req.Key)
+	i, r := req.Rules.MatchRequest(req.Key, req.Header)
 	if r == nil || (method == http.MethodHead && !r.MirrorHead) {
 		return route{}, ErrNoRule
 	}
