@@ -53,7 +53,10 @@ func (t *tally) record(it item, o outcome) int64 {
 	defer t.mu.Unlock()
 	s, res := &t.st, t.res
 	switch o.kind {
-	case outPresent:
+	case outPresent, outLostRace:
+		if o.kind == outLostRace {
+			s.LostRace++
+		}
 		if !it.extra {
 			s.Skipped++
 			s.SkippedBytes += o.bytes
@@ -62,12 +65,6 @@ func (t *tally) record(it item, o outcome) int64 {
 		s.Copied++
 		s.CopiedBytes += o.bytes
 		t.sample(&res.CopiedKeys, it.key)
-	case outLostRace:
-		s.LostRace++
-		if !it.extra {
-			s.Skipped++
-			s.SkippedBytes += o.bytes
-		}
 	case outMissing:
 		s.Missing++
 		s.MissingBytes += o.bytes
