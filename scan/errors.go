@@ -35,11 +35,11 @@ func (e *LineError) Error() string {
 // sideError tags a failure of scan's own calls (existence checks, content
 // comparisons) with the side that failed: origin or target.
 type sideError struct {
-	side string
+	side mirror.Reason // mirror.ReasonOrigin or reasonTarget
 	err  error
 }
 
-func (e *sideError) Error() string { return e.side + ": " + e.err.Error() }
+func (e *sideError) Error() string { return string(e.side) + ": " + e.err.Error() }
 func (e *sideError) Unwrap() error { return e.err }
 
 // Reasons of per-key failures that are scan's own; a failed copy has the
@@ -47,7 +47,6 @@ func (e *sideError) Unwrap() error { return e.err }
 const (
 	reasonNoRule   mirror.Reason = "no_rule"  // no rule matches a key of a key list
 	reasonTarget   mirror.Reason = "target"   // the target failed an existence check or a read
-	reasonOrigin   mirror.Reason = "origin"   // the origin failed a read
 	reasonRedirect mirror.Reason = "redirect" // the rule passes redirects through; nothing was stored
 	reasonError    mirror.Reason = "error"
 )
@@ -64,12 +63,10 @@ func reason(err error) mirror.Reason {
 		return reasonNoRule
 	case errors.As(err, &re):
 		return reasonRedirect
-	case errors.As(err, &se) && se.side == "target" && store.IsInvalid(err):
+	case errors.As(err, &se) && se.side == reasonTarget && store.IsInvalid(err):
 		return mirror.ReasonTargetRefusedKey
-	case errors.As(err, &se) && se.side == "target":
-		return reasonTarget
 	case errors.As(err, &se):
-		return reasonOrigin
+		return se.side
 	}
 	return reasonError
 }
@@ -86,7 +83,7 @@ func fatal(err error) bool {
 	case errors.As(err, &mf):
 		return mf.Reason == mirror.ReasonStore && store.IsNotFound(err)
 	case errors.As(err, &se):
-		return se.side == "target" && store.IsNotFound(err)
+		return se.side == reasonTarget && store.IsNotFound(err)
 	}
 	return false
 }

@@ -39,7 +39,7 @@ func (r *run) check(ctx context.Context, it item, out chan<- item) error {
 	case ctx.Err() != nil:
 		return ctx.Err()
 	default:
-		return r.keyFailed(it, &sideError{side: "target", err: err})
+		return r.keyFailed(it, &sideError{side: reasonTarget, err: err})
 	}
 	return nil
 }
@@ -108,7 +108,7 @@ func (r *run) verify(ctx context.Context, it item) error {
 	switch {
 	case err == nil:
 		r.record(it, outcome{kind: outPresent, bytes: max(it.size, 0), compared: true, differs: !same})
-	case store.IsNotFound(err) && errors.As(err, &se) && se.side == "origin":
+	case store.IsNotFound(err) && errors.As(err, &se) && se.side == mirror.ReasonOrigin:
 		r.record(it, outcome{kind: outVanished})
 	case store.IsNotFound(err):
 		// Listed in the target, gone now: count it as missing.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 
+	"github.com/ferry-migrate/ferry/mirror"
 	"github.com/ferry-migrate/ferry/store"
 )
 
@@ -13,12 +14,12 @@ import (
 func sameContent(ctx context.Context, origin, target *store.Bucket, key string) (bool, error) {
 	ra, err := origin.NewReader(ctx, key, nil)
 	if err != nil {
-		return false, &sideError{"origin", err}
+		return false, &sideError{mirror.ReasonOrigin, err}
 	}
 	defer ra.Close()
 	rb, err := target.NewReader(ctx, key, nil)
 	if err != nil {
-		return false, &sideError{"target", err}
+		return false, &sideError{reasonTarget, err}
 	}
 	defer rb.Close()
 	if ra.Size() != rb.Size() {
@@ -29,10 +30,10 @@ func sameContent(ctx context.Context, origin, target *store.Bucket, key string) 
 		na, ea := io.ReadFull(ra, ba)
 		nb, eb := io.ReadFull(rb, bb)
 		if ea != nil && ea != io.EOF && ea != io.ErrUnexpectedEOF {
-			return false, &sideError{"origin", ea}
+			return false, &sideError{mirror.ReasonOrigin, ea}
 		}
 		if eb != nil && eb != io.EOF && eb != io.ErrUnexpectedEOF {
-			return false, &sideError{"target", eb}
+			return false, &sideError{reasonTarget, eb}
 		}
 		if na != nb || !bytes.Equal(ba[:na], bb[:nb]) {
 			return false, nil
