@@ -118,8 +118,9 @@ func (o *Options) open(ctx context.Context) (func(), error) {
 	if o.Copier == nil && o.Target != nil {
 		mo := o.Fetch
 		mo.Target, mo.Logger, mo.ContentTypes, mo.BWLimit = o.Target, o.Logger, o.ContentTypes, o.BWLimit
-		// A copy streams (serve's size limit protects its spool): any size goes.
-		mo.MaxObjectSize = math.MaxInt64
+		// A copy streams and needs no spool (serve's size limit protects its
+		// spool): any size goes, and serve's spool_dir need not exist.
+		mo.MaxObjectSize, mo.SpoolDir = math.MaxInt64, ""
 		m, err := mirror.New(mo)
 		if err != nil {
 			return fail(err)

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 )
 
@@ -56,6 +57,9 @@ func (b *Bucket) openFile(key string, cache bool) (*os.File, Meta, bool, error) 
 		return nil, Meta{}, false, ErrNoFastPath
 	}
 	path := filepath.Join(b.dir, key)
+	if !strings.HasPrefix(path, b.dir+string(filepath.Separator)) {
+		return nil, Meta{}, false, ErrNoFastPath // a ".." segment: the bucket decides
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
