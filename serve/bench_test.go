@@ -24,7 +24,7 @@ func BenchmarkHit4K(b *testing.B) {
 	if err := bk.WriteAll(context.Background(), "4k.bin", make([]byte, 4096), nil); err != nil {
 		b.Fatal(err)
 	}
-	srv, err := New(Options{Target: bk, FileRoot: dir})
+	srv, err := New(Options{Target: bk})
 	if err != nil {
 		b.Fatal(err)
 	}

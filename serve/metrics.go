@@ -88,20 +88,21 @@ func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
 }
 
-// Hooks returns the mirror callbacks that feed the fill metrics; pass them
-// in mirror.Options.Hooks.
-func (m *Metrics) Hooks() mirror.Hooks {
-	return mirror.Hooks{
-		FillStarted: func() {},
-		FillDone: func(result, reason string, _ int64, d time.Duration) {
-			m.fills.WithLabelValues(result, reason).Inc()
-			m.fillDuration.WithLabelValues(result).Observe(d.Seconds())
-		},
-		Coalesced:   func() { m.coalesced.Inc() },
-		OriginBytes: func(n int64) { m.originBytes.Add(float64(n)) },
-		InFlight:    func(delta int) { m.inFlight.Add(float64(delta)) },
-	}
+// MirrorObserver returns the mirror.Observer that feeds the fill metrics;
+// pass it in mirror.Options.Observer.
+func (m *Metrics) MirrorObserver() mirror.Observer { return fillMetrics{m} }
+
+// fillMetrics is the mirror.Observer of Metrics.
+type fillMetrics struct{ m *Metrics }
+
+func (f fillMetrics) FillStarted() {}
+func (f fillMetrics) FillDone(o mirror.Outcome, r mirror.Reason, _ int64, d time.Duration) {
+	f.m.fills.WithLabelValues(string(o), string(r)).Inc()
+	f.m.fillDuration.WithLabelValues(string(o)).Observe(d.Seconds())
 }
+func (f fillMetrics) Coalesced()          { f.m.coalesced.Inc() }
+func (f fillMetrics) OriginBytes(n int64) { f.m.originBytes.Add(float64(n)) }
+func (f fillMetrics) InFlight(delta int)  { f.m.inFlight.Add(float64(delta)) }
 
 func (m *Metrics) observe(method, outcome string, code int, bytes int64, d time.Duration) {
 	m.requests.WithLabelValues(method, outcome, statusText(code)).Inc()

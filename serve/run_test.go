@@ -18,7 +18,7 @@ import (
 type runEnv struct {
 	srv        *Server
 	base, adm  string
-	fill       *fakeFiller
+	origin     *testOrigin
 	cancel     context.CancelFunc
 	done       chan error
 	cfgFile    string
@@ -34,7 +34,12 @@ func startRun(t *testing.T, grace time.Duration) *runEnv {
 	if err := b.WriteAll(context.Background(), "k", []byte("v"), nil); err != nil {
 		t.Fatal(err)
 	}
-	re := &runEnv{fill: newFakeFiller(), done: make(chan error, 1), hup: make(chan os.Signal, 1), targetRoot: dir}
+	re := &runEnv{origin: newTestOrigin(t), done: make(chan error, 1), hup: make(chan os.Signal, 1), targetRoot: dir}
+	m, err := mirror.New(mirror.Options{Target: b, SpoolDir: t.TempDir(), Via: DefaultVia})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
 	re.cfgFile = filepath.Join(t.TempDir(), "settings")
 	writeSettings(t, re.cfgFile, "domain")
 	load := func(context.Context) (Settings, error) {
@@ -42,7 +47,7 @@ func startRun(t *testing.T, grace time.Duration) *runEnv {
 		if err != nil {
 			return Settings{}, err
 		}
-		return Settings{Addressing: strings.TrimSpace(string(data)), Bucket: testBucket, Rules: catchAll()}, nil
+		return Settings{Addressing: strings.TrimSpace(string(data)), Bucket: testBucket, Rules: originRules(re.origin.URL)}, nil
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -53,7 +58,7 @@ func startRun(t *testing.T, grace time.Duration) *runEnv {
 		t.Fatal(err)
 	}
 	st, _ := load(context.Background())
-	re.srv, err = New(Options{Target: b, FileRoot: dir, Mirror: re.fill, Listener: ln, AdminListener: aln,
+	re.srv, err = New(Options{Target: b, Mirror: m, Listener: ln, AdminListener: aln,
 		Settings: st, Reload: load, WatchFile: re.cfgFile, WatchInterval: 20 * time.Millisecond,
 		ReloadSignal: re.hup, Grace: grace})
 	if err != nil {
@@ -72,12 +77,17 @@ func startRun(t *testing.T, grace time.Duration) *runEnv {
 
 func writeSettings(t *testing.T, file, s string) {
 	t.Helper()
-	if err := os.WriteFile(file, []byte(s+"\n"), 0o644); err != nil {
+	// Written aside and renamed, so a poll never reads a half-written file.
+	tmp := file + ".tmp"
+	if err := os.WriteFile(tmp, []byte(s+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	// Make the change visible to an mtime check even on coarse clocks.
 	future := time.Now().Add(time.Duration(len(s)) * time.Second)
-	_ = os.Chtimes(file, future, future)
+	_ = os.Chtimes(tmp, future, future)
+	if err := os.Rename(tmp, file); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func eventually(t *testing.T, what string, cond func() bool) {
@@ -144,7 +154,8 @@ func TestGracefulShutdown(t *testing.T) {
 	leakCheck(t)
 	re := startRun(t, 5*time.Second)
 	gate := make(chan struct{})
-	re.fill.objects["slow"] = fakeObject{meta: mirror.Meta{Size: 100}, data: []byte(hundred), gate: gate}
+	re.origin.set("slow", hundred)
+	re.origin.setGate(gate)
 	resp, err := http.Get(re.base + "/slow")
 	if err != nil {
 		t.Fatal(err)
@@ -187,7 +198,8 @@ func TestShutdownGraceExpires(t *testing.T) {
 	re := startRun(t, 200*time.Millisecond)
 	gate := make(chan struct{})
 	defer close(gate)
-	re.fill.objects["stuck"] = fakeObject{meta: mirror.Meta{Size: 100}, data: []byte(hundred), gate: gate}
+	re.origin.set("stuck", hundred)
+	re.origin.setGate(gate)
 	resp, err := http.Get(re.base + "/stuck")
 	if err != nil {
 		t.Fatal(err)

@@ -17,8 +17,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ferry-migrate/ferry/mirror"
 	"github.com/ferry-migrate/ferry/rules"
-	"gocloud.dev/blob"
+	"github.com/ferry-migrate/ferry/store"
 )
 
 // Addressing modes.
@@ -57,13 +58,14 @@ const (
 
 // Options configures a Server. Zero values take the defaults above.
 type Options struct {
-	Target *blob.Bucket // required
-	// FileRoot is the directory of a file target (the one Target was opened
-	// on). When set, hits are sent straight from the file (sendfile).
-	FileRoot string
-	Mirror   Filler   // fills misses; nil: a miss with a rule fails with MirrorFailed
-	Metrics  *Metrics // nil: NewMetrics()
-	Logger   *slog.Logger
+	// Target is required. A local directory target's hits are sent straight
+	// from the file (store.Bucket.OpenFile, sendfile).
+	Target *store.Bucket
+	// Mirror fills misses through the rules of the settings; nil: every miss
+	// is 404 NoSuchKey (a server of hits only).
+	Mirror  *mirror.Mirror
+	Metrics *Metrics // nil: NewMetrics()
+	Logger  *slog.Logger
 	// AccessLog receives one line per request; nil: Logger.
 	AccessLog *slog.Logger
 
@@ -102,7 +104,6 @@ type Server struct {
 	idPrefix string
 	idSeq    atomic.Uint64
 	reloadMu sync.Mutex
-	sidecars sidecarCache // file targets: decoded metadata of recent hits
 }
 
 // New checks the options and returns a Server; Run starts it.

@@ -36,7 +36,7 @@ func drivers() []driver {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { b.Close() })
-			return b, func() []string { return nil }
+			return b.Bucket, func() []string { return nil }
 		}},
 		{name: "file", open: func(t *testing.T) (*blob.Bucket, func() []string) {
 			dir := filepath.Join(t.TempDir(), "target")
@@ -45,7 +45,7 @@ func drivers() []driver {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { b.Close() })
-			return b, func() []string {
+			return b.Bucket, func() []string {
 				var left []string
 				_ = filepath.Walk(dir, func(p string, info os.FileInfo, err error) error {
 					if err == nil && strings.HasSuffix(p, ".tmp") {
@@ -64,7 +64,7 @@ func drivers() []driver {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { b.Close() })
-			return b, func() []string {
+			return b.Bucket, func() []string {
 				if n := s.PendingUploads(t, name); n > 0 {
 					return []string{fmt.Sprintf("%d pending multipart uploads", n)}
 				}

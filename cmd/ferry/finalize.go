@@ -5,10 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"path/filepath"
-	"sort"
 
-	"github.com/ferry-migrate/ferry/mirror"
 	"github.com/ferry-migrate/ferry/scan"
 	"github.com/spf13/cobra"
 )
@@ -52,44 +49,6 @@ from the config file (with a backup) only after a complete result.
 	return c
 }
 
-// failedKeys gathers the keys that failed earlier: scan's manifests and
-// serve's journals.
-func failedKeys(stateDir string, journals []string) ([]string, error) {
-	seen := map[string]bool{}
-	mk, err := scan.ManifestKeys(filepath.Join(stateDir, "scan", "failed-*.jsonl"))
-	if err != nil {
-		return nil, err
-	}
-	for _, k := range mk {
-		seen[k] = true
-	}
-	if len(journals) == 0 {
-		journals = []string{filepath.Join(stateDir, "serve-journal-*.jsonl"), filepath.Join(stateDir, "journal", "*.jsonl")}
-	}
-	for _, g := range journals {
-		files, err := filepath.Glob(g)
-		if err != nil {
-			return nil, asUsage(fmt.Errorf("--journal %q: %w", g, err))
-		}
-		if len(files) == 0 {
-			continue
-		}
-		keys, err := mirror.FailedKeys(g)
-		if err != nil {
-			return nil, fmt.Errorf("journal %s: %w", g, err)
-		}
-		for _, k := range keys {
-			seen[k] = true
-		}
-	}
-	keys := make([]string, 0, len(seen))
-	for k := range seen {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys, nil
-}
-
 func runFinalize(ctx context.Context, a *app, sf *scanFlags, journals []string, removeRules bool) error {
 	if removeRules && a.cfg.File == "" {
 		return asUsage(errors.New("--remove-rules: no config file in use, so there are no rules to remove"))
@@ -97,16 +56,15 @@ func runFinalize(ctx context.Context, a *app, sf *scanFlags, journals []string, 
 	if a.cfg.Origin != "" && sf.keys != "" {
 		return asUsage(errors.New("finalize takes --origin or --keys, not both"))
 	}
-	extra, err := failedKeys(a.cfg.StateDir, journals)
-	if err != nil {
-		return err
+	if err := scan.CheckJournals(journals); err != nil {
+		return asUsage(fmt.Errorf("--journal %w", err))
 	}
-	o, cleanup, err := scanOptions(ctx, a, sf, "finalize")
+	o, cleanup, err := scanOptions(a, sf, "finalize")
 	if err != nil {
 		return err
 	}
 	defer cleanup()
-	o.Extra = extra
+	o.Journals = journals
 	o.Progress = newProgress(a.stderr, a.log, "finalize", false)
 	rep, err := scan.Finalize(ctx, o)
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ferry-migrate/ferry/mirror"
 	"github.com/ferry-migrate/ferry/rules"
 	"github.com/ferry-migrate/ferry/store"
 	"github.com/spf13/cobra"
@@ -107,12 +108,7 @@ Example:
 			if !fetch {
 				return nil
 			}
-			ctx, cancel := context.WithTimeout(cmd.Context(), fetchTimeout)
-			defer cancel()
-			if r.IsBucket() {
-				return fetchBucket(ctx, w, req)
-			}
-			return fetchHTTP(ctx, w, r, req)
+			return fetchOrigin(cmd.Context(), a, w, req, mirror.Request{Key: key, Rules: set, Header: client, RawQuery: query})
 		},
 	}
 	f := c.Flags()
@@ -241,77 +237,47 @@ func printOriginRequest(w io.Writer, req *rules.Request, j, n int) {
 	}
 }
 
-// fetchHTTP sends the origin request as a HEAD and prints the answer.
-func fetchHTTP(ctx context.Context, w io.Writer, r *rules.Rule, req *rules.Request) error {
-	hr, err := http.NewRequestWithContext(ctx, http.MethodHead, req.URL.String(), nil)
+// fetchOrigin sends the origin request a fill of mr.Key sends (req, as built for
+// display), as a HEAD, through the mirror's own code with serve's fetch
+// settings, prints the answer and returns an error when a fill would not
+// store the key.
+func fetchOrigin(ctx context.Context, a *app, w io.Writer, req *rules.Request, mr mirror.Request) error {
+	fo, err := fetchOptions(a.cfg, a.log)
 	if err != nil {
 		return err
 	}
-	hr.URL = req.URL // keep the exact escaping
-	hr.Header = req.Header.Clone()
-	if req.Host != "" {
-		hr.Host = req.Host
-	}
-	hops := 0
-	client := &http.Client{
-		Timeout:   fetchTimeout,
-		Transport: &http.Transport{Proxy: http.ProxyFromEnvironment, DisableCompression: true},
-		CheckRedirect: func(next *http.Request, via []*http.Request) error {
-			if !r.FollowRedirects {
-				return http.ErrUseLastResponse
-			}
-			hops++
-			if hops > 10 {
-				return errors.New("more than 10 redirects")
-			}
-			return nil
-		},
-	}
-	defer client.CloseIdleConnections()
-	resp, err := client.Do(hr)
-	if err != nil {
+	ctx, cancel := context.WithTimeout(ctx, fetchTimeout)
+	defer cancel()
+	p, err := mirror.Probe(ctx, fo, mr)
+	switch {
+	case req.BucketURL != "" && errors.Is(err, mirror.ErrNotFound):
+		return fmt.Errorf("origin bucket: %q not found: a fill would answer 404", req.Key)
+	case req.BucketURL != "" && err != nil:
+		return fmt.Errorf("origin bucket: %s", store.Explain(err))
+	case err != nil:
 		return fmt.Errorf("origin HEAD %s: %w", req.URL.Redacted(), err)
+	case p.Meta != nil:
+		fmt.Fprintf(w, "origin answered: found\n  Size: %d\n", p.Meta.Size)
+		if p.Meta.ContentType != "" {
+			fmt.Fprintf(w, "  Content-Type: %s\n", p.Meta.ContentType)
+		}
+		if p.Meta.ETag != "" {
+			fmt.Fprintf(w, "  ETag: %s\n", p.Meta.ETag)
+		}
+		return nil
 	}
-	resp.Body.Close()
-	fmt.Fprintf(w, "origin answered: %s", resp.Status)
-	if hops > 0 {
-		fmt.Fprintf(w, " (after %d redirects, from %s)", hops, resp.Request.URL.Redacted())
+	fmt.Fprintf(w, "origin answered: %s", p.StatusText)
+	if p.Redirects > 0 {
+		fmt.Fprintf(w, " (after %d redirects, from %s)", p.Redirects, p.URL)
 	}
 	fmt.Fprintln(w)
 	for _, h := range []string{"Content-Length", "Content-Type", "ETag", "Last-Modified", "Location"} {
-		if v := resp.Header.Get(h); v != "" {
+		if v := p.Header.Get(h); v != "" {
 			fmt.Fprintf(w, "  %s: %s\n", h, v)
 		}
 	}
-	switch {
-	case resp.StatusCode >= 200 && resp.StatusCode < 300:
-		return nil
-	case resp.StatusCode >= 300 && resp.StatusCode < 400 && !r.FollowRedirects:
-		return nil
-	}
-	return fmt.Errorf("origin answered %s: a fill would not store this key", resp.Status)
-}
-
-// fetchBucket reads the attributes of the key in a bucket origin.
-func fetchBucket(ctx context.Context, w io.Writer, req *rules.Request) error {
-	b, err := store.OpenWith(ctx, req.BucketURL, store.Options{SkipCheck: true})
-	if err != nil {
-		return err
-	}
-	defer b.Close()
-	attrs, err := b.Attributes(ctx, req.Key)
-	if err != nil {
-		if store.IsNotFound(err) {
-			return fmt.Errorf("origin bucket: %q not found: a fill would answer 404", req.Key)
-		}
-		return fmt.Errorf("origin bucket: %s", store.Explain(err))
-	}
-	fmt.Fprintf(w, "origin answered: found\n  Size: %d\n", attrs.Size)
-	if attrs.ContentType != "" {
-		fmt.Fprintf(w, "  Content-Type: %s\n", attrs.ContentType)
-	}
-	if attrs.ETag != "" {
-		fmt.Fprintf(w, "  ETag: %s\n", attrs.ETag)
+	if !p.OK() {
+		return fmt.Errorf("origin answered %s: a fill would not store this key", p.StatusText)
 	}
 	return nil
 }

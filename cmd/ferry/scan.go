@@ -10,9 +10,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/ferry-migrate/ferry/mirror"
 	"github.com/ferry-migrate/ferry/scan"
-	"github.com/ferry-migrate/ferry/store"
 	"github.com/spf13/cobra"
 )
 
@@ -146,42 +144,40 @@ func parseBytes(s string) (int64, error) {
 	return int64(v * float64(mult)), nil
 }
 
-// scanOptions turns flags and configuration into scan.Options. The returned
-// cleanup closes what was opened.
-func scanOptions(ctx context.Context, a *app, sf *scanFlags, what string) (scan.Options, func(), error) {
+// scanOptions turns flags and configuration into scan.Options (the
+// target, origin and mirror are opened by scan). The returned cleanup
+// closes the keys file.
+func scanOptions(a *app, sf *scanFlags, what string) (scan.Options, func(), error) {
 	cfg := a.cfg
-	var o scan.Options
-	var closers []func()
-	cleanup := func() {
-		for i := len(closers) - 1; i >= 0; i-- {
-			closers[i]()
-		}
-	}
-	fail := func(err error) (scan.Options, func(), error) { cleanup(); return scan.Options{}, func() {}, err }
-
+	none := func() {}
 	shard, shards, err := parseShard(sf.shard)
 	if err != nil {
-		return fail(asUsage(err))
+		return scan.Options{}, none, asUsage(err)
 	}
 	for _, g := range append(append([]string{}, sf.include...), sf.exclude...) {
 		if _, err := scan.CompileGlob(g); err != nil {
-			return fail(asUsage(fmt.Errorf("glob %q: %w", g, err)))
+			return scan.Options{}, none, asUsage(fmt.Errorf("glob %q: %w", g, err))
 		}
 	}
 	bw, err := parseBytes(cfg.Scan.BWLimit)
 	if err != nil {
-		return fail(asUsage(err))
+		return scan.Options{}, none, asUsage(err)
 	}
 	if sf.compare != "" && sf.compare != "size" && sf.compare != "none" {
-		return fail(asUsage(fmt.Errorf("--compare %q: want size or none", sf.compare)))
+		return scan.Options{}, none, asUsage(fmt.Errorf("--compare %q: want size or none", sf.compare))
 	}
 	if cfg.Scan.Transfers < 1 || cfg.Scan.Checkers < 1 {
-		return fail(asUsage(errors.New("transfers and checkers must be at least 1")))
+		return scan.Options{}, none, asUsage(errors.New("transfers and checkers must be at least 1"))
 	}
 	if cfg.Origin == "" && sf.keys == "" {
-		return fail(asUsage(fmt.Errorf("%s needs a source: --origin URL (listable origin) or --keys FILE|- (key list)", what)))
+		return scan.Options{}, none, asUsage(fmt.Errorf("%s needs a source: --origin URL (listable origin) or --keys FILE|- (key list)", what))
 	}
-	o = scan.Options{
+	fetch, err := fetchOptions(cfg, a.log)
+	if err != nil {
+		return scan.Options{}, none, err
+	}
+	o := scan.Options{
+		TargetURL: cfg.Target, OriginURL: cfg.Origin, Fetch: fetch, ContentTypes: fetch.ContentTypes,
 		Prefix: sf.prefix, Include: sf.include, Exclude: sf.exclude, Shard: shard, Shards: shards,
 		Transfers: cfg.Scan.Transfers, Checkers: cfg.Scan.Checkers, Retries: cfg.Scan.Retries,
 		DryRun: sf.dryRun, CompareSize: sf.compare != "none", Checksum: sf.checksum,
@@ -190,60 +186,35 @@ func scanOptions(ctx context.Context, a *app, sf *scanFlags, what string) (scan.
 	if o.Retries == 0 {
 		o.Retries = -1 // 0 in the configuration means no retries
 	}
-	if o.ContentTypes, err = cfg.contentTypes(); err != nil {
-		return fail(err)
+	if sf.keys == "" {
+		return o, none, nil
 	}
-
-	target, err := store.Open(ctx, cfg.Target)
-	if err != nil {
-		return fail(err)
-	}
-	closers = append(closers, func() { target.Close() })
-	o.Target = target
-	if cfg.Origin != "" {
-		origin, err := store.OpenOrigin(ctx, cfg.Origin)
+	cleanup := none
+	if sf.keys == "-" {
+		o.Keys, o.KeysName = a.stdin, "-"
+	} else {
+		f, err := os.Open(sf.keys)
 		if err != nil {
-			return fail(err)
+			return scan.Options{}, none, asUsage(fmt.Errorf("keys file %s: %w", sf.keys, unwrapPathError(err)))
 		}
-		closers = append(closers, func() { origin.Close() })
-		o.Origin = origin
+		o.Keys, o.KeysName, cleanup = f, sf.keys, func() { f.Close() }
 	}
-	runID := []string{what, store.Redact(cfg.Target), store.Redact(cfg.Origin), sf.keys, sf.prefix,
-		strings.Join(sf.include, "\x00"), strings.Join(sf.exclude, "\x00"), sf.shard}
-	o.RunID = strings.Join(runID, "\n")
-
-	if sf.keys != "" {
-		if sf.keys == "-" {
-			o.Keys, o.KeysName = a.stdin, "-"
-		} else {
-			f, err := os.Open(sf.keys)
-			if err != nil {
-				return fail(asUsage(fmt.Errorf("keys file %s: %w", sf.keys, unwrapPathError(err))))
-			}
-			closers = append(closers, func() { f.Close() })
-			o.Keys, o.KeysName = f, sf.keys
+	if o.OriginURL == "" {
+		set, err := loadRules(a)
+		if err == nil && len(set.Rules) == 0 {
+			err = asUsage(errors.New("--keys without --origin fetches through the rules, and the configuration has none (add rules, or give --origin)"))
 		}
-		if o.Origin == nil {
-			set, err := loadRules(a)
-			if err != nil {
-				return fail(err)
-			}
-			if len(set.Rules) == 0 {
-				return fail(asUsage(errors.New("--keys without --origin fetches through the rules, and the configuration has none (add rules, or give --origin)")))
-			}
-			m, err := mirror.New(mirror.Options{Target: target, Logger: a.log, ContentTypes: o.ContentTypes})
-			if err != nil {
-				return fail(err)
-			}
-			closers = append(closers, func() { m.Close() })
-			o.Rules, o.Filler = set, m
+		if err != nil {
+			cleanup()
+			return scan.Options{}, none, err
 		}
+		o.Rules = set
 	}
 	return o, cleanup, nil
 }
 
 func runScan(ctx context.Context, a *app, sf *scanFlags) error {
-	o, cleanup, err := scanOptions(ctx, a, sf, "scan")
+	o, cleanup, err := scanOptions(a, sf, "scan")
 	if err != nil {
 		return err
 	}
@@ -305,16 +276,16 @@ func printScanSummary(w io.Writer, r *scan.Result) {
 	if r.DryRun {
 		verb = "would copy"
 	}
-	n := r.Copied
+	n, bytes := r.Copied, r.CopiedBytes
 	if r.DryRun {
-		n = r.Missing
+		n, bytes = r.Missing, r.MissingBytes
 	}
 	rate := 0.0
 	if r.Seconds > 0 {
 		rate = float64(r.CopiedBytes) / r.Seconds / (1 << 20)
 	}
 	fmt.Fprintf(w, "scan (%s): %d keys, %s %d (%s), skipped %d already present, failed %d",
-		r.Mode, r.Listed, verb, n, human(r.CopiedBytes), r.Skipped, r.Failed)
+		r.Mode, r.Listed, verb, n, human(bytes), r.Skipped, r.Failed)
 	if r.Vanished > 0 {
 		fmt.Fprintf(w, ", %d gone from the origin", r.Vanished)
 	}

@@ -5,18 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/url"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/ferry-migrate/ferry/mirror"
 	"github.com/ferry-migrate/ferry/rules"
+	"github.com/ferry-migrate/ferry/scan"
 	"github.com/ferry-migrate/ferry/serve"
-	"github.com/ferry-migrate/ferry/store"
 	"github.com/spf13/cobra"
 )
 
@@ -162,61 +160,16 @@ func serveSettings(cfg *Config, log *slog.Logger) (serve.Settings, error) {
 	return serve.Settings{Addressing: cfg.Serve.Addressing, Bucket: cfg.Serve.Bucket, Rules: set}, nil
 }
 
-// localDir returns the directory of a file target URL, "" for other schemes
-// (the same interpretation as store.Open).
-func localDir(target string) string {
-	if !strings.Contains(target, "://") {
-		abs, err := filepath.Abs(target)
-		if err != nil {
-			return ""
-		}
-		return abs
-	}
-	u, err := url.Parse(target)
-	if err != nil || u.Scheme != "file" || u.RawQuery != "" {
-		return ""
-	}
-	abs, err := filepath.Abs(filepath.FromSlash(u.Host + u.Path))
-	if err != nil {
-		return ""
-	}
-	return abs
-}
-
-func runServe(ctx context.Context, a *app, cmd *cobra.Command) error {
-	cfg := a.cfg
+// fetchOptions are the origin fetch settings (serve.* keys) of every
+// command that fetches through the rules: serve's fills, scan's key lists
+// and rules test --fetch send the same requests.
+func fetchOptions(cfg *Config, log *slog.Logger) (mirror.Options, error) {
 	sc := cfg.Serve
-	settings, err := serveSettings(cfg, a.log)
-	if err != nil {
-		return asUsage(err)
-	}
 	types, err := cfg.contentTypes()
 	if err != nil {
-		return err
+		return mirror.Options{}, err
 	}
-	target, err := store.Open(ctx, cfg.Target)
-	if err != nil {
-		return err
-	}
-	defer target.Close()
-
-	if err := os.MkdirAll(cfg.StateDir, 0o755); err != nil {
-		return fmt.Errorf("state dir: %w", err)
-	}
-	host, _ := os.Hostname()
-	if host == "" {
-		host = "local"
-	}
-	journalPath := filepath.Join(cfg.StateDir, "serve-journal-"+host+".jsonl")
-	journal, err := mirror.OpenJournal(journalPath)
-	if err != nil {
-		return fmt.Errorf("journal %s: %w", journalPath, err)
-	}
-	defer journal.Close()
-
-	metrics := serve.NewMetrics()
-	m, err := mirror.New(mirror.Options{
-		Target:                target,
+	return mirror.Options{
 		SpoolDir:              sc.SpoolDir,
 		MaxObjectSize:         sc.MaxObjectSize,
 		ConnectTimeout:        sc.ConnectTimeout,
@@ -226,58 +179,56 @@ func runServe(ctx context.Context, a *app, cmd *cobra.Command) error {
 		AllowPrivateRedirects: sc.AllowPrivateRedirects,
 		ContentTypes:          types,
 		Via:                   sc.Via,
-		Journal:               journal,
-		Hooks:                 metrics.Hooks(),
-		Logger:                a.log,
-	})
+		Logger:                log,
+	}, nil
+}
+
+func runServe(ctx context.Context, a *app, cmd *cobra.Command) error {
+	cfg := a.cfg
+	sc := cfg.Serve
+	settings, err := serveSettings(cfg, a.log)
+	if err != nil {
+		return asUsage(err)
+	}
+	fetch, err := fetchOptions(cfg, a.log)
 	if err != nil {
 		return err
 	}
-
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
-
 	access := a.log
 	if !sc.AccessLog {
 		access = slog.New(slog.DiscardHandler)
 	}
-	srv, err := serve.New(serve.Options{
-		Target:            target,
-		FileRoot:          localDir(cfg.Target),
-		Mirror:            serve.MirrorFiller(m),
-		Metrics:           metrics,
-		Logger:            a.log,
-		AccessLog:         access,
-		Listen:            sc.Listen,
-		AdminListen:       sc.AdminListen,
-		Via:               sc.Via,
-		ReadHeaderTimeout: sc.ReadHeaderTimeout,
-		IdleTimeout:       sc.IdleTimeout,
-		WriteIdleTimeout:  sc.WriteIdleTimeout,
-		MaxHeaderBytes:    sc.MaxHeaderBytes,
-		Grace:             sc.Grace,
-		Settings:          settings,
-		Reload: func(context.Context) (serve.Settings, error) {
-			ncfg, _, err := loadConfig(cmd, a.configFlag)
-			if err != nil {
-				return serve.Settings{}, err
-			}
-			return serveSettings(ncfg, a.log)
+	a.log.Debug("serve", "config", cfg.File)
+	// serve.Run returns nil after a graceful drain on SIGTERM/SIGINT (exit 0).
+	return serve.Run(ctx, serve.Config{
+		TargetURL:   cfg.Target,
+		JournalPath: scan.StateDir(cfg.StateDir).ServeJournal(),
+		Fetch:       fetch,
+		Server: serve.Options{
+			Logger:            a.log,
+			AccessLog:         access,
+			Listen:            sc.Listen,
+			AdminListen:       sc.AdminListen,
+			Via:               sc.Via,
+			ReadHeaderTimeout: sc.ReadHeaderTimeout,
+			IdleTimeout:       sc.IdleTimeout,
+			WriteIdleTimeout:  sc.WriteIdleTimeout,
+			MaxHeaderBytes:    sc.MaxHeaderBytes,
+			Grace:             sc.Grace,
+			Settings:          settings,
+			Reload: func(context.Context) (serve.Settings, error) {
+				ncfg, _, err := loadConfig(cmd, a.configFlag)
+				if err != nil {
+					return serve.Settings{}, err
+				}
+				return serveSettings(ncfg, a.log)
+			},
+			WatchFile:     cfg.File,
+			WatchInterval: sc.ReloadInterval,
+			ReloadSignal:  hup,
 		},
-		WatchFile:     cfg.File,
-		WatchInterval: sc.ReloadInterval,
-		ReloadSignal:  hup,
 	})
-	if err != nil {
-		return asUsage(err)
-	}
-	a.log.Info("serve", "target", store.Redact(cfg.Target), "config", cfg.File, "journal", journalPath)
-	// Run returns nil after a graceful drain on SIGTERM/SIGINT (exit 0); it
-	// has shut the mirror down by then. Close covers a listener that failed.
-	if err := srv.Run(ctx); err != nil {
-		_ = m.Close()
-		return err
-	}
-	return nil
 }
