@@ -45,7 +45,7 @@ a directory in a temporary folder unless --target is given; everything else
 lives in the temporary folder, removed at the end unless --keep.
 
 ` + exitCodesHelp,
-		Args:        usageArgs(cobra.NoArgs),
+		Args:        noArgs,
 		Annotations: map[string]string{"noconfig": "true"},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			target := ""

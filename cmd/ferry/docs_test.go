@@ -118,7 +118,7 @@ func TestConfigKeysDocumented(t *testing.T) {
 	doc := string(data)
 	var missing []string
 	for _, k := range allKeys() {
-		if !strings.Contains(doc, "`"+k.name+"`") || !strings.Contains(doc, "`"+keyEnvName(k.name)+"`") {
+		if !strings.Contains(doc, "`"+k.name+"`") || !strings.Contains(doc, "`"+k.env()+"`") {
 			missing = append(missing, k.name)
 		}
 	}

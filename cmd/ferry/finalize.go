@@ -37,14 +37,17 @@ from the config file (with a backup) only after a complete result.
 ` + exitCodesHelp,
 		Example: `  ferry finalize --origin /srv/www --checksum --report ready.json
   ferry finalize --keys all-keys.txt --config ferry.yaml --remove-rules`,
-		Args: usageArgs(cobra.NoArgs),
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if removeRules {
+				if err := checkRulesWritable(a); err != nil {
+					return err
+				}
+			}
 			return runFinalize(cmd.Context(), a, &sf, journal, removeRules)
 		},
 	}
 	f := c.Flags()
-	f.String("origin", "", "listable origin URL (env FERRY_ORIGIN)")
-	bindKey(f, "origin", "origin")
 	addScanFlags(c, &sf)
 	f.StringArrayVar(&journal, "journal", nil, "serve journal files (glob, repeatable); default <state_dir>/serve-journal-*.jsonl and <state_dir>/journal/*.jsonl")
 	f.BoolVar(&sf.checksum, "checksum", false, "compare the content of every object, not only its size")
@@ -124,11 +127,14 @@ func runFinalize(ctx context.Context, a *app, sf *scanFlags, journals []string, 
 		return incompleteError{msg}
 	}
 	if removeRules {
-		backup, n, err := clearRules(a)
+		done, backup, err := clearRules(a)
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(a.stderr, "removed %d rules from %s (backup: %s); a running serve stops going back to the origin on its next reload\n", n, a.cfg.File, backup)
+		if backup != "" {
+			done += " (backup: " + backup + ")"
+		}
+		fmt.Fprintf(a.stderr, "%s; a running serve stops going back to the origin on its next reload\n", done)
 	}
 	return nil
 }

@@ -148,7 +148,7 @@ func keysTable(root *cobra.Command) string {
 			flag = "—"
 		}
 		fmt.Fprintf(&b, "| `%s` | `%s` | %s | `%s` | %s |\n",
-			k.name, keyEnvName(k.name), flag, fmtDefault(k.def), mdCell(k.help))
+			k.name, k.env(), flag, fmtDefault(k.val.defaultText()), mdCell(k.help))
 	}
 	b.WriteString("\nFlags that are not configuration keys (per run only; no environment variable):\n\n")
 	b.WriteString("| Command | Flag | Default | Meaning |\n")
@@ -176,11 +176,6 @@ func keysTable(root *cobra.Command) string {
 	}
 	walk(root)
 	return b.String()
-}
-
-// keyEnvName is the FERRY_ environment variable of a key.
-func keyEnvName(key string) string {
-	return "FERRY_" + strings.ToUpper(strings.NewReplacer(".", "_", "-", "_").Replace(key))
 }
 
 // keyFlags maps each config key to the flags bound to it, as

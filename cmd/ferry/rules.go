@@ -42,7 +42,7 @@ func newRulesCmd(a *app) *cobra.Command {
 		Use:   "rules",
 		Short: "List, edit, validate, test, import and export the back-to-origin rules",
 		Long:  rulesHelp,
-		Args:  usageArgs(cobra.NoArgs),
+		Args:  noArgs,
 		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
 			return rc.load(cmd)
 		},
@@ -85,9 +85,12 @@ func (rc *rulesCmd) load(cmd *cobra.Command) error {
 	return a.load(cmd)
 }
 
-// file is the config file the rules are read from and written to.
+// file is the file the rules are read from and written to: rules_file when
+// it is set, else the config file in use (or the one add and import create).
 func (rc *rulesCmd) file() string {
 	switch {
+	case rc.a.cfg.RulesFile != "":
+		return rc.a.cfg.RulesFile
 	case rc.a.cfg.File != "":
 		return rc.a.cfg.File
 	case rc.newFile != "":
@@ -96,22 +99,113 @@ func (rc *rulesCmd) file() string {
 	return "ferry.yaml"
 }
 
-// loadRules reads the rules of the config file in use (a.cfg.File): an empty
-// Set when there is no file or no rules: section. Errors say which file and
-// line, and exit 2.
+// loadRules reads the rules in effect: those of rules_file when it is set
+// and exists, else the rules: section of the config file in use (a.cfg.File),
+// else none. Errors say which file and line (a *rules.Error: exit 2).
 func loadRules(a *app) (*rules.Set, error) {
-	if a.cfg == nil || a.cfg.File == "" {
+	if a.cfg == nil {
 		return &rules.Set{}, nil
 	}
-	data, err := os.ReadFile(a.cfg.File)
-	if err != nil {
-		return nil, asUsage(fmt.Errorf("config file %s: %w", a.cfg.File, unwrapPathError(err)))
+	var inConfig *rules.Set
+	if a.cfg.File != "" {
+		set, err := rules.ReadFile(a.cfg.File)
+		if err != nil {
+			return nil, err
+		}
+		inConfig = set
 	}
-	set, err := rules.ParseConfig(strings.NewReader(string(data)))
-	if err != nil {
-		return nil, asUsage(fmt.Errorf("config file %s: %w", a.cfg.File, err))
+	if rf := a.cfg.RulesFile; rf != "" {
+		set, err := rules.ReadFile(rf)
+		switch {
+		case err == nil:
+			if inConfig != nil && len(inConfig.Rules) > 0 {
+				set.Warnings = append(set.Warnings, fmt.Sprintf("the %d rules of %s are not used: rules_file %s holds the rules in effect",
+					len(inConfig.Rules), a.cfg.File, rf))
+			}
+			return set, nil
+		case !errors.Is(err, fs.ErrNotExist):
+			return nil, err
+		}
 	}
-	return set, nil
+	if inConfig == nil {
+		return &rules.Set{}, nil
+	}
+	return inConfig, nil
+}
+
+// edit applies change to the rules in effect and writes the result to
+// rc.file() (rules.EditFile: only the rules: section is rewritten, invalid
+// rules or a mirror loop leave the file as it was). A rules_file that does not
+// exist yet starts from the config file's rules.
+func (rc *rulesCmd) edit(change func([]rules.Rule) ([]rules.Rule, error)) (*rules.Set, error) {
+	file := rc.file()
+	if rf := rc.a.cfg.RulesFile; rf != "" && !exists(rf) {
+		seed, err := loadRules(rc.a)
+		if err != nil {
+			return nil, err
+		}
+		inner := change
+		change = func([]rules.Rule) ([]rules.Rule, error) { return inner(seed.Rules) }
+	}
+	return rules.EditFile(file, change, func(s *rules.Set) error { return rules.CheckLoop(s, selfAddrs(rc.a)) })
+}
+
+// clearRules removes every rule in effect, for rules clear and finalize
+// --remove-rules. It returns what it did ("removed 2 rules from ferry.yaml")
+// and where the removed rules: section was saved (rules.ClearFile:
+// <state_dir>/rules-backup-<time>.yaml). A rules_file that does not exist yet
+// is created without rules; the config file keeps its own (no backup).
+func clearRules(a *app) (done, backup string, err error) {
+	rf := a.cfg.RulesFile
+	if rf != "" && !exists(rf) {
+		set, err := loadRules(a)
+		if err != nil || len(set.Rules) == 0 {
+			return "no rules to remove", "", err
+		}
+		if _, err := rules.EditFile(rf, func([]rules.Rule) ([]rules.Rule, error) { return nil, nil }, nil); err != nil {
+			return "", "", err
+		}
+		return fmt.Sprintf("removed %d rules: rules_file %s now holds none (%s keeps them, unused)", len(set.Rules), rf, a.cfg.File), "", nil
+	}
+	file := a.cfg.File
+	if rf != "" {
+		file = rf
+	}
+	if file == "" {
+		return "no rules to remove", "", nil
+	}
+	backup, n, err := rules.ClearFile(file, a.cfg.StateDir)
+	if err != nil || n == 0 {
+		return "no rules to remove", "", err
+	}
+	return fmt.Sprintf("removed %d rules from %s", n, file), backup, nil
+}
+
+// checkRulesWritable fails before a command that ends by removing the rules
+// (finalize --remove-rules) does any work, when the file it would rewrite
+// cannot be written: a read-only config file (a Kubernetes ConfigMap) needs
+// rules_file on a writable volume.
+func checkRulesWritable(a *app) error {
+	file := a.cfg.File
+	if a.cfg.RulesFile != "" {
+		file = a.cfg.RulesFile
+	}
+	if file == "" {
+		return usagef("--remove-rules: no config file in use, so there are no rules to remove")
+	}
+	if err := rules.CheckWritable(file); err != nil {
+		hint := ""
+		if a.cfg.RulesFile == "" {
+			hint = " (a read-only config file such as a Kubernetes ConfigMap: set rules_file: to a file on a writable volume, e.g. in the state directory, and serve and finalize use that)"
+		}
+		return usagef("--remove-rules: the rules cannot be removed: %v%s", err, hint)
+	}
+	return nil
+}
+
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }
 
 // selfAddrs is where ferry itself answers, for rules.CheckLoop: the target
@@ -149,7 +243,7 @@ func (rc *rulesCmd) listCmd() *cobra.Command {
 		Use:   "list",
 		Short: "Print the rules in order as a table (or --json)",
 		Long:  "Print the rules in the order they are matched.\n\n" + exitCodesHelp,
-		Args:  usageArgs(cobra.NoArgs),
+		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			set, err := loadRules(rc.a)
 			if err != nil {
@@ -339,7 +433,7 @@ Examples:
   ferry rules add --origin "s3://old-bucket/?endpoint=https://oss.example.com" --key-suffix .jpg
 
 ` + exitCodesHelp,
-		Args:        usageArgs(cobra.NoArgs),
+		Args:        noArgs,
 		Annotations: map[string]string{"creates-config": "true"},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if !cmd.Flags().Changed("origin") {
@@ -505,7 +599,7 @@ path is printed; copy it back into the config file to restore the rules.
 A running serve picks the change up without a restart.
 
 ` + exitCodesHelp,
-		Args: usageArgs(cobra.NoArgs),
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			a := rc.a
 			set, err := loadRules(a)
@@ -526,11 +620,14 @@ A running serve picks the change up without a restart.
 					return asUsage(errors.New("rules clear: not confirmed, nothing changed (use --yes to skip the question)"))
 				}
 			}
-			backup, n, err := clearRules(a)
+			done, backup, err := clearRules(a)
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(a.stdout, "removed %d rules from %s\nbackup: %s\n", n, a.cfg.File, backup)
+			fmt.Fprintln(a.stdout, done)
+			if backup != "" {
+				fmt.Fprintln(a.stdout, "backup: "+backup)
+			}
 			return nil
 		},
 	}

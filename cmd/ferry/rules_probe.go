@@ -30,7 +30,7 @@ mirror loop), and print warnings such as headers.pass_all passing the client's
 Host header.
 
 ` + exitCodesHelp,
-		Args: usageArgs(cobra.NoArgs),
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			a := rc.a
 			set, err := loadRules(a)
@@ -257,7 +257,7 @@ A field the format cannot hold is an error when it changes what is fetched
 mirror_head).
 
 ` + exitCodesHelp,
-		Args: usageArgs(cobra.NoArgs),
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			set, err := loadRules(rc.a)
 			if err != nil {
@@ -272,7 +272,7 @@ mirror_head).
 				_, err = rc.a.stdout.Write(data)
 				return err
 			}
-			return writeFileAtomic(output, data)
+			return rules.WriteFileAtomic(output, data)
 		},
 	}
 	c.Flags().StringVar(&format, "format", "", "jdcloud or aliyun (required)")

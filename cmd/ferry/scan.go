@@ -18,19 +18,21 @@ import (
 
 // scanConfig holds the scan.* keys.
 type scanConfig struct {
-	Transfers int     `mapstructure:"transfers"`
-	Checkers  int     `mapstructure:"checkers"`
-	Retries   int     `mapstructure:"retries"`
-	BWLimit   string  `mapstructure:"bwlimit"`
-	MaxRPS    float64 `mapstructure:"max_rps"`
+	Transfers int
+	Checkers  int
+	Retries   int
+	BWLimit   string
+	MaxRPS    float64
 }
 
-var scanKeys = []configKey{
-	{"scan.transfers", scan.DefaultTransfers, "objects copied in parallel"},
-	{"scan.checkers", scan.DefaultCheckers, "existence checks in parallel (key-list mode)"},
-	{"scan.retries", scan.DefaultRetries, "extra attempts per key for transient errors (5xx, 429, timeouts, resets)"},
-	{"scan.bwlimit", "", "bytes per second read from a bucket origin, e.g. 50M (empty: unlimited)"},
-	{"scan.max_rps", 0.0, "origin requests per second (0: unlimited)"},
+func (s *scanConfig) keys() []key {
+	return []key{
+		{"scan.transfers", "transfers", "objects copied in parallel", integer(&s.Transfers, scan.DefaultTransfers, 1)},
+		{"scan.checkers", "checkers", "existence checks in parallel (key-list mode)", integer(&s.Checkers, scan.DefaultCheckers, 1)},
+		{"scan.retries", "retries", "extra attempts per key for transient errors (5xx, 429, timeouts, resets)", integer(&s.Retries, scan.DefaultRetries, 0)},
+		{"scan.bwlimit", "bwlimit", "bytes per second read from a bucket origin, e.g. 50M or 1GiB (empty: unlimited)", str(&s.BWLimit, "", sizeText)},
+		{"scan.max_rps", "max-rps", "origin requests per second (0: unlimited)", float(&s.MaxRPS, 0, 0)},
+	}
 }
 
 // scanFlags are the flags scan and finalize share.
@@ -71,14 +73,12 @@ key list restarts after the last key a checkpoint recorded.
   ferry scan --keys keys.txt --config ferry.yaml
   ferry scan --keys .ferry/scan/failed-20260101T000000.000Z-42.jsonl --origin s3://old-bucket
   ferry scan --origin s3://old --shard 0/4 --transfers 64`,
-		Args: usageArgs(cobra.NoArgs),
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runScan(cmd.Context(), a, &sf)
 		},
 	}
 	f := c.Flags()
-	f.String("origin", "", "listable origin URL (env FERRY_ORIGIN)")
-	bindKey(f, "origin", "origin")
 	addScanFlags(c, &sf)
 	f.BoolVar(&sf.dryRun, "dry-run", false, "list and diff only: report what would be copied")
 	f.StringVar(&sf.compare, "compare", "size", "compare keys present on both sides: size or none")
@@ -95,16 +95,7 @@ func addScanFlags(c *cobra.Command, sf *scanFlags) {
 	f.StringVar(&sf.shard, "shard", "", "i/n: only the keys of shard i (0-based) of n, split by a hash of the key")
 	f.BoolVar(&sf.jsonOut, "json", false, "print a machine-readable JSON summary on stdout")
 	f.StringVar(&sf.report, "report", "", "also write the JSON summary to this file")
-	f.Int("transfers", scan.DefaultTransfers, "objects copied in parallel")
-	f.Int("checkers", scan.DefaultCheckers, "existence checks in parallel")
-	f.Int("retries", scan.DefaultRetries, "extra attempts per key for transient errors")
-	f.String("bwlimit", "", "bytes per second read from a bucket origin, e.g. 50M")
-	f.Float64("max-rps", 0, "origin requests per second (0: unlimited)")
-	bindKey(f, "transfers", "scan.transfers")
-	bindKey(f, "checkers", "scan.checkers")
-	bindKey(f, "retries", "scan.retries")
-	bindKey(f, "bwlimit", "scan.bwlimit")
-	bindKey(f, "max-rps", "scan.max_rps")
+	addKeyFlags(f, "origin", "scan.transfers", "scan.checkers", "scan.retries", "scan.bwlimit", "scan.max_rps")
 }
 
 // parseShard parses "i/n".
@@ -121,29 +112,13 @@ func parseShard(s string) (int, int, error) {
 	return si, sn, nil
 }
 
-// parseBytes parses a byte rate such as 512K, 50M, 1G or 1000.
+// parseBytes parses a byte rate such as 512K, 50M, 1G or 1000 (parseSize).
 func parseBytes(s string) (int64, error) {
-	if s == "" || s == "0" {
-		return 0, nil
+	n, err := parseSize(s)
+	if err != nil {
+		return 0, &configError{key: "scan.bwlimit", value: s, msg: err.Error()}
 	}
-	mult := int64(1)
-	u := strings.ToUpper(strings.TrimSuffix(strings.TrimSuffix(s, "/s"), "B"))
-	u = strings.TrimSuffix(u, "I")
-	if n := len(u); n > 0 {
-		switch u[n-1] {
-		case 'K':
-			mult, u = 1<<10, u[:n-1]
-		case 'M':
-			mult, u = 1<<20, u[:n-1]
-		case 'G':
-			mult, u = 1<<30, u[:n-1]
-		}
-	}
-	v, err := strconv.ParseFloat(u, 64)
-	if err != nil || v < 0 {
-		return 0, fmt.Errorf("bwlimit %q: want a byte rate such as 512K, 50M or 1G", s)
-	}
-	return int64(v * float64(mult)), nil
+	return n, nil
 }
 
 // scanOptions turns flags and configuration into scan.Options. The returned

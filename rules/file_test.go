@@ -1,4 +1,4 @@
-package main
+package rules
 
 import (
 	"bytes"
@@ -6,14 +6,12 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/ferry-migrate/ferry/rules"
 )
 
 // TestReplaceRulesLayouts: the rules: section is replaced in files of many
 // shapes, every other line is kept, and the result reads back.
 func TestReplaceRulesLayouts(t *testing.T) {
-	one := []rules.Rule{{Origin: "http://h/", KeyPrefix: "a/", FollowRedirects: true, MirrorHead: true}}
+	one := []Rule{{Origin: "http://h/", KeyPrefix: "a/", FollowRedirects: true, MirrorHead: true}}
 	tests := []struct{ name, in, want string }{
 		{"empty file", "", "rules:\n  - key_prefix: a/\n    origin: http://h/\n"},
 		{"comments only", "# hello\n", "# hello\nrules:\n  - key_prefix: a/\n    origin: http://h/\n"},
@@ -27,7 +25,7 @@ func TestReplaceRulesLayouts(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			out, _, err := replaceRules("ferry.yaml", []byte(tt.in), one)
+			out, _, err := Replace("ferry.yaml", []byte(tt.in), one)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -37,13 +35,13 @@ func TestReplaceRulesLayouts(t *testing.T) {
 		})
 	}
 	// A top level that is not a mapping is refused.
-	if _, _, err := replaceRules("ferry.yaml", []byte("- a\n- b\n"), one); err == nil {
+	if _, _, err := Replace("ferry.yaml", []byte("- a\n- b\n"), one); err == nil {
 		t.Error("a list at the top level was accepted")
 	}
 	// An anchor in the rules used elsewhere: other keys would change, so the
 	// rewrite is refused rather than silently altering them.
 	in := "rules:\n  - &o {origin: \"http://h/\"}\ntarget: file:///x\nx: *o\n"
-	if _, _, err := replaceRules("ferry.yaml", []byte(in), one); err == nil {
+	if _, _, err := Replace("ferry.yaml", []byte(in), one); err == nil {
 		t.Error("a rewrite that changes another key was accepted")
 	}
 }
@@ -58,7 +56,7 @@ func TestWriteFileAtomic(t *testing.T) {
 	if err := os.Symlink(real, link); err != nil {
 		t.Skip(err)
 	}
-	if err := writeFileAtomic(link, []byte("new")); err != nil {
+	if err := WriteFileAtomic(link, []byte("new")); err != nil {
 		t.Fatal(err)
 	}
 	data, _ := os.ReadFile(real)
