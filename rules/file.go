@@ -69,6 +69,9 @@ func EditFile(path string, change func([]Rule) ([]Rule, error), check func(*Set)
 	if err := unchangedSince(path, data); err != nil {
 		return nil, err
 	}
+	if err := CheckWritable(path); err != nil {
+		return nil, err
+	}
 	if err := WriteFileAtomic(path, out); err != nil {
 		return nil, err
 	}
@@ -98,6 +101,9 @@ func ClearFile(path, backupDir string) (backup string, removed int, err error) {
 	if err := unchangedSince(path, data); err != nil {
 		return "", 0, err
 	}
+	if err := CheckWritable(path); err != nil {
+		return "", 0, err
+	}
 	backup, err = writeBackup(backupDir, path, section)
 	if err != nil {
 		return "", 0, err
@@ -110,16 +116,27 @@ func ClearFile(path, backupDir string) (backup string, removed int, err error) {
 }
 
 // CheckWritable reports whether the file at path (or, when it does not exist,
-// its directory) can be replaced by WriteFileAtomic, which writes a temp file
-// next to it: a read-only mount (a Kubernetes ConfigMap) fails here before
-// anything is done.
+// the directory it would be created in) can be replaced by WriteFileAtomic, which writes a temp file
+// next to it: a read-only mount (a Kubernetes ConfigMap) or directory fails
+// here before anything is done, and so does a file without any write
+// permission (mode 0444), even for root.
 func CheckWritable(path string) error {
 	if real, err := filepath.EvalSymlinks(path); err == nil {
 		path = real
 	}
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".probe-*")
+	if st, err := os.Stat(path); err == nil && st.Mode().Perm()&0o222 == 0 {
+		return fmt.Errorf("%s is read-only (mode %v)", path, st.Mode().Perm())
+	}
+	dir := filepath.Dir(path)
+	for { // a directory that does not exist yet is created in the first one that does
+		if _, err := os.Stat(dir); err == nil || filepath.Dir(dir) == dir {
+			break
+		}
+		dir = filepath.Dir(dir)
+	}
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".probe-*")
 	if err != nil {
-		return fmt.Errorf("%s cannot be rewritten: %w", path, err)
+		return fmt.Errorf("%s cannot be rewritten: %w", path, pathErr(err))
 	}
 	name := f.Name()
 	f.Close()

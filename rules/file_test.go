@@ -74,3 +74,41 @@ func TestWriteFileAtomic(t *testing.T) {
 		}
 	}
 }
+
+// TestClearFileReadOnly: a config file nobody may write (a ConfigMap mounted
+// read-only) is refused before anything is written, also for root, and an
+// editable file is cleared with a backup that restores the rules.
+func TestClearFileReadOnly(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "ferry.yaml")
+	content := "target: file:///x\nrules:\n  - origin: http://h/\n"
+	if err := os.WriteFile(file, []byte(content), 0o444); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := ClearFile(file, filepath.Join(dir, "state")); err == nil {
+		t.Fatal("a read-only config file was rewritten")
+	}
+	if err := CheckWritable(file); err == nil {
+		t.Error("CheckWritable accepted a 0444 file")
+	}
+	if data, _ := os.ReadFile(file); string(data) != content {
+		t.Errorf("file changed: %q", data)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "state")); err == nil {
+		t.Error("a backup was written for a refused clear")
+	}
+	if err := os.Chmod(file, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	backup, n, err := ClearFile(file, filepath.Join(dir, "state"))
+	if err != nil || n != 1 {
+		t.Fatalf("ClearFile: %d, %v", n, err)
+	}
+	set, err := ReadFile(file)
+	if err != nil || len(set.Rules) != 0 {
+		t.Fatalf("rules left: %v, %v", set, err)
+	}
+	if set, err := ReadFile(backup); err != nil || len(set.Rules) != 1 || set.Rules[0].Origin != "http://h/" {
+		t.Errorf("backup %s does not restore the rule: %v, %v", backup, set, err)
+	}
+}

@@ -230,6 +230,7 @@ func runServe(ctx context.Context, a *app, cmd *cobra.Command) error {
 			return serveSettings(ncfg, a.log)
 		},
 		WatchFile:     cfg.File,
+		WatchFiles:    []string{cfg.RulesFile},
 		WatchInterval: sc.ReloadInterval,
 		ReloadSignal:  hup,
 	})
