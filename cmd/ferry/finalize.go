@@ -10,6 +10,7 @@ import (
 
 	"github.com/ferry-migrate/ferry/mirror"
 	"github.com/ferry-migrate/ferry/scan"
+	"github.com/ferry-migrate/ferry/store"
 	"github.com/spf13/cobra"
 )
 
@@ -115,7 +116,7 @@ func runFinalize(ctx context.Context, a *app, sf *scanFlags, journals []string, 
 	if err != nil {
 		return scanError(err)
 	}
-	if werr := writeSummary(a, sf, rep, func(w io.Writer) { printReport(w, rep) }); werr != nil {
+	if werr := writeSummary(a, sf, rep, func(w io.Writer) { printReport(w, a, rep) }); werr != nil {
 		return werr
 	}
 	if !rep.Complete {
@@ -139,12 +140,13 @@ func runFinalize(ctx context.Context, a *app, sf *scanFlags, journals []string, 
 	return nil
 }
 
-func printReport(w io.Writer, r *scan.Report) {
+func printReport(w io.Writer, a *app, r *scan.Report) {
 	state := "COMPLETE"
 	if !r.Complete {
 		state = "NOT COMPLETE"
 	}
 	fmt.Fprintf(w, "finalize: target %s\n", state)
+	fmt.Fprintf(w, "  target              %s\n", store.Redact(a.cfg.Target))
 	fmt.Fprintf(w, "  origin keys         %d\n", r.OriginKeys)
 	fmt.Fprintf(w, "  present             %d\n", r.Present)
 	fmt.Fprintf(w, "  copied now          %d%s\n", r.CopiedNow, sample(r.CopiedSample))

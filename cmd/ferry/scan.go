@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -226,7 +227,7 @@ func runScan(ctx context.Context, a *app, sf *scanFlags) error {
 	o.Progress = newProgress(a.stderr, a.log, "scan", false)
 	res, err := scan.Run(ctx, o)
 	if res != nil {
-		if werr := writeSummary(a, sf, res, func(w io.Writer) { printScanSummary(w, res) }); werr != nil && err == nil {
+		if werr := writeSummary(a, sf, res, func(w io.Writer) { printScanSummary(w, a, res) }); werr != nil && err == nil {
 			err = werr
 		}
 	}
@@ -235,16 +236,48 @@ func runScan(ctx context.Context, a *app, sf *scanFlags) error {
 	}
 	if !res.Complete() {
 		return incompleteError{fmt.Errorf("scan finished with %d failed, %d missing, %d size mismatches%s",
-			res.Failed, res.Missing, res.SizeMismatch, manifestHint(res.Manifest))}
+			res.Failed, res.Missing, res.SizeMismatch, manifestHint(a, res.Manifest))}
 	}
 	return nil
 }
 
-func manifestHint(path string) string {
+// manifestHint is the retry advice after a run whose failures are in the
+// manifest at path.
+func manifestHint(a *app, path string) string {
 	if path == "" {
 		return ""
 	}
-	return fmt.Sprintf("; retry the failed keys with: ferry scan --keys %s", path)
+	return "; retry the failed keys with: " + retryCommand(a, path)
+}
+
+// retryCommand is a command line that retries the keys of a failure
+// manifest with the source, target, state directory and config file of this
+// run (a manifest read alone would go through the rules, or have no source).
+func retryCommand(a *app, manifest string) string {
+	args := []string{"ferry", "scan", "--keys", shellQuote(manifest)}
+	cfg, def := a.cfg, allKeys()
+	for _, kv := range []struct{ flag, val, key string }{
+		{"--origin", store.Redact(cfg.Origin), "origin"},
+		{"--target", store.Redact(cfg.Target), "target"},
+		{"--state-dir", cfg.StateDir, "state_dir"},
+	} {
+		i := slices.IndexFunc(def, func(k key) bool { return k.name == kv.key })
+		if kv.val != def[i].val.defaultText() {
+			args = append(args, kv.flag, shellQuote(kv.val))
+		}
+	}
+	if cfg.File != "" {
+		args = append(args, "--config", shellQuote(cfg.File))
+	}
+	return strings.Join(args, " ")
+}
+
+// shellQuote quotes s for a POSIX shell when it needs it.
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_./:=@%+,-") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 // scanError maps scan's errors to exit codes: a bad key list line is a
@@ -275,7 +308,7 @@ func writeSummary(a *app, sf *scanFlags, v any, human func(io.Writer)) error {
 	return nil
 }
 
-func printScanSummary(w io.Writer, r *scan.Result) {
+func printScanSummary(w io.Writer, a *app, r *scan.Result) {
 	verb := "copied"
 	if r.DryRun {
 		verb = "would copy"
@@ -297,6 +330,7 @@ func printScanSummary(w io.Writer, r *scan.Result) {
 		fmt.Fprintf(w, ", %d size mismatches", r.SizeMismatch)
 	}
 	fmt.Fprintf(w, " in %.1fs (%.1f MiB/s, %.0f objects/s)\n", r.Seconds, rate, float64(r.Processed())/max(r.Seconds, 1e-9))
+	fmt.Fprintf(w, "target: %s\n", store.Redact(a.cfg.Target))
 	if r.Resumed > 0 {
 		fmt.Fprintf(w, "resumed after %d keys done by an interrupted run\n", r.Resumed)
 	}
@@ -307,6 +341,6 @@ func printScanSummary(w io.Writer, r *scan.Result) {
 		fmt.Fprintf(w, "  size differs %q\n", k)
 	}
 	if r.Manifest != "" {
-		fmt.Fprintf(w, "failure manifest: %s (retry with: ferry scan --keys %s)\n", r.Manifest, r.Manifest)
+		fmt.Fprintf(w, "failure manifest: %s (retry with: %s)\n", r.Manifest, retryCommand(a, r.Manifest))
 	}
 }
