@@ -155,6 +155,27 @@ func TestGenDocsManAndUsage(t *testing.T) {
 			t.Errorf("%s: no .TH header:\n%s", name, data)
 		}
 	}
+	// Each page is titled after its command, and text such as <state_dir>
+	// and *.jsonl survives the markdown that cobra renders to roff.
+	for name, want := range map[string][]string{
+		"ferry.1":          {`.TH "FERRY" "1"`},
+		"ferry-scan.1":     {`.TH "FERRY-SCAN" "1"`, "<state_dir>/scan/"},
+		"ferry-finalize.1": {`.TH "FERRY-FINALIZE" "1"`, `<state_dir>/serve-journal-*\&.jsonl`},
+	} {
+		data, err := os.ReadFile(filepath.Join(tmp, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, w := range want {
+			if !bytes.Contains(data, []byte(w)) {
+				t.Errorf("%s lacks %q", name, w)
+			}
+		}
+	}
+	md := docsMarkdownFiles(t, filepath.Join("..", "..", "docs", "cli"))
+	if !bytes.Contains(md["ferry_scan.md"], []byte(`\<state_dir\>/scan/`)) {
+		t.Error("docs/cli/ferry_scan.md does not escape <state_dir> for markdown")
+	}
 	if _, err := os.Stat(filepath.Join(tmp, "ferry-gen-docs.1")); err == nil {
 		t.Error("the hidden gen-docs command got a man page")
 	}

@@ -73,7 +73,8 @@ and release archives:
 }
 
 // genMarkdown writes one markdown file per visible command into dir, removing
-// stale ferry*.md files first so a deleted command does not linger.
+// stale ferry*.md files first so a deleted command does not linger. The help
+// texts are escaped for markdown, so "<state_dir>" is not taken for HTML.
 func genMarkdown(root *cobra.Command, dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("gen-docs: %w", err)
@@ -87,21 +88,81 @@ func genMarkdown(root *cobra.Command, dir string) error {
 			return fmt.Errorf("gen-docs: %w", err)
 		}
 	}
-	if err := doc.GenMarkdownTree(root, dir); err != nil {
+	err = withEscapedHelp(root, false, func() error { return doc.GenMarkdownTree(root, dir) })
+	if err != nil {
 		return fmt.Errorf("gen-docs: markdown: %w", err)
 	}
 	return nil
 }
 
+// genMan writes a man page (section 1) per visible command into dir, each
+// titled after its command (FERRY-SCAN(1)), with the help texts escaped for
+// the markdown that cobra renders to roff.
 func genMan(root *cobra.Command, dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("gen-docs: %w", err)
 	}
-	hdr := &doc.GenManHeader{Title: "FERRY", Section: "1", Source: "ferry", Manual: "ferry manual"}
-	if err := doc.GenManTree(root, hdr, dir); err != nil {
+	var write func(c *cobra.Command) error
+	write = func(c *cobra.Command) error {
+		for _, sub := range c.Commands() {
+			if sub.IsAvailableCommand() && !sub.IsAdditionalHelpTopicCommand() {
+				if err := write(sub); err != nil {
+					return err
+				}
+			}
+		}
+		name := strings.ReplaceAll(c.CommandPath(), " ", "-") + ".1"
+		f, err := os.Create(filepath.Join(dir, name))
+		if err != nil {
+			return err
+		}
+		// A fresh header per page: cobra titles a page after its command
+		// when Title is empty.
+		hdr := &doc.GenManHeader{Section: "1", Source: "ferry", Manual: "ferry manual"}
+		err = doc.GenMan(c, hdr, f)
+		if err2 := f.Close(); err == nil {
+			err = err2
+		}
+		return err
+	}
+	if err := withEscapedHelp(root, true, func() error { return write(root) }); err != nil {
 		return fmt.Errorf("gen-docs: man pages: %w", err)
 	}
 	return nil
+}
+
+// mdEscaper escapes what markdown would take for HTML or emphasis.
+var mdEscaper = strings.NewReplacer(`\`, `\\`, "<", `\<`, ">", `\>`, "*", `\*`)
+
+// withEscapedHelp runs fn with the Short and Long text of every command
+// (and with flags, every flag's usage) escaped for markdown, and restores
+// them afterwards. Examples are code blocks and stay as they are.
+func withEscapedHelp(root *cobra.Command, flags bool, fn func() error) error {
+	var restore []func()
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		short, long := c.Short, c.Long
+		c.Short, c.Long = mdEscaper.Replace(short), mdEscaper.Replace(long)
+		restore = append(restore, func() { c.Short, c.Long = short, long })
+		if flags {
+			visit := func(f *pflag.Flag) {
+				usage := f.Usage
+				f.Usage = mdEscaper.Replace(usage)
+				restore = append(restore, func() { f.Usage = usage })
+			}
+			c.LocalFlags().VisitAll(visit)
+		}
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+	}
+	walk(root)
+	defer func() {
+		for i := len(restore) - 1; i >= 0; i-- {
+			restore[i]()
+		}
+	}()
+	return fn()
 }
 
 // updateKeysDoc replaces the text between keysBegin and keysEnd in file with
