@@ -119,6 +119,7 @@ func newConfigCmd(a *app) *cobra.Command {
 		Use:   "config",
 		Short: "Show the configuration in effect and every configuration key",
 		Args:  noArgs,
+		RunE:  func(cmd *cobra.Command, args []string) error { return cmd.Help() },
 	}
 	c.AddCommand(&cobra.Command{
 		Use:   "keys",
