@@ -91,7 +91,7 @@ func addScanFlags(c *cobra.Command, sf *scanFlags) {
 	f := c.Flags()
 	f.StringVar(&sf.keys, "keys", "", "key list file, or - for stdin")
 	f.StringVar(&sf.prefix, "prefix", "", "only keys with this prefix")
-	f.StringArrayVar(&sf.include, "include", nil, `only keys matching this glob (repeatable; "*" stops at "/", "**" does not; a glob without "/" also matches base names)`)
+	f.StringArrayVar(&sf.include, "include", nil, `only keys matching this glob (repeatable; "*" stops at "/", "**" as a path element does not, {a,b} is either; a glob without "/" also matches base names)`)
 	f.StringArrayVar(&sf.exclude, "exclude", nil, "skip keys matching this glob (repeatable)")
 	f.StringVar(&sf.shard, "shard", "", "i/n: only the keys of shard i (0-based) of n, split by a hash of the key")
 	f.BoolVar(&sf.jsonOut, "json", false, "print a machine-readable JSON summary on stdout")
