@@ -226,3 +226,20 @@ func TestMistypedCommandSuggests(t *testing.T) {
 		t.Errorf("ferry --version: %d %q", code, out)
 	}
 }
+
+// TestConfigShowRedacts: config show prints no user:password of an endpoint
+// and no access key id.
+func TestConfigShowRedacts(t *testing.T) {
+	dir := isolate(t)
+	t.Setenv("FERRY_TARGET", "s3://new?endpoint=http://admin:hunter2@10.0.0.5:9000&access_key_id=AKIAXYZ")
+	t.Setenv("FERRY_ORIGIN", "s3://old:oldpass@old-bucket?endpoint=http://10.0.0.6")
+	code, out, errOut := ferryIn(t, dir, "config", "show")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	for _, leak := range []string{"hunter2", "AKIAXYZ", "oldpass"} {
+		if strings.Contains(out, leak) {
+			t.Errorf("config show leaks %q:\n%s", leak, out)
+		}
+	}
+}
