@@ -284,7 +284,7 @@ func checkExample(root *cobraCommand, ex string) string {
 			if depth == 0 {
 				return "pending: no command " + quoteCmd(cmd, tok) + " yet"
 			}
-			if cmd.Runnable() {
+			if cmd.Runnable() && cmd.ValidateArgs([]string{tok}) == nil {
 				break // an argument
 			}
 			return "no command " + quoteCmd(cmd, tok)

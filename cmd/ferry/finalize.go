@@ -114,7 +114,7 @@ func runFinalize(ctx context.Context, a *app, sf *scanFlags, journals []string, 
 	o.Progress = newProgress(a.stderr, a.log, "finalize", false)
 	rep, err := scan.Finalize(ctx, o)
 	if err != nil {
-		return scanError(err)
+		return err
 	}
 	if werr := writeSummary(a, sf, rep, func(w io.Writer) { printReport(w, a, rep) }); werr != nil {
 		return werr

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -45,7 +44,7 @@ and release archives:
 		Annotations: map[string]string{"noconfig": "true"},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 0 && manDir == "" && keysDoc == "" {
-				return asUsage(errors.New("gen-docs: give DIR, --man DIR or --keys-doc FILE"))
+				return usagef("gen-docs: give DIR, --man DIR or --keys-doc FILE")
 			}
 			root := cmd.Root()
 			root.DisableAutoGenTag = true // no dates: the output must be reproducible

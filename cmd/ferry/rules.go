@@ -224,13 +224,13 @@ func (rc *rulesCmd) warn(ws []string) {
 func ruleIndex(arg string, n int) (int, error) {
 	i, err := strconv.Atoi(arg)
 	if err != nil {
-		return 0, asUsage(fmt.Errorf("rule number %q is not a number (see ferry rules list)", arg))
+		return 0, usagef("rule number %q is not a number (see ferry rules list)", arg)
 	}
 	if n == 0 {
-		return 0, asUsage(fmt.Errorf("there are no rules"))
+		return 0, usagef("there are no rules")
 	}
 	if i < 1 || i > n {
-		return 0, asUsage(fmt.Errorf("rule %d does not exist: there are %d rules (1-%d)", i, n, n))
+		return 0, usagef("rule %d does not exist: there are %d rules (1-%d)", i, n, n)
 	}
 	return i - 1, nil
 }
@@ -289,46 +289,9 @@ func printRules(w io.Writer, rs []rules.Rule) {
 		if name == "" {
 			name = "-"
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", i+1, name, dash(r.KeyPrefix), dash(r.KeySuffix), store.Redact(r.Origin), ruleOptions(&r))
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", i+1, name, dash(r.KeyPrefix), dash(r.KeySuffix), store.Redact(r.Origin), r.Options())
 	}
 	tw.Flush()
-}
-
-// ruleOptions summarises everything but the conditions and the origin.
-func ruleOptions(r *rules.Rule) string {
-	var o []string
-	if r.ReplaceKeyPrefixWith != "" {
-		o = append(o, "replace_key_prefix_with="+strconv.Quote(r.ReplaceKeyPrefixWith))
-	}
-	if r.ReplaceKeyWith != "" {
-		o = append(o, "replace_key_with="+strconv.Quote(r.ReplaceKeyWith))
-	}
-	if r.PassQueryString {
-		o = append(o, "pass_query_string")
-	}
-	if !r.FollowRedirects {
-		o = append(o, "follow_redirects=false")
-	}
-	if !r.MirrorHead {
-		o = append(o, "mirror_head=false")
-	}
-	h := r.Headers
-	if h.PassAll {
-		o = append(o, "headers.pass_all")
-	}
-	if len(h.Pass) > 0 {
-		o = append(o, "headers.pass="+strings.Join(h.Pass, ","))
-	}
-	if len(h.Remove) > 0 {
-		o = append(o, "headers.remove="+strings.Join(h.Remove, ","))
-	}
-	for _, hv := range h.Set {
-		o = append(o, fmt.Sprintf("headers.set=%s:%q", hv.Name, hv.Value))
-	}
-	if len(o) == 0 {
-		return "-"
-	}
-	return strings.Join(o, " ")
 }
 
 // --- add and edit ---
@@ -400,7 +363,7 @@ func (f *ruleFlags) apply(fs *pflag.FlagSet, r *rules.Rule) error {
 		for _, s := range nonEmpty(f.set) {
 			name, value, ok := strings.Cut(s, ":")
 			if !ok {
-				return asUsage(fmt.Errorf("--set-header %q: write \"Name: value\"", s))
+				return usagef("--set-header %q: write \"Name: value\"", s)
 			}
 			r.Headers.Set = append(r.Headers.Set, rules.HeaderValue{Name: strings.TrimSpace(name), Value: strings.TrimSpace(value)})
 		}
@@ -437,7 +400,7 @@ Examples:
 		Annotations: map[string]string{"creates-config": "true"},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if !cmd.Flags().Changed("origin") {
-				return asUsage(errors.New("rules add: --origin is required"))
+				return usagef("rules add: --origin is required")
 			}
 			r := rules.Rule{FollowRedirects: true, MirrorHead: true}
 			if err := f.apply(cmd.Flags(), &r); err != nil {
@@ -448,12 +411,12 @@ Examples:
 				at = len(rs)
 				if cmd.Flags().Changed("position") {
 					if position < 1 || position > len(rs)+1 {
-						return nil, asUsage(fmt.Errorf("--position %d: must be from 1 to %d", position, len(rs)+1))
+						return nil, usagef("--position %d: must be from 1 to %d", position, len(rs)+1)
 					}
 					at = position - 1
 				}
 				if len(rs) >= rules.MaxRules {
-					return nil, asUsage(fmt.Errorf("rules: at most %d rules are allowed and there are already %d; remove one first (ferry rules remove N)", rules.MaxRules, len(rs)))
+					return nil, usagef("rules: at most %d rules are allowed and there are already %d; remove one first (ferry rules remove N)", rules.MaxRules, len(rs))
 				}
 				out := append([]rules.Rule(nil), rs[:at]...)
 				out = append(out, r)
@@ -555,7 +518,7 @@ func (rc *rulesCmd) moveCmd() *cobra.Command {
 		Args:  usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if !cmd.Flags().Changed("to") {
-				return asUsage(errors.New("rules move: --to M is required"))
+				return usagef("rules move: --to M is required")
 			}
 			var from int
 			_, err := rc.edit(func(rs []rules.Rule) ([]rules.Rule, error) {
@@ -565,7 +528,7 @@ func (rc *rulesCmd) moveCmd() *cobra.Command {
 				}
 				j, err := ruleIndex(strconv.Itoa(to), len(rs))
 				if err != nil {
-					return nil, asUsage(fmt.Errorf("--to: %w", err))
+					return nil, usagef("--to: %w", err)
 				}
 				from = i
 				out := append([]rules.Rule(nil), rs[:i]...)
@@ -617,7 +580,7 @@ A running serve picks the change up without a restart.
 				case "y", "yes":
 				default:
 					fmt.Fprintln(a.stderr)
-					return asUsage(errors.New("rules clear: not confirmed, nothing changed (use --yes to skip the question)"))
+					return usagef("rules clear: not confirmed, nothing changed (use --yes to skip the question)")
 				}
 			}
 			done, backup, err := clearRules(a)

@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"sort"
 	"strings"
 	"time"
 
@@ -38,7 +37,7 @@ Host header.
 				return err
 			}
 			if err := rules.CheckLoop(set, selfAddrs(a)); err != nil {
-				return asUsage(fmt.Errorf("config file %s: %w", a.cfg.File, err))
+				return usagef("config file %s: %w", a.cfg.File, err)
 			}
 			rc.warn(set.Warnings)
 			if a.cfg.File == "" {
@@ -85,7 +84,7 @@ Example:
 			for _, h := range headers {
 				name, value, ok := strings.Cut(h, ":")
 				if !ok || strings.TrimSpace(name) == "" {
-					return asUsage(fmt.Errorf("--header %q: write \"Name: value\"", h))
+					return usagef("--header %q: write \"Name: value\"", h)
 				}
 				client.Add(strings.TrimSpace(name), strings.TrimSpace(value))
 			}
@@ -98,31 +97,16 @@ Example:
 			if r.Name != "" {
 				label += fmt.Sprintf(" (%s)", r.Name)
 			}
-			fmt.Fprintf(a.stdout, "%s matches %q (%s)\n", label, key, matchReason(r))
+			fmt.Fprintf(a.stdout, "%s matches %q (%s)\n", label, key, r.Conditions())
 			req, err := rules.OriginRequest(r, key, client, query)
 			if err != nil {
-				return asUsage(fmt.Errorf("%s: %w", label, err))
+				return usagef("%s: %w", label, err)
 			}
 			w := a.stdout
 			if r.IsBucket() {
 				fmt.Fprintf(w, "origin bucket: %s\norigin key:    %s\n", store.Redact(req.BucketURL), req.Key)
 			} else {
-				fmt.Fprintf(w, "origin request:\n  GET %s\n", req.URL)
-				host := req.Host
-				if host == "" {
-					host = req.URL.Host
-				}
-				fmt.Fprintf(w, "  Host: %s\n", host)
-				names := make([]string, 0, len(req.Header))
-				for k := range req.Header {
-					names = append(names, k)
-				}
-				sort.Slice(names, func(i, j int) bool { return strings.ToLower(names[i]) < strings.ToLower(names[j]) })
-				for _, k := range names {
-					for _, v := range req.Header[k] {
-						fmt.Fprintf(w, "  %s: %s\n", k, v)
-					}
-				}
+				fmt.Fprint(w, req.String())
 			}
 			fmt.Fprintf(w, "stored as:     %s\nfollow_redirects: %t, mirror_head: %t\n", key, r.FollowRedirects, r.MirrorHead)
 			if query != "" && !r.PassQueryString && !r.IsBucket() {
@@ -144,21 +128,6 @@ Example:
 	f.StringVar(&query, "query", "", "the client's query string (forwarded with pass_query_string)")
 	f.BoolVar(&fetch, "fetch", false, "send the request to the origin as a HEAD and print its status")
 	return c
-}
-
-// matchReason says why r matched.
-func matchReason(r *rules.Rule) string {
-	var c []string
-	if r.KeyPrefix != "" {
-		c = append(c, fmt.Sprintf("key_prefix %q", r.KeyPrefix))
-	}
-	if r.KeySuffix != "" {
-		c = append(c, fmt.Sprintf("key_suffix %q", r.KeySuffix))
-	}
-	if len(c) == 0 {
-		return "no key_prefix or key_suffix: it matches every key"
-	}
-	return strings.Join(c, ", ")
 }
 
 // fetchHTTP sends the origin request as a HEAD and prints the answer.
@@ -265,7 +234,7 @@ mirror_head).
 			}
 			data, warn, err := rules.Export(format, set.Rules)
 			if err != nil {
-				return asUsage(fmt.Errorf("rules export: %w", err))
+				return usagef("rules export: %w", err)
 			}
 			rc.warn(warn)
 			if output == "" || output == "-" {
@@ -298,7 +267,7 @@ input leaves the file unchanged.
 		Annotations: map[string]string{"creates-config": "true"},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if replace && appendRules {
-				return asUsage(errors.New("rules import: --replace and --append exclude each other"))
+				return usagef("rules import: --replace and --append exclude each other")
 			}
 			var data []byte
 			var err error
@@ -308,14 +277,14 @@ input leaves the file unchanged.
 				data, err = os.ReadFile(args[0])
 			}
 			if err != nil {
-				return asUsage(fmt.Errorf("rules import: %w", err))
+				return usagef("rules import: %w", err)
 			}
 			imported, warn, err := rules.Import(format, data)
 			if err != nil {
-				return asUsage(fmt.Errorf("rules import: %s: %w", args[0], err))
+				return usagef("rules import: %s: %w", args[0], err)
 			}
 			if _, err := rules.NewSet(imported); err != nil {
-				return asUsage(fmt.Errorf("rules import: %s: %w", args[0], err))
+				return usagef("rules import: %s: %w", args[0], err)
 			}
 			rc.warn(warn)
 			set, err := rc.edit(func(rs []rules.Rule) ([]rules.Rule, error) {
@@ -325,7 +294,7 @@ input leaves the file unchanged.
 				case appendRules:
 					return append(append([]rules.Rule(nil), rs...), imported...), nil
 				}
-				return nil, asUsage(fmt.Errorf("rules import: %s already has %d rules: pass --replace or --append", rc.file(), len(rs)))
+				return nil, usagef("rules import: %s already has %d rules: pass --replace or --append", rc.file(), len(rs))
 			})
 			if err != nil {
 				return err

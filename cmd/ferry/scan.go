@@ -232,7 +232,7 @@ func runScan(ctx context.Context, a *app, sf *scanFlags) error {
 		}
 	}
 	if err != nil {
-		return scanError(err)
+		return err
 	}
 	if !res.Complete() {
 		return incompleteError{fmt.Errorf("scan finished with %d failed, %d missing, %d size mismatches%s",
@@ -278,16 +278,6 @@ func shellQuote(s string) string {
 		return s
 	}
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
-}
-
-// scanError maps scan's errors to exit codes: a bad key list line is a
-// usage error; the rest pass through.
-func scanError(err error) error {
-	var le *scan.LineError
-	if errors.As(err, &le) {
-		return asUsage(err)
-	}
-	return err
 }
 
 // writeSummary prints the human summary (or JSON with --json) and writes
