@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/ferry-migrate/ferry/internal/confval"
 	"github.com/ferry-migrate/ferry/rules"
 	"github.com/ferry-migrate/ferry/store"
 	"github.com/spf13/cobra"
@@ -40,19 +41,19 @@ type Config struct {
 func (c *Config) keys() []key {
 	return slices.Concat([]key{
 		{"target", "target", "where the data goes: a directory, file://, s3://bucket/prefix?endpoint=..., gs://, azblob://",
-			str(&c.Target, "file://./ferry-data", notEmpty, bucketURL("target"))},
+			confval.String(&c.Target, "file://./ferry-data", confval.NotEmpty, bucketURL("target"))},
 		{"origin", "origin", "listable origin for scan and finalize: a directory, file://, s3://..., gs://...",
-			str(&c.Origin, "", bucketURL("origin"))},
+			confval.String(&c.Origin, "", bucketURL("origin"))},
 		{"state_dir", "state-dir", "where journals, checkpoints and failure manifests are kept",
-			str(&c.StateDir, "./.ferry", notEmpty)},
+			confval.String(&c.StateDir, "./.ferry", confval.NotEmpty)},
 		{"mime_types", "", `mime.types file (Apache or nginx format) whose types override ferry's table for files of a directory origin ("": ferry's table)`,
-			str(&c.MIMETypes, "")},
+			confval.String(&c.MIMETypes, "")},
 		{"rules_file", "", `file that holds the rules instead of the config file's rules: section, for a read-only config file (a Kubernetes ConfigMap); until it exists the config file's rules are used, and the first edit creates it ("": the config file)`,
-			str(&c.RulesFile, "")},
+			confval.String(&c.RulesFile, "")},
 		{"log_level", "log-level", "debug, info, warn or error",
-			str(&c.LogLevel, "info", oneOf([]string{"debug", "info", "warn", "error"}, "warning"))},
+			confval.String(&c.LogLevel, "info", confval.OneOf([]string{"debug", "info", "warn", "error"}, "warning"))},
 		{"log_format", "log-format", "text or json",
-			str(&c.LogFormat, "text", oneOf([]string{"text", "json"}))},
+			confval.String(&c.LogFormat, "text", confval.OneOf([]string{"text", "json"}))},
 	}, c.Serve.keys(), c.Scan.keys())
 }
 
@@ -122,7 +123,7 @@ func loadConfig(cmd *cobra.Command, explicit string) (*Config, *viper.Viper, err
 	v.SetEnvPrefix("FERRY")
 	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_", "-", "_"))
 	for _, k := range keys {
-		v.SetDefault(k.name, k.val.defaultText())
+		v.SetDefault(k.name, k.val.DefaultText())
 		if err := v.BindEnv(k.name); err != nil {
 			return nil, nil, &configError{msg: err.Error()}
 		}
@@ -155,7 +156,7 @@ func loadConfig(cmd *cobra.Command, explicit string) (*Config, *viper.Viper, err
 		case line > 0:
 			source = fmt.Sprintf("config file %s: line %d", file, line)
 		}
-		if err := k.val.decode(text); err != nil {
+		if err := k.val.Decode(text); err != nil {
 			return nil, nil, &configError{source: source, key: k.name, value: text, msg: err.Error()}
 		}
 	}
@@ -248,7 +249,7 @@ func checkConfigYAML(file string, data []byte, keys []key) (map[string]int, erro
 					return err
 				}
 			case isKey && isNull(vn):
-				_, err := fail(kn.Line, "%s has no value: write %s: \"\" for an empty value, or remove the line for the default (%s)", name, kn.Value, fmtDefault(k.val.defaultText()))
+				_, err := fail(kn.Line, "%s has no value: write %s: \"\" for an empty value, or remove the line for the default (%s)", name, kn.Value, fmtDefault(k.val.DefaultText()))
 				return err
 			case isKey && vn.Kind != yaml.ScalarNode:
 				what := "a mapping"
@@ -287,7 +288,7 @@ func printKeys(w io.Writer) {
 	keys := allKeys()
 	sort.Slice(keys, func(i, j int) bool { return keys[i].name < keys[j].name })
 	for _, k := range keys {
-		fmt.Fprintf(w, "%-28s %-32s default %s\n    %s\n", k.name, k.env(), fmtDefault(k.val.defaultText()), k.help)
+		fmt.Fprintf(w, "%-28s %-32s default %s\n    %s\n", k.name, k.env(), fmtDefault(k.val.DefaultText()), k.help)
 	}
 }
 

@@ -18,7 +18,7 @@ func showConfig(a *app) error {
 	keys := a.cfg.keys()
 	sort.Slice(keys, func(i, j int) bool { return keys[i].name < keys[j].name })
 	for _, k := range keys {
-		v := k.val.text()
+		v := k.val.Text()
 		if k.name == "target" || k.name == "origin" {
 			v = store.Redact(v)
 		}

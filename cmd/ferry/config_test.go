@@ -195,16 +195,6 @@ func TestSizesTakeUnits(t *testing.T) {
 			t.Errorf("config show lacks %q:\n%s", want, out)
 		}
 	}
-	for in, want := range map[string]int64{"5GiB": 5 << 30, "50M": 50 << 20, "50MB": 50 << 20, "512K/s": 512 << 10, "1000": 1000, "1.5G": 3 << 29, "": 0} {
-		if n, err := parseSize(in); err != nil || n != want {
-			t.Errorf("parseSize(%q) = %d, %v; want %d", in, n, err, want)
-		}
-	}
-	for _, in := range []string{"12Q", "-1", "M", "5 GiBs"} {
-		if _, err := parseSize(in); err == nil {
-			t.Errorf("parseSize(%q) accepted", in)
-		}
-	}
 }
 
 // TestMistypedCommandSuggests: a mistyped command is a usage error with

@@ -208,7 +208,7 @@ func keysTable(root *cobra.Command) string {
 			flag = "—"
 		}
 		fmt.Fprintf(&b, "| `%s` | `%s` | %s | `%s` | %s |\n",
-			k.name, k.env(), flag, fmtDefault(k.val.defaultText()), mdCell(k.help))
+			k.name, k.env(), flag, fmtDefault(k.val.DefaultText()), mdCell(k.help))
 	}
 	b.WriteString("\nFlags that are not configuration keys (per run only; no environment variable):\n\n")
 	b.WriteString("| Command | Flag | Default | Meaning |\n")

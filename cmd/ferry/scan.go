@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/ferry-migrate/ferry/internal/confval"
 	"github.com/ferry-migrate/ferry/mirror"
 	"github.com/ferry-migrate/ferry/scan"
 	"github.com/ferry-migrate/ferry/store"
@@ -28,11 +29,11 @@ type scanConfig struct {
 
 func (s *scanConfig) keys() []key {
 	return []key{
-		{"scan.transfers", "transfers", "objects copied in parallel", integer(&s.Transfers, scan.DefaultTransfers, 1)},
-		{"scan.checkers", "checkers", "existence checks in parallel (key-list mode)", integer(&s.Checkers, scan.DefaultCheckers, 1)},
-		{"scan.retries", "retries", "extra attempts per key for transient errors (5xx, 429, timeouts, resets)", integer(&s.Retries, scan.DefaultRetries, 0)},
-		{"scan.bwlimit", "bwlimit", "bytes per second read from a bucket origin, e.g. 50M or 1GiB (empty: unlimited)", str(&s.BWLimit, "", sizeText)},
-		{"scan.max_rps", "max-rps", "origin requests per second (0: unlimited)", float(&s.MaxRPS, 0, 0)},
+		{"scan.transfers", "transfers", "objects copied in parallel", confval.Int(&s.Transfers, scan.DefaultTransfers, 1)},
+		{"scan.checkers", "checkers", "existence checks in parallel (key-list mode)", confval.Int(&s.Checkers, scan.DefaultCheckers, 1)},
+		{"scan.retries", "retries", "extra attempts per key for transient errors (5xx, 429, timeouts, resets)", confval.Int(&s.Retries, scan.DefaultRetries, 0)},
+		{"scan.bwlimit", "bwlimit", "bytes per second read from a bucket origin, e.g. 50M or 1GiB (empty: unlimited)", confval.String(&s.BWLimit, "", sizeText)},
+		{"scan.max_rps", "max-rps", "origin requests per second (0: unlimited)", confval.Float(&s.MaxRPS, 0, 0)},
 	}
 }
 
@@ -115,7 +116,7 @@ func parseShard(s string) (int, int, error) {
 
 // parseBytes parses a byte rate such as 512K, 50M, 1G or 1000 (parseSize).
 func parseBytes(s string) (int64, error) {
-	n, err := parseSize(s)
+	n, err := confval.ParseSize(s)
 	if err != nil {
 		return 0, &configError{key: "scan.bwlimit", value: s, msg: err.Error()}
 	}
@@ -262,7 +263,7 @@ func retryCommand(a *app, manifest string) string {
 		{"--state-dir", cfg.StateDir, "state_dir"},
 	} {
 		i := slices.IndexFunc(def, func(k key) bool { return k.name == kv.key })
-		if kv.val != def[i].val.defaultText() {
+		if kv.val != def[i].val.DefaultText() {
 			args = append(args, kv.flag, shellQuote(kv.val))
 		}
 	}

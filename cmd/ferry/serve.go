@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/ferry-migrate/ferry/internal/confval"
 	"github.com/ferry-migrate/ferry/mirror"
 	"github.com/ferry-migrate/ferry/rules"
 	"github.com/ferry-migrate/ferry/serve"
@@ -45,26 +46,26 @@ type serveConfig struct {
 
 func (s *serveConfig) keys() []key {
 	return []key{
-		{"serve.listen", "listen", "address the mirror listens on", str(&s.Listen, ":8080", notEmpty, listenAddr)},
-		{"serve.admin_listen", "admin-listen", `address of /metrics, /healthz, /readyz ("" disables it)`, str(&s.AdminListen, "127.0.0.1:9091", listenAddr)},
+		{"serve.listen", "listen", "address the mirror listens on", confval.String(&s.Listen, ":8080", confval.NotEmpty, listenAddr)},
+		{"serve.admin_listen", "admin-listen", `address of /metrics, /healthz, /readyz ("" disables it)`, confval.String(&s.AdminListen, "127.0.0.1:9091", listenAddr)},
 		{"serve.addressing", "addressing", "domain (the path is the key) or path (/bucket/key, for S3 clients)",
-			str(&s.Addressing, serve.AddressingDomain, oneOf([]string{serve.AddressingDomain, serve.AddressingPath}))},
-		{"serve.bucket", "bucket", `bucket name expected in path addressing ("" accepts any)`, str(&s.Bucket, "")},
-		{"serve.grace", "grace", "on SIGTERM/SIGINT, how long in-flight responses and fills may finish", duration(&s.Grace, serve.DefaultGrace)},
-		{"serve.read_header_timeout", "", "time a client has to send the request headers", duration(&s.ReadHeaderTimeout, serve.DefaultReadHeaderTimeout)},
-		{"serve.idle_timeout", "", "keep-alive connections idle this long are closed", duration(&s.IdleTimeout, serve.DefaultIdleTimeout)},
-		{"serve.write_idle_timeout", "", "a response that makes no write progress this long is aborted (idle, not total)", duration(&s.WriteIdleTimeout, serve.DefaultWriteIdleTimeout)},
-		{"serve.max_header_bytes", "", "largest request header block accepted (a size: 64K, 1M)", size(&s.MaxHeaderBytes, serve.DefaultMaxHeaderBytes, 1024)},
-		{"serve.max_object_size", "", "fills of larger objects fail (a size: 5GiB, 500M)", size(&s.MaxObjectSize, mirror.DefaultMaxObjectSize, 1)},
-		{"serve.connect_timeout", "", "origin dial timeout", duration(&s.ConnectTimeout, mirror.DefaultConnectTimeout)},
-		{"serve.origin_header_timeout", "", "time the origin has to send response headers", duration(&s.OriginHeaderTimeout, mirror.DefaultHeaderTimeout)},
-		{"serve.origin_idle_timeout", "", "a fill whose origin sends no byte this long fails", duration(&s.OriginIdleTimeout, mirror.DefaultIdleTimeout)},
-		{"serve.fill_timeout", "", "total deadline of one fill", duration(&s.FillTimeout, mirror.DefaultFillTimeout)},
-		{"serve.allow_private_redirects", "", "let origin redirects reach loopback, private and link-local addresses", boolean(&s.AllowPrivateRedirects, false)},
-		{"serve.spool_dir", "", "directory for fill spool files (default: the system temp dir)", str(&s.SpoolDir, "")},
-		{"serve.via", "", "Via token added to origin requests; a request carrying it is refused with 508 (loop)", str(&s.Via, serve.DefaultVia, oneToken)},
-		{"serve.access_log", "", "log one line per request", boolean(&s.AccessLog, true)},
-		{"serve.reload_interval", "", "how often the config file is checked for changes", duration(&s.ReloadInterval, serve.DefaultWatchInterval)},
+			confval.String(&s.Addressing, serve.AddressingDomain, confval.OneOf([]string{serve.AddressingDomain, serve.AddressingPath}))},
+		{"serve.bucket", "bucket", `bucket name expected in path addressing ("" accepts any)`, confval.String(&s.Bucket, "")},
+		{"serve.grace", "grace", "on SIGTERM/SIGINT, how long in-flight responses and fills may finish", confval.Duration(&s.Grace, serve.DefaultGrace)},
+		{"serve.read_header_timeout", "", "time a client has to send the request headers", confval.Duration(&s.ReadHeaderTimeout, serve.DefaultReadHeaderTimeout)},
+		{"serve.idle_timeout", "", "keep-alive connections idle this long are closed", confval.Duration(&s.IdleTimeout, serve.DefaultIdleTimeout)},
+		{"serve.write_idle_timeout", "", "a response that makes no write progress this long is aborted (idle, not total)", confval.Duration(&s.WriteIdleTimeout, serve.DefaultWriteIdleTimeout)},
+		{"serve.max_header_bytes", "", "largest request header block accepted (a size: 64K, 1M)", confval.Size(&s.MaxHeaderBytes, serve.DefaultMaxHeaderBytes, 1024)},
+		{"serve.max_object_size", "", "fills of larger objects fail (a size: 5GiB, 500M)", confval.Size(&s.MaxObjectSize, mirror.DefaultMaxObjectSize, 1)},
+		{"serve.connect_timeout", "", "origin dial timeout", confval.Duration(&s.ConnectTimeout, mirror.DefaultConnectTimeout)},
+		{"serve.origin_header_timeout", "", "time the origin has to send response headers", confval.Duration(&s.OriginHeaderTimeout, mirror.DefaultHeaderTimeout)},
+		{"serve.origin_idle_timeout", "", "a fill whose origin sends no byte this long fails", confval.Duration(&s.OriginIdleTimeout, mirror.DefaultIdleTimeout)},
+		{"serve.fill_timeout", "", "total deadline of one fill", confval.Duration(&s.FillTimeout, mirror.DefaultFillTimeout)},
+		{"serve.allow_private_redirects", "", "let origin redirects reach loopback, private and link-local addresses", confval.Bool(&s.AllowPrivateRedirects, false)},
+		{"serve.spool_dir", "", "directory for fill spool files (default: the system temp dir)", confval.String(&s.SpoolDir, "")},
+		{"serve.via", "", "Via token added to origin requests; a request carrying it is refused with 508 (loop)", confval.String(&s.Via, serve.DefaultVia, oneToken)},
+		{"serve.access_log", "", "log one line per request", confval.Bool(&s.AccessLog, true)},
+		{"serve.reload_interval", "", "how often the config file is checked for changes", confval.Duration(&s.ReloadInterval, serve.DefaultWatchInterval)},
 	}
 }
 
