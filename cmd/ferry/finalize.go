@@ -116,7 +116,7 @@ func runFinalize(ctx context.Context, a *app, sf *scanFlags, journals []string, 
 	if err != nil {
 		return err
 	}
-	if werr := writeSummary(a, sf, rep, func(w io.Writer) { printReport(w, a, rep) }); werr != nil {
+	if werr := writeSummary(a, sf, rep, func(w io.Writer) { rep.WriteSummary(w, store.Redact(a.cfg.Target)) }); werr != nil {
 		return werr
 	}
 	if !rep.Complete {
@@ -140,39 +140,4 @@ func runFinalize(ctx context.Context, a *app, sf *scanFlags, journals []string, 
 	return nil
 }
 
-func printReport(w io.Writer, a *app, r *scan.Report) {
-	state := "COMPLETE"
-	if !r.Complete {
-		state = "NOT COMPLETE"
-	}
-	fmt.Fprintf(w, "finalize: target %s\n", state)
-	fmt.Fprintf(w, "  target              %s\n", store.Redact(a.cfg.Target))
-	fmt.Fprintf(w, "  origin keys         %d\n", r.OriginKeys)
-	fmt.Fprintf(w, "  present             %d\n", r.Present)
-	fmt.Fprintf(w, "  copied now          %d%s\n", r.CopiedNow, sample(r.CopiedSample))
-	fmt.Fprintf(w, "  still missing       %d%s\n", r.StillMissing, sample(r.MissingSample))
-	fmt.Fprintf(w, "  size mismatches     %d%s\n", r.SizeMismatches, sample(r.SizeSample))
-	if r.ContentVerified > 0 || r.ContentMismatches > 0 {
-		fmt.Fprintf(w, "  content mismatches  %d of %d compared%s\n", r.ContentMismatches, r.ContentVerified, sample(r.ContentSample))
-	}
-	fmt.Fprintf(w, "  failed              %d\n", r.Failed)
-	for _, f := range r.FailedSample {
-		fmt.Fprintf(w, "      %q: %s: %s\n", f.Key, f.Reason, f.Error)
-	}
-	if r.NotInOrigin > 0 {
-		fmt.Fprintf(w, "  not in the origin   %d (earlier failures the origin no longer has)%s\n", r.NotInOrigin, sample(r.NotInOriginSample))
-	}
-	fmt.Fprintf(w, "  earlier failures    %d rechecked\n", r.RetriedKeys)
-	fmt.Fprintf(w, "  duration            %.1fs\n", r.Seconds)
-}
 
-func sample(keys []string) string {
-	if len(keys) == 0 {
-		return ""
-	}
-	s := "  e.g."
-	for _, k := range keys {
-		s += fmt.Sprintf(" %q", k)
-	}
-	return s
-}

@@ -86,24 +86,10 @@ func (p *progress) Update(s scan.Stats) {
 // describe is the text before the bar: bytes done of bytes listed (the
 // listing's total still growing is marked "+") and the copy rate.
 func (p *progress) describe(s scan.Stats, elapsed time.Duration) string {
-	total := human(s.ListedBytes)
+	total := scan.FormatBytes(s.ListedBytes)
 	if !s.ListingDone && !s.Final {
 		total += "+"
 	}
 	rate := float64(s.CopiedBytes) / max(elapsed.Seconds(), 1e-3) / (1 << 20)
-	return fmt.Sprintf("%s %s/%s %.1f MiB/s", p.what, human(s.ProcessedBytes()), total, rate)
-}
-
-// human formats a byte count.
-func human(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+	return fmt.Sprintf("%s %s/%s %.1f MiB/s", p.what, scan.FormatBytes(s.ProcessedBytes()), total, rate)
 }

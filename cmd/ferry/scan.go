@@ -228,7 +228,7 @@ func runScan(ctx context.Context, a *app, sf *scanFlags) error {
 	o.Progress = newProgress(a.stderr, a.log, "scan", false)
 	res, err := scan.Run(ctx, o)
 	if res != nil {
-		if werr := writeSummary(a, sf, res, func(w io.Writer) { printScanSummary(w, a, res) }); werr != nil && err == nil {
+		if werr := writeSummary(a, sf, res, func(w io.Writer) { res.WriteSummary(w, store.Redact(a.cfg.Target), retryCommand(a, res.Manifest)) }); werr != nil && err == nil {
 			err = werr
 		}
 	}
@@ -299,39 +299,3 @@ func writeSummary(a *app, sf *scanFlags, v any, human func(io.Writer)) error {
 	return nil
 }
 
-func printScanSummary(w io.Writer, a *app, r *scan.Result) {
-	verb := "copied"
-	if r.DryRun {
-		verb = "would copy"
-	}
-	n := r.Copied
-	if r.DryRun {
-		n = r.Missing
-	}
-	rate := 0.0
-	if r.Seconds > 0 {
-		rate = float64(r.CopiedBytes) / r.Seconds / (1 << 20)
-	}
-	fmt.Fprintf(w, "scan (%s): %d keys, %s %d (%s), skipped %d already present, failed %d",
-		r.Mode, r.Listed, verb, n, human(r.CopiedBytes), r.Skipped, r.Failed)
-	if r.Vanished > 0 {
-		fmt.Fprintf(w, ", %d gone from the origin", r.Vanished)
-	}
-	if r.SizeMismatch > 0 {
-		fmt.Fprintf(w, ", %d size mismatches", r.SizeMismatch)
-	}
-	fmt.Fprintf(w, " in %.1fs (%.1f MiB/s, %.0f objects/s)\n", r.Seconds, rate, float64(r.Processed())/max(r.Seconds, 1e-9))
-	fmt.Fprintf(w, "target: %s\n", store.Redact(a.cfg.Target))
-	if r.Resumed > 0 {
-		fmt.Fprintf(w, "resumed after %d keys done by an interrupted run\n", r.Resumed)
-	}
-	for _, f := range r.Failures {
-		fmt.Fprintf(w, "  failed %q: %s: %s\n", f.Key, f.Reason, f.Error)
-	}
-	for _, k := range r.SizeMismatchKeys {
-		fmt.Fprintf(w, "  size differs %q\n", k)
-	}
-	if r.Manifest != "" {
-		fmt.Fprintf(w, "failure manifest: %s (retry with: %s)\n", r.Manifest, retryCommand(a, r.Manifest))
-	}
-}
