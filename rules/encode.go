@@ -2,6 +2,7 @@ package rules
 
 import (
 	"bytes"
+	"strconv"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -54,6 +55,24 @@ func boolNode(b bool) *yaml.Node {
 	return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!bool", Value: v}
 }
 
+func intNode(n int) *yaml.Node {
+	return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!int", Value: strconv.Itoa(n)}
+}
+
+func flowSeq(items []*yaml.Node) *yaml.Node {
+	return &yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq", Style: yaml.FlowStyle, Content: items}
+}
+
+// headerValuesNode writes {name, value} pairs one per line, in flow style.
+func headerValuesNode(hs []HeaderValue) *yaml.Node {
+	s := &yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq"}
+	for _, hv := range hs {
+		s.Content = append(s.Content, &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Style: yaml.FlowStyle,
+			Content: []*yaml.Node{strNode("name"), strNode(hv.Name), strNode("value"), strNode(hv.Value)}})
+	}
+	return s
+}
+
 func ruleNode(r *Rule) *yaml.Node {
 	m := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}
 	add := func(k string, v *yaml.Node) { m.Content = append(m.Content, strNode(k), v) }
@@ -65,7 +84,25 @@ func ruleNode(r *Rule) *yaml.Node {
 	addStr("name", r.Name)
 	addStr("key_prefix", r.KeyPrefix)
 	addStr("key_suffix", r.KeySuffix)
-	add("origin", strNode(r.Origin))
+	if len(r.WhenHeaders) > 0 {
+		add("when_headers", headerValuesNode(r.WhenHeaders))
+	}
+	if len(r.OriginList) > 0 {
+		add("origins", originsNode(r.OriginList))
+	} else {
+		add("origin", strNode(r.Origin))
+	}
+	if len(r.FailoverOn) > 0 {
+		var items []*yaml.Node
+		for _, v := range r.FailoverOn {
+			if n, ok := failoverStatus(v); ok {
+				items = append(items, intNode(n))
+			} else {
+				items = append(items, strNode(v))
+			}
+		}
+		add("failover_on", flowSeq(items))
+	}
 	addStr("replace_key_prefix_with", r.ReplaceKeyPrefixWith)
 	addStr("replace_key_with", r.ReplaceKeyWith)
 	if r.PassQueryString {
@@ -77,35 +114,62 @@ func ruleNode(r *Rule) *yaml.Node {
 	if !r.MirrorHead {
 		add("mirror_head", boolNode(false))
 	}
-	h := &r.Headers
-	if h.PassAll || len(h.Pass)+len(h.Remove)+len(h.Set) > 0 {
-		hm := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}
-		hadd := func(k string, v *yaml.Node) { hm.Content = append(hm.Content, strNode(k), v) }
-		list := func(names []string) *yaml.Node {
-			s := &yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq", Style: yaml.FlowStyle}
-			for _, n := range names {
-				s.Content = append(s.Content, strNode(n))
-			}
-			return s
+	if len(r.PassStatus) > 0 {
+		var items []*yaml.Node
+		for _, c := range r.PassStatus {
+			items = append(items, intNode(c))
 		}
-		if h.PassAll {
-			hadd("pass_all", boolNode(true))
-		}
-		if len(h.Pass) > 0 {
-			hadd("pass", list(h.Pass))
-		}
-		if len(h.Remove) > 0 {
-			hadd("remove", list(h.Remove))
-		}
-		if len(h.Set) > 0 {
-			s := &yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq"}
-			for _, hv := range h.Set {
-				s.Content = append(s.Content, &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Style: yaml.FlowStyle,
-					Content: []*yaml.Node{strNode("name"), strNode(hv.Name), strNode("value"), strNode(hv.Value)}})
-			}
-			hadd("set", s)
-		}
+		add("pass_status", flowSeq(items))
+	}
+	if r.NoStore {
+		add("store", boolNode(false))
+	}
+	if hm := headersNode(&r.Headers); hm != nil {
 		add("headers", hm)
 	}
 	return m
+}
+
+// originsNode writes each origin as its URL, or as {url, host} when it has
+// a Host.
+func originsNode(os []Origin) *yaml.Node {
+	s := &yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq"}
+	for _, o := range os {
+		if o.Host == "" {
+			s.Content = append(s.Content, strNode(o.URL))
+			continue
+		}
+		s.Content = append(s.Content, &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Style: yaml.FlowStyle,
+			Content: []*yaml.Node{strNode("url"), strNode(o.URL), strNode("host"), strNode(o.Host)}})
+	}
+	return s
+}
+
+// headersNode writes the header policy, or nil when it is empty.
+func headersNode(h *Headers) *yaml.Node {
+	if !h.PassAll && len(h.Pass)+len(h.Remove)+len(h.Set) == 0 {
+		return nil
+	}
+	hm := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}
+	hadd := func(k string, v *yaml.Node) { hm.Content = append(hm.Content, strNode(k), v) }
+	list := func(names []string) *yaml.Node {
+		var items []*yaml.Node
+		for _, n := range names {
+			items = append(items, strNode(n))
+		}
+		return flowSeq(items)
+	}
+	if h.PassAll {
+		hadd("pass_all", boolNode(true))
+	}
+	if len(h.Pass) > 0 {
+		hadd("pass", list(h.Pass))
+	}
+	if len(h.Remove) > 0 {
+		hadd("remove", list(h.Remove))
+	}
+	if len(h.Set) > 0 {
+		hadd("set", headerValuesNode(h.Set))
+	}
+	return hm
 }

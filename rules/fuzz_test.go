@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"path"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -17,6 +18,8 @@ func FuzzParse(f *testing.F) {
 	f.Add("- origin: s3://b/p/?endpoint=http://m:9000\n  replace_key_with: x/${key}\n")
 	f.Add("- &a {origin: 'http://h/'}\n- *a\n")
 	f.Add("- origin: http://[::1]:8080/\n  follow_redirects: false\n  mirror_head: false\n  pass_query_string: true\n")
+	f.Add("- origins: [http://a/, {url: 'http://10.0.0.1/p/', host: www.example.com}, s3://b]\n  failover_on: [network, 5xx, 404]\n")
+	f.Add("- key_prefix: v/\n  when_headers: [{name: X-Client, value: a}]\n  origin: http://h/\n  pass_status: [403, 410]\n  store: false\n")
 	f.Fuzz(func(t *testing.T, y string) {
 		s, err := Parse(strings.NewReader(y))
 		if err != nil {
@@ -40,8 +43,8 @@ func FuzzParse(f *testing.F) {
 		if err != nil {
 			t.Fatalf("marshalled rules do not parse: %v\n%s", err, data)
 		}
-		if len(back.Rules) != len(s.Rules) {
-			t.Fatalf("round trip lost rules")
+		if !reflect.DeepEqual(back.Rules, s.Rules) {
+			t.Fatalf("round trip changed the rules:\n%s\n got %+v\nwant %+v", data, back.Rules, s.Rules)
 		}
 	})
 }
@@ -102,6 +105,52 @@ func FuzzOriginRequest(f *testing.F) {
 			if err != nil || p.Scheme != want.Scheme || p.Host != want.Host || p.User != nil ||
 				p.Path != o.prefix+RewriteKey(&rw, key) || !strings.HasPrefix(path.Clean(p.Path), path.Clean(o.prefix)) {
 				t.Fatalf("rewrite %+v key %q: URL %q (err %v)", rw, key, req.URL, err)
+			}
+		}
+	})
+}
+
+// FuzzOriginRequestAt: the guarantees of FuzzOriginRequest hold for every
+// origin of a failover rule, each with its own prefix and Host, and a
+// configured Host never comes from the key.
+func FuzzOriginRequestAt(f *testing.F) {
+	for _, k := range []string{"image/a.jpg", "@evil/x", "//evil/x", "../x", "%2e%2e/x", "http://evil/x", ":8080/x", "a/%2F/b"} {
+		f.Add("http://www.example-domain.com/dir1/", "https://10.0.0.1:8443/p/", "www.example.com", k, "v=1", true)
+		f.Add("s3://b/p/", "http://[2001:db8::1]:81/q/", "", k, "", false)
+	}
+	f.Fuzz(func(t *testing.T, origin0, origin1, host, key, query string, passQuery bool) {
+		r := &Rule{OriginList: []Origin{{URL: origin0}, {URL: origin1, Host: host}}, PassQueryString: passQuery}
+		if err := r.Validate(); err != nil {
+			return
+		}
+		for i, org := range r.OriginList {
+			req, err := OriginRequestAt(r, i, key, http.Header{"Host": {"client.example"}}, query)
+			if err != nil {
+				if !errors.Is(err, ErrKeyRefused) {
+					t.Fatalf("origin %d: error does not wrap ErrKeyRefused: %v", i+1, err)
+				}
+				continue
+			}
+			if req.OriginIndex != i {
+				t.Fatalf("OriginIndex %d for origin %d", req.OriginIndex, i+1)
+			}
+			o, _ := parseOrigin(org.URL)
+			if o.bucket {
+				if req.BucketURL != org.URL || req.Key != key || req.URL != nil {
+					t.Fatalf("origin %d: bucket request %+v", i+1, req)
+				}
+				continue
+			}
+			p, err := url.Parse(req.URL.String())
+			if err != nil || p.Scheme != o.u.Scheme || p.Host != o.u.Host || p.User != nil || p.Fragment != "" ||
+				p.Path != o.prefix+key || !strings.HasPrefix(path.Clean(p.Path), path.Clean(o.prefix)) {
+				t.Fatalf("origin %d %q key %q: URL %q (err %v)", i+1, org.URL, key, req.URL, err)
+			}
+			if org.Host != "" && req.Host != org.Host {
+				t.Fatalf("origin %d: Host %q, want the configured %q", i+1, req.Host, org.Host)
+			}
+			if org.Host == "" && req.Host != "" {
+				t.Fatalf("origin %d: Host %q without a configured or passed Host", i+1, req.Host)
 			}
 		}
 	})

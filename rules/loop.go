@@ -23,24 +23,31 @@ import (
 //     this machine's host name when the address has no host;
 //   - an http(s):// URL at which ferry answers.
 //
-// The error is an *Error naming the rule.
+// Every origin of a rule is checked (origins: for failover too). The error
+// is an *Error naming the rule and the origin's field.
 func CheckLoop(s *Set, self []string) error {
 	if s == nil {
 		return nil
 	}
 	for i := range s.Rules {
 		r := &s.Rules[i]
-		o, err := parseOrigin(r.Origin)
-		if err != nil {
-			return &Error{Rule: i + 1, Field: "origin", Msg: err.Error()}
-		}
-		for _, sf := range self {
-			if sf == "" {
-				continue
+		for j, org := range r.Origins() {
+			field := "origin"
+			if len(r.OriginList) > 0 {
+				field = fmt.Sprintf("origins[%d].url", j+1)
 			}
-			if what := loops(o, sf); what != "" {
-				return &Error{Rule: i + 1, Field: "origin",
-					Msg: fmt.Sprintf("%q points back at %s: every miss would fetch from ferry itself (a mirror loop)", r.Origin, what)}
+			o, err := parseOrigin(org.URL)
+			if err != nil {
+				return &Error{Rule: i + 1, Field: field, Msg: err.Error()}
+			}
+			for _, sf := range self {
+				if sf == "" {
+					continue
+				}
+				if what := loops(o, sf); what != "" {
+					return &Error{Rule: i + 1, Field: field,
+						Msg: fmt.Sprintf("%q points back at %s: every miss would fetch from ferry itself (a mirror loop)", org.URL, what)}
+				}
 			}
 		}
 	}

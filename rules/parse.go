@@ -2,6 +2,8 @@ package rules
 
 import (
 	"fmt"
+	"slices"
+	"strconv"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -94,59 +96,83 @@ func parseList(n *yaml.Node) (*Set, error) {
 func decodeRule(num int, n *yaml.Node) (Rule, lines, error) {
 	r := Rule{FollowRedirects: true, MirrorHead: true}
 	l := lines{"": n.Line}
-	fail := func(field string, n *yaml.Node, format string, args ...any) (Rule, lines, error) {
-		return Rule{}, nil, &Error{Rule: num, Field: field, Line: n.Line, Msg: fmt.Sprintf(format, args...)}
-	}
 	if n.Kind != yaml.MappingNode {
-		return fail("", n, "expected a mapping of rule fields (origin, key_prefix, ...), got %s", describe(n))
+		return Rule{}, nil, &Error{Rule: num, Line: n.Line,
+			Msg: "expected a mapping of rule fields (origin, key_prefix, ...), got " + describe(n)}
 	}
 	seen := map[string]bool{}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		kn, vn := deref(n.Content[i]), deref(n.Content[i+1])
 		key := kn.Value
-		if seen[key] {
-			return fail(key, kn, "field appears twice")
-		}
-		seen[key] = true
-		l[key] = kn.Line
 		var err error
-		switch key {
-		case "name":
-			r.Name, err = str(vn)
-		case "key_prefix":
-			r.KeyPrefix, err = str(vn)
-		case "key_suffix":
-			r.KeySuffix, err = str(vn)
-		case "origin":
-			r.Origin, err = str(vn)
-		case "replace_key_prefix_with":
-			r.ReplaceKeyPrefixWith, err = str(vn)
-		case "replace_key_with":
-			r.ReplaceKeyWith, err = str(vn)
-		case "pass_query_string":
-			r.PassQueryString, err = boolean(vn)
-		case "follow_redirects":
-			r.FollowRedirects, err = boolean(vn)
-		case "mirror_head":
-			r.MirrorHead, err = boolean(vn)
-		case "headers":
-			var e *Error
-			r.Headers, e = decodeHeaders(num, vn, l)
-			if e != nil {
-				return Rule{}, nil, e
-			}
+		switch {
+		case seen[key]:
+			err = &Error{Field: key, Line: kn.Line, Msg: "field appears twice"}
+		case !slices.Contains(ruleFields, key):
+			err = &Error{Field: key, Line: kn.Line, Msg: fmt.Sprintf("unknown field%s (known: %s)",
+				suggest(key, ruleFields), strings.Join(ruleFields, ", "))}
 		default:
-			return fail(key, kn, "unknown field%s (known: name, key_prefix, key_suffix, origin, replace_key_prefix_with, replace_key_with, pass_query_string, follow_redirects, mirror_head, headers)", suggest(key, ruleFields))
+			seen[key] = true
+			l[key] = kn.Line
+			err = decodeField(&r, key, vn, l)
 		}
 		if err != nil {
-			return fail(key, vn, "%v", err)
+			e, ok := err.(*Error)
+			if !ok {
+				e = &Error{Field: key, Line: vn.Line, Msg: err.Error()}
+			}
+			e.Rule = num
+			return Rule{}, nil, e
 		}
 	}
 	return r, l, nil
 }
 
-var ruleFields = []string{"name", "key_prefix", "key_suffix", "origin", "replace_key_prefix_with",
-	"replace_key_with", "pass_query_string", "follow_redirects", "mirror_head", "headers"}
+// decodeField decodes the value of one known rule field into r. Errors about
+// the value itself are plain errors (reported at the value's line); errors
+// inside it are *Error with their own field and line.
+func decodeField(r *Rule, key string, vn *yaml.Node, l lines) error {
+	var err error
+	switch key {
+	case "name":
+		r.Name, err = str(vn)
+	case "key_prefix":
+		r.KeyPrefix, err = str(vn)
+	case "key_suffix":
+		r.KeySuffix, err = str(vn)
+	case "when_headers":
+		r.WhenHeaders, err = headerValues(vn, key, l, "when_headers needs a value to compare with")
+	case "origin":
+		r.Origin, err = str(vn)
+	case "origins":
+		r.OriginList, err = decodeOrigins(vn, l)
+	case "failover_on":
+		r.FailoverOn, err = decodeFailover(vn, l)
+	case "replace_key_prefix_with":
+		r.ReplaceKeyPrefixWith, err = str(vn)
+	case "replace_key_with":
+		r.ReplaceKeyWith, err = str(vn)
+	case "pass_query_string":
+		r.PassQueryString, err = boolean(vn)
+	case "follow_redirects":
+		r.FollowRedirects, err = boolean(vn)
+	case "mirror_head":
+		r.MirrorHead, err = boolean(vn)
+	case "pass_status":
+		r.PassStatus, err = decodeStatuses(vn, l)
+	case "store":
+		var store bool
+		store, err = boolean(vn)
+		r.NoStore = !store
+	case "headers":
+		r.Headers, err = decodeHeaders(vn, l)
+	}
+	return err
+}
+
+var ruleFields = []string{"name", "key_prefix", "key_suffix", "when_headers", "origin", "origins", "failover_on",
+	"replace_key_prefix_with", "replace_key_with", "pass_query_string", "follow_redirects", "mirror_head",
+	"pass_status", "store", "headers"}
 
 var headerFields = []string{"pass_all", "pass", "remove", "set"}
 
@@ -159,23 +185,20 @@ func suggest(key string, known []string) string {
 	return fmt.Sprintf(" %q", key)
 }
 
-func decodeHeaders(num int, n *yaml.Node, l lines) (Headers, *Error) {
+func decodeHeaders(n *yaml.Node, l lines) (Headers, error) {
 	var h Headers
-	fail := func(field string, n *yaml.Node, format string, args ...any) (Headers, *Error) {
-		return Headers{}, &Error{Rule: num, Field: field, Line: n.Line, Msg: fmt.Sprintf(format, args...)}
-	}
 	if isNull(n) {
 		return h, nil
 	}
 	if n.Kind != yaml.MappingNode {
-		return fail("headers", n, "expected a mapping (pass_all, pass, remove, set), got %s", describe(n))
+		return h, &Error{Field: "headers", Line: n.Line, Msg: "expected a mapping (pass_all, pass, remove, set), got " + describe(n)}
 	}
 	seen := map[string]bool{}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		kn, vn := deref(n.Content[i]), deref(n.Content[i+1])
 		field := "headers." + kn.Value
 		if seen[kn.Value] {
-			return fail(field, kn, "field appears twice")
+			return Headers{}, &Error{Field: field, Line: kn.Line, Msg: "field appears twice"}
 		}
 		seen[kn.Value] = true
 		l[field] = kn.Line
@@ -188,63 +211,142 @@ func decodeHeaders(num int, n *yaml.Node, l lines) (Headers, *Error) {
 		case "remove":
 			h.Remove, err = strList(vn, field, l)
 		case "set":
-			if isNull(vn) {
-				continue
-			}
-			if vn.Kind != yaml.SequenceNode {
-				return fail(field, vn, "expected a list of {name, value}, got %s", describe(vn))
-			}
-			for j, item := range vn.Content {
-				item = deref(item)
-				f := fmt.Sprintf("%s[%d]", field, j+1)
-				l[f] = item.Line
-				if item.Kind != yaml.MappingNode {
-					return fail(f, item, "expected {name: ..., value: ...}, got %s", describe(item))
-				}
-				var hv HeaderValue
-				var haveName, haveValue bool
-				for k := 0; k+1 < len(item.Content); k += 2 {
-					ikn, ivn := deref(item.Content[k]), deref(item.Content[k+1])
-					switch ikn.Value {
-					case "name":
-						if haveName {
-							return fail(f+".name", ikn, "field appears twice")
-						}
-						haveName = true
-						hv.Name, err = str(ivn)
-					case "value":
-						if haveValue {
-							return fail(f+".value", ikn, "field appears twice")
-						}
-						haveValue = true
-						hv.Value, err = str(ivn)
-					default:
-						return fail(f+"."+ikn.Value, ikn, "unknown field %q (known: name, value)", ikn.Value)
-					}
-					if err != nil {
-						return fail(f+"."+ikn.Value, ivn, "%v", err)
-					}
-				}
-				if !haveName {
-					return fail(f, item, "missing name")
-				}
-				if !haveValue {
-					return fail(f, item, "missing value (use headers.remove to drop a header)")
-				}
-				h.Set = append(h.Set, hv)
-			}
+			h.Set, err = headerValues(vn, field, l, "use headers.remove to drop a header")
 		default:
-			return fail(field, kn, "unknown field%s (known: pass_all, pass, remove, set)", suggest(kn.Value, headerFields))
+			return Headers{}, &Error{Field: field, Line: kn.Line,
+				Msg: fmt.Sprintf("unknown field%s (known: pass_all, pass, remove, set)", suggest(kn.Value, headerFields))}
 		}
 		if err != nil {
 			if e, ok := err.(*Error); ok {
-				e.Rule = num
 				return Headers{}, e
 			}
-			return fail(field, vn, "%v", err)
+			return Headers{}, &Error{Field: field, Line: vn.Line, Msg: err.Error()}
 		}
 	}
 	return h, nil
+}
+
+// headerValues decodes a list of {name, value} mappings (headers.set,
+// when_headers). hint completes the "missing value" message.
+func headerValues(n *yaml.Node, field string, l lines, hint string) ([]HeaderValue, error) {
+	if isNull(n) {
+		return nil, nil
+	}
+	var out []HeaderValue
+	err := eachItem(n, field, l, "a list of {name, value}", true, func(f string, item *yaml.Node) error {
+		if item.Kind != yaml.MappingNode {
+			return &Error{Field: f, Line: item.Line, Msg: "expected {name: ..., value: ...}, got " + describe(item)}
+		}
+		fields, err := scalarFields(item, f, []string{"name", "value"})
+		if err != nil {
+			return err
+		}
+		if _, ok := fields["name"]; !ok {
+			return &Error{Field: f, Line: item.Line, Msg: "missing name"}
+		}
+		if _, ok := fields["value"]; !ok {
+			return &Error{Field: f, Line: item.Line, Msg: "missing value (" + hint + ")"}
+		}
+		out = append(out, HeaderValue{Name: fields["name"], Value: fields["value"]})
+		return nil
+	})
+	return out, err
+}
+
+// scalarFields decodes a mapping whose fields are all strings, refusing
+// unknown and repeated fields. The result holds only the fields present.
+func scalarFields(item *yaml.Node, f string, known []string) (map[string]string, error) {
+	out := map[string]string{}
+	for k := 0; k+1 < len(item.Content); k += 2 {
+		kn, vn := deref(item.Content[k]), deref(item.Content[k+1])
+		field := f + "." + kn.Value
+		if !slices.Contains(known, kn.Value) {
+			return nil, &Error{Field: field, Line: kn.Line,
+				Msg: fmt.Sprintf("unknown field %q (known: %s)", kn.Value, strings.Join(known, ", "))}
+		}
+		if _, dup := out[kn.Value]; dup {
+			return nil, &Error{Field: field, Line: kn.Line, Msg: "field appears twice"}
+		}
+		v, err := str(vn)
+		if err != nil {
+			return nil, &Error{Field: field, Line: vn.Line, Msg: err.Error()}
+		}
+		out[kn.Value] = v
+	}
+	return out, nil
+}
+
+// eachItem calls fn for each item of the list n, named field[i] (1-based)
+// and with its line recorded; what describes the list expected. An empty
+// list is an error unless allowEmpty.
+func eachItem(n *yaml.Node, field string, l lines, what string, allowEmpty bool, fn func(f string, item *yaml.Node) error) error {
+	if n.Kind != yaml.SequenceNode || len(n.Content) == 0 && !allowEmpty {
+		return fmt.Errorf("expected %s, got %s", what, describe(n))
+	}
+	for i, item := range n.Content {
+		item = deref(item)
+		f := fmt.Sprintf("%s[%d]", field, i+1)
+		l[f] = item.Line
+		if err := fn(f, item); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// decodeOrigins decodes origins: a list whose entries are a URL or a
+// mapping {url, host}.
+func decodeOrigins(n *yaml.Node, l lines) ([]Origin, error) {
+	var out []Origin
+	err := eachItem(n, "origins", l, "a list of origins (URLs, or {url: ..., host: ...})", false, func(f string, item *yaml.Node) error {
+		if item.Kind != yaml.MappingNode {
+			u, err := str(item)
+			if err != nil {
+				return &Error{Field: f, Line: item.Line, Msg: "expected a URL or {url: ..., host: ...}, got " + describe(item)}
+			}
+			out = append(out, Origin{URL: u})
+			return nil
+		}
+		fields, err := scalarFields(item, f, []string{"url", "host"})
+		if err != nil {
+			return err
+		}
+		if _, ok := fields["url"]; !ok {
+			return &Error{Field: f, Line: item.Line, Msg: "missing url"}
+		}
+		out = append(out, Origin{URL: fields["url"], Host: fields["host"]})
+		return nil
+	})
+	return out, err
+}
+
+// decodeFailover decodes failover_on: a list of words (network, 5xx, ...)
+// and status codes, kept as written (numbers in decimal) for validate.
+func decodeFailover(n *yaml.Node, l lines) ([]string, error) {
+	var out []string
+	err := eachItem(n, "failover_on", l, "a list such as [network, timeout, 5xx, 404]", false, func(f string, item *yaml.Node) error {
+		s, err := str(item)
+		if err != nil {
+			return &Error{Field: f, Line: item.Line, Msg: "expected network, timeout, 4xx, 5xx or a status code, got " + describe(item)}
+		}
+		out = append(out, s)
+		return nil
+	})
+	return out, err
+}
+
+// decodeStatuses decodes pass_status: a list of HTTP status codes.
+func decodeStatuses(n *yaml.Node, l lines) ([]int, error) {
+	var out []int
+	err := eachItem(n, "pass_status", l, "a list of status codes such as [403, 410]", false, func(f string, item *yaml.Node) error {
+		code, err := strconv.Atoi(item.Value)
+		if item.Kind != yaml.ScalarNode || item.Tag != "!!int" || err != nil {
+			return &Error{Field: f, Line: item.Line, Msg: "expected a status code such as 403, got " + describe(item)}
+		}
+		out = append(out, code)
+		return nil
+	})
+	return out, err
 }
 
 // str decodes a scalar as a string. Numbers and dates are taken as written
@@ -277,19 +379,14 @@ func strList(n *yaml.Node, field string, l lines) ([]string, error) {
 	if isNull(n) {
 		return nil, nil
 	}
-	if n.Kind != yaml.SequenceNode {
-		return nil, fmt.Errorf("expected a list of header names, got %s", describe(n))
-	}
 	var out []string
-	for i, item := range n.Content {
-		item = deref(item)
-		f := fmt.Sprintf("%s[%d]", field, i+1)
-		l[f] = item.Line
+	err := eachItem(n, field, l, "a list of header names", true, func(f string, item *yaml.Node) error {
 		s, err := str(item)
 		if err != nil {
-			return nil, &Error{Field: f, Line: item.Line, Msg: err.Error()}
+			return &Error{Field: f, Line: item.Line, Msg: err.Error()}
 		}
 		out = append(out, s)
-	}
-	return out, nil
+		return nil
+	})
+	return out, err
 }

@@ -5,23 +5,38 @@ import (
 	"net/http"
 	"net/url"
 	"path"
+	"slices"
 	"strings"
 	"unicode"
 	"unicode/utf8"
 )
 
-// OriginRequest builds the origin request for key under rule r. A key can
-// never change the scheme, host or port, nor escape the origin's path prefix;
-// such keys are refused with an error wrapping ErrKeyRefused.
+// OriginRequest builds the request for key to the rule's first origin
+// (OriginRequestAt with i = 0). A key can never change the scheme, host or
+// port, nor escape the origin's path prefix; such keys are refused with an
+// error wrapping ErrKeyRefused.
 //
-// The URL is assembled from the rule's parsed origin: each segment of the
-// (rewritten) key is checked and escaped on its own, and the result is
-// parsed back and compared with the rule before it is returned. client holds
-// the client's request headers; serve puts the client's Host under "Host" so
-// that pass_all or pass: [Host] can forward it. rawQuery is forwarded only
-// when the rule has pass_query_string.
+// client holds the client's request headers; serve puts the client's Host
+// under "Host" so that pass_all or pass: [Host] can forward it. rawQuery is
+// forwarded only when the rule has pass_query_string.
 func OriginRequest(r *Rule, key string, client http.Header, rawQuery string) (*Request, error) {
-	o, err := parseOrigin(r.Origin)
+	return OriginRequestAt(r, 0, key, client, rawQuery)
+}
+
+// OriginRequestAt builds the request for key to origin i (0-based, in the
+// order of r.Origins()), with the same guarantees as OriginRequest for every
+// origin: the URL is assembled from that origin's parsed URL, each segment of
+// the (rewritten) key is checked and escaped on its own, and the result is
+// parsed back and compared with the origin before it is returned. The Host
+// is the origin's host: when set, else the header policy's. An i out of
+// range is an error that does not wrap ErrKeyRefused.
+func OriginRequestAt(r *Rule, i int, key string, client http.Header, rawQuery string) (*Request, error) {
+	origins := r.Origins()
+	if i < 0 || i >= len(origins) {
+		return nil, fmt.Errorf("the rule has %d origins: there is no origin %d", len(origins), i+1)
+	}
+	org := origins[i]
+	o, err := parseOrigin(org.URL)
 	if err != nil {
 		return nil, fmt.Errorf("rule origin: %w", err)
 	}
@@ -36,8 +51,25 @@ func OriginRequest(r *Rule, key string, client http.Header, rawQuery string) (*R
 		return nil, refused(key, why)
 	}
 	if o.bucket {
-		return &Request{BucketURL: r.Origin, Key: k, Header: http.Header{}}, nil
+		return &Request{BucketURL: org.URL, Key: k, Header: http.Header{}, OriginIndex: i}, nil
 	}
+	u, err := buildURL(o, k, r.PassQueryString, rawQuery)
+	if err != nil {
+		return nil, err
+	}
+	if why := verify(u, o); why != "" {
+		return nil, refused(key, "the built URL "+why)
+	}
+	h, host := applyHeaders(&r.Headers, client)
+	if org.Host != "" && checkHostValue(org.Host) == nil {
+		host = org.Host
+	}
+	return &Request{URL: u, Header: h, Host: host, OriginIndex: i}, nil
+}
+
+// buildURL puts the checked key k (and the query, when passed) under the
+// origin's prefix, escaping each segment of k on its own.
+func buildURL(o *origin, k string, passQuery bool, rawQuery string) (*url.URL, error) {
 	segs := strings.Split(k, "/")
 	esc := make([]string, len(segs))
 	for i, s := range segs {
@@ -49,17 +81,58 @@ func OriginRequest(r *Rule, key string, client http.Header, rawQuery string) (*R
 		Path:    o.prefix + k,
 		RawPath: o.rawPrefix + strings.Join(esc, "/"),
 	}
-	if r.PassQueryString && rawQuery != "" {
+	if passQuery && rawQuery != "" {
 		if why := checkQuery(rawQuery); why != "" {
 			return nil, fmt.Errorf("query string %q: %s: %w", rawQuery, why, ErrKeyRefused)
 		}
 		u.RawQuery = rawQuery
 	}
-	if why := verify(u, o); why != "" {
-		return nil, refused(key, "the built URL "+why)
+	return u, nil
+}
+
+// FailoverOnStatus reports whether an origin answer with this HTTP status
+// moves the fill on to the next origin under the rule's failover_on (by
+// default network, timeout, 5xx). It only applies the policy: the caller
+// also checks that there is a next origin and that no byte of the body has
+// reached a client yet.
+func (r *Rule) FailoverOnStatus(status int) bool {
+	policy := r.FailoverOn
+	if len(policy) == 0 {
+		policy = DefaultFailoverOn()
 	}
-	h, host := applyHeaders(&r.Headers, client)
-	return &Request{URL: u, Header: h, Host: host}, nil
+	for _, v := range policy {
+		if n, ok := failoverStatus(v); ok && n == status {
+			return true
+		}
+		if c := statusClass(status); c != "" && v == c {
+			return true
+		}
+	}
+	return false
+}
+
+// FailoverOnError reports whether an origin attempt that got no answer moves
+// the fill on to the next origin: timeout is true for a connect, header or
+// idle timeout (policy "timeout"), false for any other failure to get an
+// answer, such as a refused or reset connection, DNS or TLS (policy
+// "network"). The same caller checks apply as for FailoverOnStatus.
+func (r *Rule) FailoverOnError(timeout bool) bool {
+	want := FailoverNetwork
+	if timeout {
+		want = FailoverTimeout
+	}
+	policy := r.FailoverOn
+	if len(policy) == 0 {
+		policy = DefaultFailoverOn()
+	}
+	return slices.Contains(policy, want)
+}
+
+// PassesStatus reports whether an origin answer with this status reaches the
+// client with its status and body (pass_status) instead of 424 MirrorFailed.
+// Such answers are never stored.
+func (r *Rule) PassesStatus(status int) bool {
+	return slices.Contains(r.PassStatus, status)
 }
 
 func refused(key, why string) error {

@@ -5,6 +5,7 @@ package rules
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -19,19 +20,83 @@ import (
 // MaxRules is the most rules a configuration may hold.
 const MaxRules = 5
 
+// MaxOrigins is the most origins one rule may list for failover (as
+// Volcengine TOS allows 5 origin addresses).
+const MaxOrigins = 5
+
+// MaxWhenHeaders is the most header conditions one rule may have (as
+// Alibaba OSS allows 10 IncludeHeader conditions).
+const MaxWhenHeaders = 10
+
 // Rule says when and how to go back to the origin for a key the target lacks.
-// Parse applies the defaults (FollowRedirects and MirrorHead true).
+// Parse applies the defaults (FollowRedirects and MirrorHead true, and
+// storing, i.e. NoStore false); a Rule built in code gets the zero values.
+//
+// A rule has either Origin (the one-origin form, origin: in YAML) or
+// OriginList (origins:, tried in order); Origins returns either as a list.
 type Rule struct {
-	Name                 string  `yaml:"name,omitempty" json:"name,omitempty"`
-	KeyPrefix            string  `yaml:"key_prefix,omitempty" json:"key_prefix,omitempty"`
-	KeySuffix            string  `yaml:"key_suffix,omitempty" json:"key_suffix,omitempty"`
-	Origin               string  `yaml:"origin" json:"origin"`
-	ReplaceKeyPrefixWith string  `yaml:"replace_key_prefix_with,omitempty" json:"replace_key_prefix_with,omitempty"`
-	ReplaceKeyWith       string  `yaml:"replace_key_with,omitempty" json:"replace_key_with,omitempty"`
-	PassQueryString      bool    `yaml:"pass_query_string,omitempty" json:"pass_query_string"`
-	FollowRedirects      bool    `yaml:"follow_redirects" json:"follow_redirects"`
-	MirrorHead           bool    `yaml:"mirror_head" json:"mirror_head"`
-	Headers              Headers `yaml:"headers,omitempty" json:"headers"`
+	Name                 string        `yaml:"name,omitempty" json:"name,omitempty"`
+	KeyPrefix            string        `yaml:"key_prefix,omitempty" json:"key_prefix,omitempty"`
+	KeySuffix            string        `yaml:"key_suffix,omitempty" json:"key_suffix,omitempty"`
+	WhenHeaders          []HeaderValue `yaml:"when_headers,omitempty" json:"when_headers,omitempty"`
+	Origin               string        `yaml:"origin,omitempty" json:"origin,omitempty"`
+	OriginList           []Origin      `yaml:"origins,omitempty" json:"origins,omitempty"`
+	FailoverOn           []string      `yaml:"failover_on,omitempty" json:"failover_on,omitempty"`
+	ReplaceKeyPrefixWith string        `yaml:"replace_key_prefix_with,omitempty" json:"replace_key_prefix_with,omitempty"`
+	ReplaceKeyWith       string        `yaml:"replace_key_with,omitempty" json:"replace_key_with,omitempty"`
+	PassQueryString      bool          `yaml:"pass_query_string,omitempty" json:"pass_query_string"`
+	FollowRedirects      bool          `yaml:"follow_redirects" json:"follow_redirects"`
+	MirrorHead           bool          `yaml:"mirror_head" json:"mirror_head"`
+	PassStatus           []int         `yaml:"pass_status,omitempty" json:"pass_status,omitempty"`
+	// NoStore is "store: false": the origin's answer is streamed to the
+	// client and nothing is stored. It is inverted so that a Rule built in
+	// code stores, as the default file rule does.
+	NoStore bool    `yaml:"-" json:"-"`
+	Headers Headers `yaml:"headers,omitempty" json:"headers"`
+}
+
+// MarshalJSON writes the rule with "store" (true unless NoStore), the
+// spelling of the config file.
+func (r Rule) MarshalJSON() ([]byte, error) {
+	type plain Rule
+	return json.Marshal(struct {
+		plain
+		Store bool `json:"store"`
+	}{plain(r), !r.NoStore})
+}
+
+// Origin is one origin of a rule: an http(s) MirrorURL or a bucket URL, and
+// for HTTP origins the Host header to send to it ("" = the header policy's
+// Host, else the URL's host).
+type Origin struct {
+	URL  string `yaml:"url" json:"url"`
+	Host string `yaml:"host,omitempty" json:"host,omitempty"`
+}
+
+// IsBucket reports whether the origin is a bucket URL (s3://, gs://,
+// file://, ...) rather than an http(s) MirrorURL.
+func (o Origin) IsBucket() bool {
+	scheme, _, ok := strings.Cut(o.URL, "://")
+	return ok && bucketSchemes[strings.ToLower(scheme)]
+}
+
+// Origins returns the rule's origins in the order a fill tries them: the
+// origins: list, or origin: as a list of one (nil for a rule without any).
+// The slice is the rule's own for origins:; do not modify it.
+func (r *Rule) Origins() []Origin {
+	if len(r.OriginList) > 0 {
+		return r.OriginList
+	}
+	if r.Origin == "" {
+		return nil
+	}
+	return []Origin{{URL: r.Origin}}
+}
+
+// Stores reports whether a fill of this rule stores the object in the
+// target (store: true, the default) or only streams it (store: false).
+func (r *Rule) Stores() bool {
+	return !r.NoStore
 }
 
 // Headers is the header policy of a rule: start empty (or with every client
@@ -208,16 +273,7 @@ var parserErrors = []string{
 func NewSet(rules []Rule) (*Set, error) {
 	s := &Set{Rules: append([]Rule(nil), rules...)}
 	for i := range s.Rules {
-		h := &s.Rules[i].Headers
-		if len(h.Pass) == 0 {
-			h.Pass = nil
-		}
-		if len(h.Remove) == 0 {
-			h.Remove = nil
-		}
-		if len(h.Set) == 0 {
-			h.Set = nil
-		}
+		s.Rules[i].normalize()
 	}
 	if err := s.validate(nil); err != nil {
 		return nil, err
@@ -225,30 +281,98 @@ func NewSet(rules []Rule) (*Set, error) {
 	return s, nil
 }
 
+// normalize makes every empty list nil, as Parse returns them.
+func (r *Rule) normalize() {
+	h := &r.Headers
+	h.Pass = nilIfEmpty(h.Pass)
+	h.Remove = nilIfEmpty(h.Remove)
+	h.Set = nilIfEmpty(h.Set)
+	r.WhenHeaders = nilIfEmpty(r.WhenHeaders)
+	r.OriginList = nilIfEmpty(r.OriginList)
+	r.FailoverOn = nilIfEmpty(r.FailoverOn)
+	r.PassStatus = nilIfEmpty(r.PassStatus)
+}
+
+func nilIfEmpty[T any](s []T) []T {
+	if len(s) == 0 {
+		return nil
+	}
+	return s
+}
+
 // Match returns the 0-based index and the first rule whose conditions hold
 // for key, or -1 and nil. A rule with neither key_prefix nor key_suffix
-// matches every key.
+// matches every key. Match is MatchRequest without request headers: a rule
+// with when_headers never matches here (scan's key lists and finalize have
+// no client request).
 func (s *Set) Match(key string) (int, *Rule) {
+	return s.MatchRequest(key, nil)
+}
+
+// MatchRequest returns the 0-based index and the first rule whose
+// conditions all hold for a client request of key with headers h, or -1 and
+// nil. h holds the client's request headers as for OriginRequest (serve puts
+// the client's Host under "Host"); header names match case-insensitively,
+// values exactly (see Rule.UnmetHeader).
+func (s *Set) MatchRequest(key string, h http.Header) (int, *Rule) {
 	if s == nil {
 		return -1, nil
 	}
 	for i := range s.Rules {
 		r := &s.Rules[i]
-		if strings.HasPrefix(key, r.KeyPrefix) && strings.HasSuffix(key, r.KeySuffix) {
+		if !r.MatchesKey(key) {
+			continue
+		}
+		if _, unmet := r.UnmetHeader(h); !unmet {
 			return i, r
 		}
 	}
 	return -1, nil
 }
 
+// MatchesKey reports whether key starts with the rule's key_prefix and ends
+// with its key_suffix (the key conditions, without when_headers).
+func (r *Rule) MatchesKey(key string) bool {
+	return strings.HasPrefix(key, r.KeyPrefix) && strings.HasSuffix(key, r.KeySuffix)
+}
+
+// UnmetHeader returns the first when_headers condition that the request
+// headers h do not satisfy, and true; or false when all hold. A condition
+// holds when one of the request's values of that header (name matched
+// case-insensitively) equals the configured value exactly, byte for byte,
+// as Alibaba OSS compares IncludeHeader's Equals.
+func (r *Rule) UnmetHeader(h http.Header) (HeaderValue, bool) {
+	for _, c := range r.WhenHeaders {
+		if !hasValue(h, c.Name, c.Value) {
+			return c, true
+		}
+	}
+	return HeaderValue{}, false
+}
+
+func hasValue(h http.Header, name, value string) bool {
+	for k, vs := range h {
+		if !strings.EqualFold(k, name) {
+			continue
+		}
+		for _, v := range vs {
+			if v == value {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // bucketSchemes are the origin URL schemes read through a bucket API.
 var bucketSchemes = map[string]bool{"s3": true, "gs": true, "azblob": true, "file": true, "mem": true}
 
-// IsBucket reports whether the rule's origin is a bucket URL (s3://, gs://,
-// file://, ...) rather than an http(s) MirrorURL.
+// IsBucket reports whether the rule's first origin is a bucket URL (s3://,
+// gs://, file://, ...) rather than an http(s) MirrorURL. With several origins,
+// ask each of Origins.
 func (r *Rule) IsBucket() bool {
-	scheme, _, ok := strings.Cut(r.Origin, "://")
-	return ok && bucketSchemes[strings.ToLower(scheme)]
+	os := r.Origins()
+	return len(os) > 0 && os[0].IsBucket()
 }
 
 // Request is the exact origin request a fill sends for one key.
@@ -260,10 +384,13 @@ type Request struct {
 	// with HeaderValues rather than Header.Get. It never holds hop-by-hop,
 	// conditional, Range, Authorization or x-amz-* headers, nor Host.
 	Header http.Header
-	Host   string // Host to send when the policy sets or passes one; "" = URL host
+	Host   string // Host to send when the origin or the policy sets one; "" = URL host
 	// Bucket origins.
-	BucketURL string // the rule's origin bucket URL
+	BucketURL string // the origin's bucket URL
 	Key       string // the key to read in that bucket (after rewriting)
+	// OriginIndex is the 0-based index in Rule.Origins of the origin this
+	// request is for.
+	OriginIndex int
 }
 
 // HeaderValues returns the values of header name in h, matching names

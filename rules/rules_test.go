@@ -425,17 +425,7 @@ func TestMarshalRoundTrip(t *testing.T) {
     set: [{name: X-Y, value: "a: b # c"}, {name: X-Empty, value: ""}]
 - origin: "s3://b/p?endpoint=http://m:9000&region=us-east-1"
 `)
-	data, err := MarshalConfig(in.Rules)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := ParseConfig(strings.NewReader(string(data)))
-	if err != nil {
-		t.Fatalf("%v\n%s", err, data)
-	}
-	if !reflect.DeepEqual(in.Rules, out.Rules) {
-		t.Errorf("round trip:\n%s\n got %+v\nwant %+v", data, out.Rules, in.Rules)
-	}
+	roundTrip(t, in.Rules)
 	empty, _ := MarshalConfig(nil)
 	if string(empty) != "rules: []\n" {
 		t.Errorf("empty = %q", empty)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode"
@@ -69,11 +70,11 @@ func (r *Rule) validate() *Error {
 			return fail(f.name, "%s", msg)
 		}
 	}
-	if r.Origin == "" {
-		return fail("origin", "missing: every rule needs an origin (http://host/ or a bucket URL)")
+	if err := validateWhenHeaders(r.WhenHeaders); err != nil {
+		return err
 	}
-	if _, err := parseOrigin(r.Origin); err != nil {
-		return fail("origin", "%v", err)
+	if err := r.validateOrigins(); err != nil {
+		return err
 	}
 	if r.ReplaceKeyPrefixWith != "" && r.ReplaceKeyWith != "" {
 		return fail("replace_key_with", "cannot be combined with replace_key_prefix_with: use one of them")
@@ -81,10 +82,211 @@ func (r *Rule) validate() *Error {
 	if t := strings.ReplaceAll(r.ReplaceKeyWith, "${key}", ""); strings.Contains(t, "${") {
 		return fail("replace_key_with", "%q: only ${key} can be used in the template", r.ReplaceKeyWith)
 	}
-	if r.IsBucket() && len(r.Headers.Pass)+len(r.Headers.Remove)+len(r.Headers.Set) > 0 || r.IsBucket() && r.Headers.PassAll {
+	if err := validateFailover(r.FailoverOn); err != nil {
+		return err
+	}
+	allBucket := r.allBucket()
+	if err := validatePassStatus(r.PassStatus, allBucket); err != nil {
+		return err
+	}
+	if allBucket && (len(r.Headers.Pass)+len(r.Headers.Remove)+len(r.Headers.Set) > 0 || r.Headers.PassAll) {
 		return fail("headers", "a bucket origin is read through its API: headers cannot be configured")
 	}
 	return r.Headers.validate()
+}
+
+// everyHTTPOriginHasHost reports whether every HTTP origin of the rule has
+// its own host (so the header policy's Host reaches none of them).
+func (r *Rule) everyHTTPOriginHasHost() bool {
+	for _, o := range r.Origins() {
+		if !o.IsBucket() && o.Host == "" {
+			return false
+		}
+	}
+	return true
+}
+
+// allBucket reports whether every origin of the rule is a bucket URL.
+func (r *Rule) allBucket() bool {
+	for _, o := range r.Origins() {
+		if !o.IsBucket() {
+			return false
+		}
+	}
+	return true
+}
+
+// validateOrigins checks origin or origins: one of them, at most MaxOrigins,
+// each a valid origin with a valid Host, none twice.
+func (r *Rule) validateOrigins() *Error {
+	fail := func(field, format string, args ...any) *Error {
+		return &Error{Field: field, Msg: fmt.Sprintf(format, args...)}
+	}
+	switch {
+	case r.Origin != "" && len(r.OriginList) > 0:
+		return fail("origins", "cannot be combined with origin: give one origin as origin: URL, or every origin in order under origins:")
+	case len(r.OriginList) == 0:
+		if r.Origin == "" {
+			return fail("origin", "missing: every rule needs an origin (http://host/ or a bucket URL), or origins: [...] to fail over")
+		}
+		if _, err := parseOrigin(r.Origin); err != nil {
+			return fail("origin", "%v", err)
+		}
+		return nil
+	case len(r.OriginList) > MaxOrigins:
+		return fail("origins", "at most %d origins are allowed in a rule, got %d", MaxOrigins, len(r.OriginList))
+	}
+	for i, o := range r.OriginList {
+		f := fmt.Sprintf("origins[%d]", i+1)
+		if o.URL == "" {
+			return fail(f+".url", "missing: each origin needs a url (http://host/ or a bucket URL)")
+		}
+		if _, err := parseOrigin(o.URL); err != nil {
+			return fail(f+".url", "%v", err)
+		}
+		if o.Host != "" && o.IsBucket() {
+			return fail(f+".host", "a bucket origin is read through its API: it has no Host")
+		}
+		if o.Host != "" {
+			if err := checkHostValue(o.Host); err != nil {
+				return fail(f+".host", "Host %q: %v", o.Host, err)
+			}
+		}
+		for j := range i {
+			if r.OriginList[j] == o {
+				return fail(f, "%q is already origin %d", o.URL, j+1)
+			}
+		}
+	}
+	return nil
+}
+
+// validateWhenHeaders checks the header conditions: at most MaxWhenHeaders,
+// valid names given once, non-empty values without control characters or
+// surrounding spaces (a server trims those from every request header).
+func validateWhenHeaders(hs []HeaderValue) *Error {
+	fail := func(field, format string, args ...any) *Error {
+		return &Error{Field: field, Msg: fmt.Sprintf(format, args...)}
+	}
+	if len(hs) > MaxWhenHeaders {
+		return fail("when_headers", "at most %d header conditions are allowed, got %d", MaxWhenHeaders, len(hs))
+	}
+	for i, hv := range hs {
+		f := fmt.Sprintf("when_headers[%d]", i+1)
+		switch {
+		case hv.Name == "":
+			return fail(f+".name", "header name is empty")
+		case !validToken(hv.Name):
+			return fail(f+".name", "%q is not a valid header name", hv.Name)
+		case hv.Value == "":
+			return fail(f+".value", "is empty: a condition compares the header's value with a non-empty value")
+		case !validHeaderValue(hv.Value):
+			return fail(f+".value", "%q contains a control character", hv.Value)
+		case strings.TrimSpace(hv.Value) != hv.Value:
+			return fail(f+".value", "%q has leading or trailing spaces, which no request header value has", hv.Value)
+		}
+		for j := range i {
+			if strings.EqualFold(hs[j].Name, hv.Name) {
+				return fail(f+".name", "%q is already condition %d: a header can be required once", hv.Name, j+1)
+			}
+		}
+	}
+	return nil
+}
+
+// Failover classes of failover_on, besides single status codes 400-599.
+const (
+	FailoverNetwork = "network" // no answer: refused, reset, DNS or TLS failure
+	FailoverTimeout = "timeout" // no answer in time: connect, header or idle timeout
+	Failover4xx     = "4xx"     // every 4xx status except 404, which is named on its own
+	Failover5xx     = "5xx"     // every 5xx status
+)
+
+// DefaultFailoverOn returns the failover policy of a rule without
+// failover_on: network errors, timeouts and 5xx answers.
+func DefaultFailoverOn() []string {
+	return []string{FailoverNetwork, FailoverTimeout, Failover5xx}
+}
+
+// failoverStatus parses a status code of failover_on written in decimal.
+func failoverStatus(s string) (int, bool) {
+	n, err := strconv.Atoi(s)
+	if err != nil || strconv.Itoa(n) != s {
+		return 0, false
+	}
+	return n, true
+}
+
+// validateFailover checks the failover_on vocabulary: each class or status
+// once, and no status that a class already covers.
+func validateFailover(list []string) *Error {
+	fail := func(field, format string, args ...any) *Error {
+		return &Error{Field: field, Msg: fmt.Sprintf(format, args...)}
+	}
+	seen := map[string]int{}
+	for i, v := range list {
+		f := fmt.Sprintf("failover_on[%d]", i+1)
+		if j, dup := seen[v]; dup {
+			return fail(f, "%q is already item %d", v, j)
+		}
+		seen[v] = i + 1
+		switch v {
+		case FailoverNetwork, FailoverTimeout, Failover4xx, Failover5xx:
+			continue
+		}
+		n, ok := failoverStatus(v)
+		if !ok {
+			return fail(f, "%q: expected network, timeout, 4xx (every 4xx but 404), 5xx or a status code from 400 to 599", v)
+		}
+		if n < 400 || n > 599 {
+			return fail(f, "%d: only statuses from 400 to 599 can move a fill to the next origin", n)
+		}
+	}
+	for i, v := range list {
+		n, ok := failoverStatus(v)
+		if !ok {
+			continue
+		}
+		if class := statusClass(n); class != "" && seen[class] > 0 {
+			return fail(fmt.Sprintf("failover_on[%d]", i+1), "%d is already covered by %s", n, class)
+		}
+	}
+	return nil
+}
+
+// statusClass is the failover class that covers status n ("" for 404).
+func statusClass(n int) string {
+	switch {
+	case n >= 500 && n <= 599:
+		return Failover5xx
+	case n >= 400 && n <= 499 && n != 404:
+		return Failover4xx
+	}
+	return ""
+}
+
+// validatePassStatus checks pass_status: error statuses 400-599 but 404,
+// each once, and an HTTP origin to answer them.
+func validatePassStatus(codes []int, allBucket bool) *Error {
+	fail := func(field, format string, args ...any) *Error {
+		return &Error{Field: field, Msg: fmt.Sprintf(format, args...)}
+	}
+	if len(codes) > 0 && allBucket {
+		return fail("pass_status", "a bucket origin is read through its API: it has no HTTP answer to pass on")
+	}
+	for i, c := range codes {
+		f := fmt.Sprintf("pass_status[%d]", i+1)
+		switch {
+		case c == 404:
+			return fail(f, "404 is already answered 404 NoSuchKey (and never stored)")
+		case c < 400 || c > 599:
+			return fail(f, "%d: only error statuses from 400 to 599 can be passed on (200 is stored, 3xx follow follow_redirects)", c)
+		}
+		if j := slices.Index(codes[:i], c); j >= 0 {
+			return fail(f, "%d is already item %d", c, j+1)
+		}
+	}
+	return nil
 }
 
 // badText refuses control characters and invalid UTF-8 in rule strings.
@@ -342,7 +544,7 @@ func containsFold(list []string, s string) bool {
 func (r *Rule) warnings() []string {
 	var w []string
 	h := &r.Headers
-	hostHandled := containsFold(h.Remove, "Host")
+	hostHandled := containsFold(h.Remove, "Host") || r.everyHTTPOriginHasHost()
 	for _, hv := range h.Set {
 		if strings.EqualFold(hv.Name, "Host") {
 			hostHandled = true
@@ -355,6 +557,12 @@ func (r *Rule) warnings() []string {
 	}
 	if h.PassAll && len(h.Pass) > 0 {
 		w = append(w, "headers.pass has no effect with headers.pass_all")
+	}
+	if len(r.FailoverOn) > 0 && len(r.Origins()) < 2 {
+		w = append(w, "failover_on has no effect with one origin (list several under origins:)")
+	}
+	if r.NoStore && r.KeyPrefix == "" && r.KeySuffix == "" && len(r.WhenHeaders) == 0 {
+		w = append(w, "store: false on a rule that matches every key: no missing key is ever stored, so the target never becomes complete")
 	}
 	return w
 }

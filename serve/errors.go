@@ -68,6 +68,9 @@ func classify(err error) *apiError {
 		return &apiError{http.StatusFailedDependency, "MirrorFailed", "The object is not in the target and fetching it from the origin failed (" + fe.Reason + ").", err}
 	case errors.Is(err, context.DeadlineExceeded):
 		return &apiError{http.StatusServiceUnavailable, "SlowDown", "The request timed out; please retry.", err}
+	case store.IsSlowDown(err):
+		// The target throttles: pass it on for the client to back off and retry.
+		return &apiError{http.StatusServiceUnavailable, "SlowDown", "Please reduce your request rate.", err}
 	case errors.Is(err, context.Canceled):
 		// The client went away: nobody reads the answer, 499 is for the log.
 		return &apiError{499, "RequestCanceled", "The request was cancelled.", err}

@@ -215,6 +215,11 @@ func openS3(ctx context.Context, u *url.URL) (*blob.Bucket, error) {
 	}
 	cfg.HTTPClient = httpClient()
 	client := s3.NewFromConfig(cfg, func(o *s3.Options) {
+		// One retry layer: scan's --retries (with its backoff) retries a
+		// failed key; the SDK's own retryer (3 attempts by default) under it
+		// multiplied every transient error. serve answers a target's 503 as
+		// 503 SlowDown, for the client to retry.
+		o.Retryer = aws.NopRetryer{}
 		o.UsePathStyle = pathStyle
 		if endpoint != "" {
 			o.BaseEndpoint = aws.String(endpoint)
@@ -277,6 +282,19 @@ func IsPermission(err error) bool {
 		return e.Status == http.StatusForbidden || e.Status == http.StatusUnauthorized
 	}
 	return err != nil && gcerrors.Code(err) == gcerrors.PermissionDenied
+}
+
+// IsSlowDown reports whether err is the target asking the client to slow
+// down or retry later (HTTP 503 or 429, S3 code SlowDown).
+func IsSlowDown(err error) bool {
+	var sc interface{ HTTPStatusCode() int }
+	if errors.As(err, &sc) {
+		if c := sc.HTTPStatusCode(); c == http.StatusServiceUnavailable || c == http.StatusTooManyRequests {
+			return true
+		}
+	}
+	var ae smithy.APIError
+	return errors.As(err, &ae) && ae.ErrorCode() == "SlowDown"
 }
 
 // Explain turns an access-check error into one line that says what to check.

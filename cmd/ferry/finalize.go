@@ -139,5 +139,3 @@ func runFinalize(ctx context.Context, a *app, sf *scanFlags, journals []string, 
 	}
 	return nil
 }
-
-

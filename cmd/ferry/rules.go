@@ -289,30 +289,98 @@ func printRules(w io.Writer, rs []rules.Rule) {
 		if name == "" {
 			name = "-"
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", i+1, name, dash(r.KeyPrefix), dash(r.KeySuffix), store.Redact(r.Origin), r.Options())
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", i+1, name, dash(r.KeyPrefix), dash(r.KeySuffix), originsText(&r), ruleOptions(&r))
 	}
 	tw.Flush()
+}
+
+// originsText lists a rule's origins in order, with their Host when set.
+func originsText(r *rules.Rule) string {
+	var out []string
+	for _, o := range r.Origins() {
+		s := store.Redact(o.URL)
+		if o.Host != "" {
+			s += " (Host " + o.Host + ")"
+		}
+		out = append(out, s)
+	}
+	return strings.Join(out, ", ")
+}
+
+// ruleOptions summarises everything but the conditions and the origin.
+func ruleOptions(r *rules.Rule) string {
+	var o []string
+	if r.ReplaceKeyPrefixWith != "" {
+		o = append(o, "replace_key_prefix_with="+strconv.Quote(r.ReplaceKeyPrefixWith))
+	}
+	if r.ReplaceKeyWith != "" {
+		o = append(o, "replace_key_with="+strconv.Quote(r.ReplaceKeyWith))
+	}
+	if r.PassQueryString {
+		o = append(o, "pass_query_string")
+	}
+	if !r.FollowRedirects {
+		o = append(o, "follow_redirects=false")
+	}
+	if !r.MirrorHead {
+		o = append(o, "mirror_head=false")
+	}
+	for _, c := range r.WhenHeaders {
+		o = append(o, fmt.Sprintf("when_headers=%s:%q", c.Name, c.Value))
+	}
+	if len(r.FailoverOn) > 0 {
+		o = append(o, "failover_on="+strings.Join(r.FailoverOn, ","))
+	}
+	if len(r.PassStatus) > 0 {
+		o = append(o, "pass_status="+joinInts(r.PassStatus, ","))
+	}
+	if r.NoStore {
+		o = append(o, "store=false")
+	}
+	h := r.Headers
+	if h.PassAll {
+		o = append(o, "headers.pass_all")
+	}
+	if len(h.Pass) > 0 {
+		o = append(o, "headers.pass="+strings.Join(h.Pass, ","))
+	}
+	if len(h.Remove) > 0 {
+		o = append(o, "headers.remove="+strings.Join(h.Remove, ","))
+	}
+	for _, hv := range h.Set {
+		o = append(o, fmt.Sprintf("headers.set=%s:%q", hv.Name, hv.Value))
+	}
+	if len(o) == 0 {
+		return "-"
+	}
+	return strings.Join(o, " ")
 }
 
 // --- add and edit ---
 
 // ruleFlags are the flags of add and edit, one per rule field.
 type ruleFlags struct {
-	name, keyPrefix, keySuffix, origin, replacePrefix, replaceKey string
-	passQuery, followRedirects, mirrorHead, passAll               bool
-	pass, remove, set                                             []string
+	name, keyPrefix, keySuffix, replacePrefix, replaceKey     string
+	passQuery, followRedirects, mirrorHead, passAll, store    bool
+	origins, originHosts, failoverOn, whenHeaders, passStatus []string
+	pass, remove, set                                         []string
 }
 
 func (f *ruleFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.name, "name", "", "optional rule name (unique)")
 	fs.StringVar(&f.keyPrefix, "key-prefix", "", "match keys that start with this prefix")
 	fs.StringVar(&f.keySuffix, "key-suffix", "", "match keys that end with this suffix")
-	fs.StringVar(&f.origin, "origin", "", "http(s)://host[:port][/path/] or a bucket URL (s3://bucket/prefix?endpoint=...)")
+	fs.StringArrayVar(&f.whenHeaders, "when-header", nil, `match only requests with this header "Name: value" (repeatable, all must hold; an empty value clears the list)`)
+	fs.StringArrayVar(&f.origins, "origin", nil, "http(s)://host[:port][/path/] or a bucket URL (s3://bucket/prefix?endpoint=...); repeat it for failover origins, tried in order")
+	fs.StringArrayVar(&f.originHosts, "origin-host", nil, "the Host header for the origin at the same position (repeatable, one per --origin; an empty value for none)")
+	fs.StringSliceVar(&f.failoverOn, "failover-on", nil, "when to try the next origin: network, timeout, 4xx, 5xx or a status (comma-separated or repeated; default network,timeout,5xx; an empty value restores it)")
 	fs.StringVar(&f.replacePrefix, "replace-key-prefix-with", "", "fetch the key with its key-prefix replaced by this")
 	fs.StringVar(&f.replaceKey, "replace-key-with", "", "fetch this key instead (${key} is the requested key)")
 	fs.BoolVar(&f.passQuery, "pass-query-string", false, "forward the client's query string to the origin")
 	fs.BoolVar(&f.followRedirects, "follow-redirects", true, "follow origin redirects (at most 10) and store the final object")
 	fs.BoolVar(&f.mirrorHead, "mirror-head", true, "answer HEAD on a missing key from the origin's HEAD")
+	fs.StringSliceVar(&f.passStatus, "pass-status", nil, "pass origin answers with this status (400-599 but 404) to the client, unstored (repeatable; an empty value clears the list)")
+	fs.BoolVar(&f.store, "store", true, "store what the origin answers (--store=false: stream it to the client only)")
 	fs.BoolVar(&f.passAll, "pass-all-headers", false, "forward every client header (except those never forwarded)")
 	fs.StringArrayVar(&f.pass, "pass-header", nil, "forward this client header (repeatable; an empty value clears the list)")
 	fs.StringArrayVar(&f.remove, "remove-header", nil, "do not forward this header (repeatable; an empty value clears the list)")
@@ -331,8 +399,10 @@ func (f *ruleFlags) apply(fs *pflag.FlagSet, r *rules.Rule) error {
 	if ch("key-suffix") {
 		r.KeySuffix = f.keySuffix
 	}
-	if ch("origin") {
-		r.Origin = f.origin
+	if ch("origin") || ch("origin-host") {
+		if err := f.applyOrigins(ch, r); err != nil {
+			return err
+		}
 	}
 	if ch("replace-key-prefix-with") {
 		r.ReplaceKeyPrefixWith = f.replacePrefix
@@ -349,6 +419,19 @@ func (f *ruleFlags) apply(fs *pflag.FlagSet, r *rules.Rule) error {
 	if ch("mirror-head") {
 		r.MirrorHead = f.mirrorHead
 	}
+	if ch("store") {
+		r.NoStore = !f.store
+	}
+	if ch("failover-on") {
+		r.FailoverOn = nonEmpty(f.failoverOn)
+	}
+	if ch("pass-status") {
+		codes, err := statusCodes(f.passStatus)
+		if err != nil {
+			return err
+		}
+		r.PassStatus = codes
+	}
 	if ch("pass-all-headers") {
 		r.Headers.PassAll = f.passAll
 	}
@@ -358,17 +441,78 @@ func (f *ruleFlags) apply(fs *pflag.FlagSet, r *rules.Rule) error {
 	if ch("remove-header") {
 		r.Headers.Remove = nonEmpty(f.remove)
 	}
+	var err error
 	if ch("set-header") {
-		r.Headers.Set = nil
-		for _, s := range nonEmpty(f.set) {
-			name, value, ok := strings.Cut(s, ":")
-			if !ok {
-				return usagef("--set-header %q: write \"Name: value\"", s)
-			}
-			r.Headers.Set = append(r.Headers.Set, rules.HeaderValue{Name: strings.TrimSpace(name), Value: strings.TrimSpace(value)})
+		r.Headers.Set, err = headerFlags("--set-header", f.set)
+	}
+	if err == nil && ch("when-header") {
+		r.WhenHeaders, err = headerFlags("--when-header", f.whenHeaders)
+	}
+	return err
+}
+
+// applyOrigins sets the origins from --origin (replacing them) and the Host
+// of each from --origin-host, by position. One origin without a Host is
+// written in the one-origin form (origin:), several under origins:.
+func (f *ruleFlags) applyOrigins(ch func(string) bool, r *rules.Rule) error {
+	origins := append([]rules.Origin(nil), r.Origins()...)
+	if ch("origin") {
+		origins = nil
+		for _, u := range nonEmpty(f.origins) {
+			origins = append(origins, rules.Origin{URL: u})
 		}
 	}
+	if ch("origin-host") {
+		if len(f.originHosts) > len(origins) {
+			return usagef("--origin-host: %d hosts for %d origins: give at most one --origin-host per --origin, in the same order (an empty value for none)",
+				len(f.originHosts), len(origins))
+		}
+		for i, h := range f.originHosts {
+			origins[i].Host = strings.TrimSpace(h)
+		}
+	}
+	r.Origin, r.OriginList = "", nil
+	switch {
+	case len(origins) == 1 && origins[0].Host == "":
+		r.Origin = origins[0].URL
+	case len(origins) > 0:
+		r.OriginList = origins
+	}
 	return nil
+}
+
+// headerFlags parses "Name: value" flag values (empty values are skipped).
+func headerFlags(flag string, values []string) ([]rules.HeaderValue, error) {
+	var out []rules.HeaderValue
+	for _, s := range nonEmpty(values) {
+		name, value, ok := strings.Cut(s, ":")
+		if !ok {
+			return nil, usagef("%s %q: write \"Name: value\"", flag, s)
+		}
+		out = append(out, rules.HeaderValue{Name: strings.TrimSpace(name), Value: strings.TrimSpace(value)})
+	}
+	return out, nil
+}
+
+func joinInts(ns []int, sep string) string {
+	s := make([]string, len(ns))
+	for i, n := range ns {
+		s[i] = strconv.Itoa(n)
+	}
+	return strings.Join(s, sep)
+}
+
+// statusCodes parses --pass-status values (empty values are skipped).
+func statusCodes(values []string) ([]int, error) {
+	var out []int
+	for _, s := range nonEmpty(values) {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil {
+			return nil, usagef("--pass-status %q: not a status code (e.g. 403)", s)
+		}
+		out = append(out, n)
+	}
+	return out, nil
 }
 
 func nonEmpty(list []string) []string {
@@ -394,6 +538,9 @@ Examples:
   ferry rules add --origin http://www.example-domain.com/dir1/ --key-prefix image/
   ferry rules add --origin http://203.0.113.7/ --set-header "Host: www.example.com"
   ferry rules add --origin "s3://old-bucket/?endpoint=https://oss.example.com" --key-suffix .jpg
+  ferry rules add --origin http://203.0.113.7/ --origin https://backup.example.com/ \
+      --origin-host www.example.com --failover-on network,timeout,5xx,404
+  ferry rules add --origin http://old.example.com/ --when-header "X-Client: a" --pass-status 403 --store=false
 
 ` + exitCodesHelp,
 		Args:        noArgs,
@@ -441,8 +588,10 @@ func (rc *rulesCmd) editCmd() *cobra.Command {
 		Use:   "edit N [flags]",
 		Short: "Change fields of rule N (only the flags given)",
 		Long: `Change the fields of rule N whose flags are given; the others keep their
-values. A list flag (--pass-header, --remove-header, --set-header) replaces the
-whole list; give it an empty value to clear the list.
+values. A list flag (--origin, --when-header, --failover-on, --pass-status,
+--pass-header, --remove-header, --set-header) replaces the whole list; give it
+an empty value to clear the list. --origin-host alone sets the Host of the
+existing origins, by position.
 
 Example:
   ferry rules edit 2 --origin https://new.example.com/ --follow-redirects=false
@@ -462,6 +611,7 @@ Example:
 				r.Headers.Pass = append([]string(nil), r.Headers.Pass...)
 				r.Headers.Remove = append([]string(nil), r.Headers.Remove...)
 				r.Headers.Set = append([]rules.HeaderValue(nil), r.Headers.Set...)
+				r.WhenHeaders = append([]rules.HeaderValue(nil), r.WhenHeaders...)
 				if err := f.apply(cmd.Flags(), &r); err != nil {
 					return nil, err
 				}
@@ -503,7 +653,7 @@ func (rc *rulesCmd) removeCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(rc.a.stdout, "removed rule %d (origin %s) from %s\n", idx+1, store.Redact(removed.Origin), rc.file())
+			fmt.Fprintf(rc.a.stdout, "removed rule %d (origin %s) from %s\n", idx+1, originsText(&removed), rc.file())
 			return nil
 		},
 	}

@@ -298,4 +298,3 @@ func writeSummary(a *app, sf *scanFlags, v any, human func(io.Writer)) error {
 	human(a.stdout)
 	return nil
 }
-
