@@ -364,6 +364,7 @@ func reencodeRules(data []byte, rs []Rule) (out, section []byte, err error) {
 	return out, section, err
 }
 
+// encodeYAML writes n as YAML with two-space indentation.
 func encodeYAML(n *yaml.Node) ([]byte, error) {
 	var b bytes.Buffer
 	enc := yaml.NewEncoder(&b)
