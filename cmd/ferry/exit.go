@@ -50,8 +50,8 @@ func (e incompleteError) Unwrap() error { return e.err }
 
 // exitCode is the one place that maps an outcome to an exit code, from the
 // types of the errors: cmd's usage and configuration errors, the rules
-// package's parse and validation errors and scan's bad key-list lines are
-// usage errors (2); an interrupt is 130; an incomplete result 3; anything
+// package's parse and validation errors and refused keys, and scan's bad
+// key-list lines are usage errors (2); an interrupt is 130; an incomplete result 3; anything
 // else is fatal (1).
 func exitCode(ctx context.Context, err error) int {
 	var (
@@ -64,7 +64,8 @@ func exitCode(ctx context.Context, err error) int {
 	switch {
 	case err == nil:
 		return exitOK
-	case errors.As(err, &ue), errors.As(err, &ce), errors.As(err, &re), errors.As(err, &le):
+	case errors.As(err, &ue), errors.As(err, &ce), errors.As(err, &re), errors.As(err, &le),
+		errors.Is(err, rules.ErrKeyRefused):
 		return exitUsage
 	case ctx.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, ctx.Err())):
 		return exitInterrupted

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -13,8 +14,9 @@ import (
 // TestProgressBar: while the listing grows the total the bar shows the rate
 // in MiB/s and no ETA; once the listing is done it shows an ETA.
 func TestProgressBar(t *testing.T) {
-	var buf bytes.Buffer
+	var buf lockedBuffer // the bar's spinner writes from its own goroutine
 	p := &progress{bar: newBar(&buf, "scan", progressbar.OptionThrottle(0), progressbar.OptionSetWidth(20)), start: time.Now().Add(-2 * time.Second), what: "scan"}
+	defer p.bar.Finish() // stops the spinner
 	p.Update(scan.Stats{Listed: 100, ListedBytes: 100 << 20, Copied: 10, CopiedBytes: 10 << 20})
 	growing := buf.String()
 	if !strings.Contains(growing, "MiB/s") || !strings.Contains(growing, "100.0 MiB+") {
@@ -30,4 +32,28 @@ func TestProgressBar(t *testing.T) {
 	if !strings.Contains(known, "20%") || !strings.Contains(known, ":") {
 		t.Errorf("bar with a known total lacks the share or the ETA: %q", known)
 	}
+}
+
+// lockedBuffer is a bytes.Buffer safe for concurrent writers.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func (b *lockedBuffer) Reset() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.buf.Reset()
 }

@@ -289,71 +289,9 @@ func printRules(w io.Writer, rs []rules.Rule) {
 		if name == "" {
 			name = "-"
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", i+1, name, dash(r.KeyPrefix), dash(r.KeySuffix), originsText(&r), ruleOptions(&r))
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", i+1, name, dash(r.KeyPrefix), dash(r.KeySuffix), r.OriginsText(store.Redact), r.Options())
 	}
 	tw.Flush()
-}
-
-// originsText lists a rule's origins in order, with their Host when set.
-func originsText(r *rules.Rule) string {
-	var out []string
-	for _, o := range r.Origins() {
-		s := store.Redact(o.URL)
-		if o.Host != "" {
-			s += " (Host " + o.Host + ")"
-		}
-		out = append(out, s)
-	}
-	return strings.Join(out, ", ")
-}
-
-// ruleOptions summarises everything but the conditions and the origin.
-func ruleOptions(r *rules.Rule) string {
-	var o []string
-	if r.ReplaceKeyPrefixWith != "" {
-		o = append(o, "replace_key_prefix_with="+strconv.Quote(r.ReplaceKeyPrefixWith))
-	}
-	if r.ReplaceKeyWith != "" {
-		o = append(o, "replace_key_with="+strconv.Quote(r.ReplaceKeyWith))
-	}
-	if r.PassQueryString {
-		o = append(o, "pass_query_string")
-	}
-	if !r.FollowRedirects {
-		o = append(o, "follow_redirects=false")
-	}
-	if !r.MirrorHead {
-		o = append(o, "mirror_head=false")
-	}
-	for _, c := range r.WhenHeaders {
-		o = append(o, fmt.Sprintf("when_headers=%s:%q", c.Name, c.Value))
-	}
-	if len(r.FailoverOn) > 0 {
-		o = append(o, "failover_on="+strings.Join(r.FailoverOn, ","))
-	}
-	if len(r.PassStatus) > 0 {
-		o = append(o, "pass_status="+joinInts(r.PassStatus, ","))
-	}
-	if r.NoStore {
-		o = append(o, "store=false")
-	}
-	h := r.Headers
-	if h.PassAll {
-		o = append(o, "headers.pass_all")
-	}
-	if len(h.Pass) > 0 {
-		o = append(o, "headers.pass="+strings.Join(h.Pass, ","))
-	}
-	if len(h.Remove) > 0 {
-		o = append(o, "headers.remove="+strings.Join(h.Remove, ","))
-	}
-	for _, hv := range h.Set {
-		o = append(o, fmt.Sprintf("headers.set=%s:%q", hv.Name, hv.Value))
-	}
-	if len(o) == 0 {
-		return "-"
-	}
-	return strings.Join(o, " ")
 }
 
 // --- add and edit ---
@@ -492,14 +430,6 @@ func headerFlags(flag string, values []string) ([]rules.HeaderValue, error) {
 		out = append(out, rules.HeaderValue{Name: strings.TrimSpace(name), Value: strings.TrimSpace(value)})
 	}
 	return out, nil
-}
-
-func joinInts(ns []int, sep string) string {
-	s := make([]string, len(ns))
-	for i, n := range ns {
-		s[i] = strconv.Itoa(n)
-	}
-	return strings.Join(s, sep)
 }
 
 // statusCodes parses --pass-status values (empty values are skipped).
@@ -653,7 +583,7 @@ func (rc *rulesCmd) removeCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(rc.a.stdout, "removed rule %d (origin %s) from %s\n", idx+1, originsText(&removed), rc.file())
+			fmt.Fprintf(rc.a.stdout, "removed rule %d (origin %s) from %s\n", idx+1, removed.OriginsText(store.Redact), rc.file())
 			return nil
 		},
 	}
