@@ -1,9 +1,7 @@
 package main
 
 import (
-	"bytes"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -14,8 +12,8 @@ import (
 // TestProgressBar: while the listing grows the total the bar shows the rate
 // in MiB/s and no ETA; once the listing is done it shows an ETA.
 func TestProgressBar(t *testing.T) {
-	var buf lockedBuffer // the bar's spinner writes from its own goroutine
-	p := &progress{bar: newBar(&buf, "scan", progressbar.OptionThrottle(0), progressbar.OptionSetWidth(20)), start: time.Now().Add(-2 * time.Second), what: "scan"}
+	buf := &syncBuffer{} // the bar's spinner writes from its own goroutine (e2e_test.go)
+	p := &progress{bar: newBar(buf, "scan", progressbar.OptionThrottle(0), progressbar.OptionSetWidth(20)), start: time.Now().Add(-2 * time.Second), what: "scan"}
 	defer p.bar.Finish() // stops the spinner
 	p.Update(scan.Stats{Listed: 100, ListedBytes: 100 << 20, Copied: 10, CopiedBytes: 10 << 20})
 	growing := buf.String()
@@ -25,35 +23,13 @@ func TestProgressBar(t *testing.T) {
 	if strings.Contains(growing, "%") || strings.Contains(growing, ":") {
 		t.Errorf("growing bar shows a share or an ETA: %q", growing)
 	}
-	buf.Reset()
+	buf.mu.Lock()
+	buf.b.Reset()
+	buf.mu.Unlock()
 	p.Update(scan.Stats{Listed: 100, ListedBytes: 100 << 20, Copied: 20, CopiedBytes: 20 << 20, ListingDone: true})
 	known := buf.String()
 	t.Logf("growing: %q\nknown: %q", growing, known)
 	if !strings.Contains(known, "20%") || !strings.Contains(known, ":") {
 		t.Errorf("bar with a known total lacks the share or the ETA: %q", known)
 	}
-}
-
-// lockedBuffer is a bytes.Buffer safe for concurrent writers.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-func (b *lockedBuffer) Reset() {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.buf.Reset()
 }
