@@ -233,3 +233,17 @@ func TestConfigShowRedacts(t *testing.T) {
 		}
 	}
 }
+
+func TestNewLoggerLevels(t *testing.T) {
+	for level, want := range map[string]string{"debug": "DEBUG", "info": "INFO", "warn": "WARN", "warning": "WARN", "ERROR": "ERROR"} {
+		var b bytes.Buffer
+		l := newLogger(&b, level, "text")
+		l.Debug("d")
+		l.Info("i")
+		l.Warn("w")
+		l.Error("e")
+		if first, _, _ := strings.Cut(b.String(), "\n"); !strings.Contains(first, "level="+want) {
+			t.Errorf("log_level %s: first line %q, want level=%s", level, first, want)
+		}
+	}
+}

@@ -95,18 +95,11 @@ func (a *app) load(cmd *cobra.Command) error {
 	return nil
 }
 
+// newLogger logs at level (checked by the log_level key; "warning" is
+// "warn") in format, text or json.
 func newLogger(w io.Writer, level, format string) *slog.Logger {
 	var l slog.Level
-	switch strings.ToLower(level) {
-	case "debug":
-		l = slog.LevelDebug
-	case "warn", "warning":
-		l = slog.LevelWarn
-	case "error":
-		l = slog.LevelError
-	default:
-		l = slog.LevelInfo
-	}
+	_ = l.UnmarshalText([]byte(strings.TrimSuffix(strings.ToLower(level), "ing")))
 	opts := &slog.HandlerOptions{Level: l}
 	if format == "json" {
 		return slog.New(slog.NewJSONHandler(w, opts))
