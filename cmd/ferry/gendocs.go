@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -213,68 +214,52 @@ func keysTable(root *cobra.Command) string {
 	b.WriteString("\nFlags that are not configuration keys (per run only; no environment variable):\n\n")
 	b.WriteString("| Command | Flag | Default | Meaning |\n")
 	b.WriteString("| --- | --- | --- | --- |\n")
-	var walk func(c *cobra.Command)
-	walk = func(c *cobra.Command) {
-		if !c.IsAvailableCommand() && c != root {
+	eachFlag(root, func(c *cobra.Command, f *pflag.Flag, _ bool) {
+		if _, ok := f.Annotations[keyAnnotation]; ok || f.Name == "help" || f.Hidden || (!c.IsAvailableCommand() && c != root) {
 			return
 		}
-		visit := func(f *pflag.Flag) {
-			if _, ok := f.Annotations[keyAnnotation]; ok || f.Name == "help" || f.Hidden {
-				return
-			}
-			def := f.DefValue
-			if def == "" {
-				def = `""`
-			}
-			fmt.Fprintf(&b, "| `%s` | `--%s` | `%s` | %s |\n", c.CommandPath(), f.Name, def, mdCell(f.Usage))
+		def := f.DefValue
+		if def == "" {
+			def = `""`
 		}
-		c.PersistentFlags().VisitAll(visit)
-		c.LocalNonPersistentFlags().VisitAll(visit)
-		for _, sub := range c.Commands() {
-			walk(sub)
-		}
-	}
-	walk(root)
+		fmt.Fprintf(&b, "| `%s` | `--%s` | `%s` | %s |\n", c.CommandPath(), f.Name, def, mdCell(f.Usage))
+	})
 	return b.String()
 }
 
 // keyFlags maps each config key to the flags bound to it, as
 // "`--flag` (command)" strings, walking every command of the tree.
 func keyFlags(root *cobra.Command) map[string][]string {
-	seen := map[string]bool{}
 	out := map[string][]string{}
-	var walk func(c *cobra.Command)
-	walk = func(c *cobra.Command) {
-		visit := func(persistent bool) func(f *pflag.Flag) {
-			return func(f *pflag.Flag) {
-				key, ok := f.Annotations[keyAnnotation]
-				if !ok {
-					return
-				}
-				where := strings.TrimPrefix(c.CommandPath(), root.Name()+" ")
-				if c == root {
-					where = "all commands"
-				} else if persistent {
-					where += " and below"
-				}
-				s := fmt.Sprintf("`--%s` (%s)", f.Name, where)
-				if !seen[key[0]+s] {
-					seen[key[0]+s] = true
-					out[key[0]] = append(out[key[0]], s)
-				}
-			}
+	eachFlag(root, func(c *cobra.Command, f *pflag.Flag, persistent bool) {
+		key, ok := f.Annotations[keyAnnotation]
+		if !ok {
+			return
 		}
-		c.PersistentFlags().VisitAll(visit(true))
-		c.LocalNonPersistentFlags().VisitAll(visit(false))
-		for _, sub := range c.Commands() {
-			walk(sub)
+		where := strings.TrimPrefix(c.CommandPath(), root.Name()+" ")
+		if c == root {
+			where = "all commands"
+		} else if persistent {
+			where += " and below"
 		}
-	}
-	walk(root)
+		if s := fmt.Sprintf("`--%s` (%s)", f.Name, where); !slices.Contains(out[key[0]], s) {
+			out[key[0]] = append(out[key[0]], s)
+		}
+	})
 	for k := range out {
 		sort.Strings(out[k])
 	}
 	return out
+}
+
+// eachFlag calls fn for the persistent and the local flags of every command
+// of the tree, parents first.
+func eachFlag(c *cobra.Command, fn func(c *cobra.Command, f *pflag.Flag, persistent bool)) {
+	c.PersistentFlags().VisitAll(func(f *pflag.Flag) { fn(c, f, true) })
+	c.LocalNonPersistentFlags().VisitAll(func(f *pflag.Flag) { fn(c, f, false) })
+	for _, sub := range c.Commands() {
+		eachFlag(sub, fn)
+	}
 }
 
 func mdCell(s string) string {
