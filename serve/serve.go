@@ -88,6 +88,7 @@ type Options struct {
 	// WatchInterval). A failing reload keeps the old settings.
 	Reload        func(ctx context.Context) (Settings, error)
 	WatchFile     string
+	WatchFiles    []string // more files watched like WatchFile (the rules_file)
 	WatchInterval time.Duration
 	ReloadSignal  <-chan os.Signal
 }
@@ -237,15 +238,21 @@ func (s *Server) Reload(ctx context.Context) error {
 	return nil
 }
 
-// watch reloads on signals and when the watched file's mtime or size
-// changes, until ctx is done.
+// watch reloads on signals and when a watched file's mtime or size
+// changes (or it appears or goes away), until ctx is done.
 func (s *Server) watch(ctx context.Context) {
-	var last os.FileInfo
-	if s.opts.WatchFile != "" {
-		last, _ = os.Stat(s.opts.WatchFile)
+	var files []string
+	for _, f := range append([]string{s.opts.WatchFile}, s.opts.WatchFiles...) {
+		if f != "" {
+			files = append(files, f)
+		}
+	}
+	last := make([]os.FileInfo, len(files))
+	for i, f := range files {
+		last[i], _ = os.Stat(f)
 	}
 	var tick <-chan time.Time
-	if s.opts.WatchFile != "" {
+	if len(files) > 0 {
 		t := time.NewTicker(s.opts.WatchInterval)
 		defer t.Stop()
 		tick = t.C
@@ -261,22 +268,33 @@ func (s *Server) watch(ctx context.Context) {
 			s.log.Info("reload requested by signal")
 			_ = s.Reload(ctx)
 		case <-tick:
-			st, err := os.Stat(s.opts.WatchFile)
-			if err != nil {
-				if last != nil {
-					s.log.Warn("config file not readable; keeping the current configuration", "file", s.opts.WatchFile, "err", err)
+			for i, f := range files {
+				if s.changed(f, &last[i]) {
+					s.log.Info("config file changed, reloading", "file", f)
+					_ = s.Reload(ctx)
 				}
-				last = nil
-				continue
 			}
-			if last != nil && st.ModTime().Equal(last.ModTime()) && st.Size() == last.Size() {
-				continue
-			}
-			last = st
-			s.log.Info("config file changed, reloading", "file", s.opts.WatchFile)
-			_ = s.Reload(ctx)
 		}
 	}
+}
+
+// changed reports whether file differs from *last (updating it). A file
+// that cannot be read keeps the current configuration; one that appears
+// again (or for the first time) counts as changed.
+func (s *Server) changed(file string, last *os.FileInfo) bool {
+	st, err := os.Stat(file)
+	if err != nil {
+		if *last != nil {
+			s.log.Warn("config file not readable; keeping the current configuration", "file", file, "err", err)
+		}
+		*last = nil
+		return false
+	}
+	if *last != nil && st.ModTime().Equal((*last).ModTime()) && st.Size() == (*last).Size() {
+		return false
+	}
+	*last = st
+	return true
 }
 
 // Run serves until ctx is cancelled, then drains: it stops accepting,

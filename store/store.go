@@ -415,8 +415,10 @@ func lastLine(err error) string {
 	return s
 }
 
-// Redact removes secrets (user info, credential-like query values) from a
-// URL so it can be printed.
+// Redact removes secrets from a URL so it can be printed: its user info, the
+// user info of URLs in its query values (endpoint=http://user:pass@host),
+// and query values that name credentials (secrets, tokens, passwords,
+// signatures, access keys and access key ids).
 func Redact(rawURL string) string {
 	u, err := url.Parse(rawURL)
 	if err != nil || u.Scheme == "" {
@@ -427,15 +429,34 @@ func Redact(rawURL string) string {
 	}
 	q := u.Query()
 	changed := false
-	for k := range q {
-		lk := strings.ToLower(k)
-		if strings.Contains(lk, "secret") || strings.Contains(lk, "token") || strings.Contains(lk, "password") || lk == "access_key" {
-			q.Set(k, "REDACTED")
-			changed = true
+	for k, vs := range q {
+		for i, v := range vs {
+			nv := v
+			if credentialParam(k) {
+				nv = "REDACTED"
+			} else if inner, err := url.Parse(v); err == nil && inner.User != nil {
+				inner.User = url.User("REDACTED")
+				nv = inner.String()
+			}
+			if nv != v {
+				vs[i], changed = nv, true
+			}
 		}
 	}
 	if changed {
 		u.RawQuery = q.Encode()
 	}
 	return u.String()
+}
+
+// credentialParam reports whether a query parameter's name says it holds a
+// credential.
+func credentialParam(name string) bool {
+	n := strings.NewReplacer("_", "", "-", "").Replace(strings.ToLower(name))
+	for _, w := range []string{"secret", "token", "password", "passwd", "signature", "credential", "accesskey", "keyid", "apikey"} {
+		if strings.Contains(n, w) {
+			return true
+		}
+	}
+	return n == "sig" // an Azure SAS signature
 }

@@ -42,7 +42,7 @@ func newRulesCmd(a *app) *cobra.Command {
 		Use:   "rules",
 		Short: "List, edit, validate, test, import and export the back-to-origin rules",
 		Long:  rulesHelp,
-		Args:  usageArgs(cobra.NoArgs),
+		Args:  noArgs,
 		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
 			return rc.load(cmd)
 		},
@@ -85,9 +85,12 @@ func (rc *rulesCmd) load(cmd *cobra.Command) error {
 	return a.load(cmd)
 }
 
-// file is the config file the rules are read from and written to.
+// file is the file the rules are read from and written to: rules_file when
+// it is set, else the config file in use (or the one add and import create).
 func (rc *rulesCmd) file() string {
 	switch {
+	case rc.a.cfg.RulesFile != "":
+		return rc.a.cfg.RulesFile
 	case rc.a.cfg.File != "":
 		return rc.a.cfg.File
 	case rc.newFile != "":
@@ -96,22 +99,113 @@ func (rc *rulesCmd) file() string {
 	return "ferry.yaml"
 }
 
-// loadRules reads the rules of the config file in use (a.cfg.File): an empty
-// Set when there is no file or no rules: section. Errors say which file and
-// line, and exit 2.
+// loadRules reads the rules in effect: those of rules_file when it is set
+// and exists, else the rules: section of the config file in use (a.cfg.File),
+// else none. Errors say which file and line (a *rules.Error: exit 2).
 func loadRules(a *app) (*rules.Set, error) {
-	if a.cfg == nil || a.cfg.File == "" {
+	if a.cfg == nil {
 		return &rules.Set{}, nil
 	}
-	data, err := os.ReadFile(a.cfg.File)
-	if err != nil {
-		return nil, asUsage(fmt.Errorf("config file %s: %w", a.cfg.File, unwrapPathError(err)))
+	var inConfig *rules.Set
+	if a.cfg.File != "" {
+		set, err := rules.ReadFile(a.cfg.File)
+		if err != nil {
+			return nil, err
+		}
+		inConfig = set
 	}
-	set, err := rules.ParseConfig(strings.NewReader(string(data)))
-	if err != nil {
-		return nil, asUsage(fmt.Errorf("config file %s: %w", a.cfg.File, err))
+	if rf := a.cfg.RulesFile; rf != "" {
+		set, err := rules.ReadFile(rf)
+		switch {
+		case err == nil:
+			if inConfig != nil && len(inConfig.Rules) > 0 {
+				set.Warnings = append(set.Warnings, fmt.Sprintf("the %d rules of %s are not used: rules_file %s holds the rules in effect",
+					len(inConfig.Rules), a.cfg.File, rf))
+			}
+			return set, nil
+		case !errors.Is(err, fs.ErrNotExist):
+			return nil, err
+		}
 	}
-	return set, nil
+	if inConfig == nil {
+		return &rules.Set{}, nil
+	}
+	return inConfig, nil
+}
+
+// edit applies change to the rules in effect and writes the result to
+// rc.file() (rules.EditFile: only the rules: section is rewritten, invalid
+// rules or a mirror loop leave the file as it was). A rules_file that does not
+// exist yet starts from the config file's rules.
+func (rc *rulesCmd) edit(change func([]rules.Rule) ([]rules.Rule, error)) (*rules.Set, error) {
+	file := rc.file()
+	if rf := rc.a.cfg.RulesFile; rf != "" && !exists(rf) {
+		seed, err := loadRules(rc.a)
+		if err != nil {
+			return nil, err
+		}
+		inner := change
+		change = func([]rules.Rule) ([]rules.Rule, error) { return inner(seed.Rules) }
+	}
+	return rules.EditFile(file, change, func(s *rules.Set) error { return rules.CheckLoop(s, selfAddrs(rc.a)) })
+}
+
+// clearRules removes every rule in effect, for rules clear and finalize
+// --remove-rules. It returns what it did ("removed 2 rules from ferry.yaml")
+// and where the removed rules: section was saved (rules.ClearFile:
+// <state_dir>/rules-backup-<time>.yaml). A rules_file that does not exist yet
+// is created without rules; the config file keeps its own (no backup).
+func clearRules(a *app) (done, backup string, err error) {
+	rf := a.cfg.RulesFile
+	if rf != "" && !exists(rf) {
+		set, err := loadRules(a)
+		if err != nil || len(set.Rules) == 0 {
+			return "no rules to remove", "", err
+		}
+		if _, err := rules.EditFile(rf, func([]rules.Rule) ([]rules.Rule, error) { return nil, nil }, nil); err != nil {
+			return "", "", err
+		}
+		return fmt.Sprintf("removed %d rules: rules_file %s now holds none (%s keeps them, unused)", len(set.Rules), rf, a.cfg.File), "", nil
+	}
+	file := a.cfg.File
+	if rf != "" {
+		file = rf
+	}
+	if file == "" {
+		return "no rules to remove", "", nil
+	}
+	backup, n, err := rules.ClearFile(file, a.cfg.StateDir)
+	if err != nil || n == 0 {
+		return "no rules to remove", "", err
+	}
+	return fmt.Sprintf("removed %d rules from %s", n, file), backup, nil
+}
+
+// checkRulesWritable fails before a command that ends by removing the rules
+// (finalize --remove-rules) does any work, when the file it would rewrite
+// cannot be written: a read-only config file (a Kubernetes ConfigMap) needs
+// rules_file on a writable volume.
+func checkRulesWritable(a *app) error {
+	file := a.cfg.File
+	if a.cfg.RulesFile != "" {
+		file = a.cfg.RulesFile
+	}
+	if file == "" {
+		return usagef("--remove-rules: no config file in use, so there are no rules to remove")
+	}
+	if err := rules.CheckWritable(file); err != nil {
+		hint := ""
+		if a.cfg.RulesFile == "" {
+			hint = " (a read-only config file such as a Kubernetes ConfigMap: set rules_file: to a file on a writable volume, e.g. in the state directory, and serve and finalize use that)"
+		}
+		return usagef("--remove-rules: the rules cannot be removed: %v%s", err, hint)
+	}
+	return nil
+}
+
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }
 
 // selfAddrs is where ferry itself answers, for rules.CheckLoop: the target
@@ -130,13 +224,13 @@ func (rc *rulesCmd) warn(ws []string) {
 func ruleIndex(arg string, n int) (int, error) {
 	i, err := strconv.Atoi(arg)
 	if err != nil {
-		return 0, asUsage(fmt.Errorf("rule number %q is not a number (see ferry rules list)", arg))
+		return 0, usagef("rule number %q is not a number (see ferry rules list)", arg)
 	}
 	if n == 0 {
-		return 0, asUsage(fmt.Errorf("there are no rules"))
+		return 0, usagef("there are no rules")
 	}
 	if i < 1 || i > n {
-		return 0, asUsage(fmt.Errorf("rule %d does not exist: there are %d rules (1-%d)", i, n, n))
+		return 0, usagef("rule %d does not exist: there are %d rules (1-%d)", i, n, n)
 	}
 	return i - 1, nil
 }
@@ -149,7 +243,7 @@ func (rc *rulesCmd) listCmd() *cobra.Command {
 		Use:   "list",
 		Short: "Print the rules in order as a table (or --json)",
 		Long:  "Print the rules in the order they are matched.\n\n" + exitCodesHelp,
-		Args:  usageArgs(cobra.NoArgs),
+		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			set, err := loadRules(rc.a)
 			if err != nil {
@@ -195,71 +289,9 @@ func printRules(w io.Writer, rs []rules.Rule) {
 		if name == "" {
 			name = "-"
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", i+1, name, dash(r.KeyPrefix), dash(r.KeySuffix), originsText(&r), ruleOptions(&r))
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", i+1, name, dash(r.KeyPrefix), dash(r.KeySuffix), r.OriginsText(store.Redact), r.Options())
 	}
 	tw.Flush()
-}
-
-// originsText lists a rule's origins in order, with their Host when set.
-func originsText(r *rules.Rule) string {
-	var out []string
-	for _, o := range r.Origins() {
-		s := store.Redact(o.URL)
-		if o.Host != "" {
-			s += " (Host " + o.Host + ")"
-		}
-		out = append(out, s)
-	}
-	return strings.Join(out, ", ")
-}
-
-// ruleOptions summarises everything but the conditions and the origin.
-func ruleOptions(r *rules.Rule) string {
-	var o []string
-	if r.ReplaceKeyPrefixWith != "" {
-		o = append(o, "replace_key_prefix_with="+strconv.Quote(r.ReplaceKeyPrefixWith))
-	}
-	if r.ReplaceKeyWith != "" {
-		o = append(o, "replace_key_with="+strconv.Quote(r.ReplaceKeyWith))
-	}
-	if r.PassQueryString {
-		o = append(o, "pass_query_string")
-	}
-	if !r.FollowRedirects {
-		o = append(o, "follow_redirects=false")
-	}
-	if !r.MirrorHead {
-		o = append(o, "mirror_head=false")
-	}
-	for _, c := range r.WhenHeaders {
-		o = append(o, fmt.Sprintf("when_headers=%s:%q", c.Name, c.Value))
-	}
-	if len(r.FailoverOn) > 0 {
-		o = append(o, "failover_on="+strings.Join(r.FailoverOn, ","))
-	}
-	if len(r.PassStatus) > 0 {
-		o = append(o, "pass_status="+joinInts(r.PassStatus, ","))
-	}
-	if r.NoStore {
-		o = append(o, "store=false")
-	}
-	h := r.Headers
-	if h.PassAll {
-		o = append(o, "headers.pass_all")
-	}
-	if len(h.Pass) > 0 {
-		o = append(o, "headers.pass="+strings.Join(h.Pass, ","))
-	}
-	if len(h.Remove) > 0 {
-		o = append(o, "headers.remove="+strings.Join(h.Remove, ","))
-	}
-	for _, hv := range h.Set {
-		o = append(o, fmt.Sprintf("headers.set=%s:%q", hv.Name, hv.Value))
-	}
-	if len(o) == 0 {
-		return "-"
-	}
-	return strings.Join(o, " ")
 }
 
 // --- add and edit ---
@@ -370,8 +402,8 @@ func (f *ruleFlags) applyOrigins(ch func(string) bool, r *rules.Rule) error {
 	}
 	if ch("origin-host") {
 		if len(f.originHosts) > len(origins) {
-			return asUsage(fmt.Errorf("--origin-host: %d hosts for %d origins: give at most one --origin-host per --origin, in the same order (an empty value for none)",
-				len(f.originHosts), len(origins)))
+			return usagef("--origin-host: %d hosts for %d origins: give at most one --origin-host per --origin, in the same order (an empty value for none)",
+				len(f.originHosts), len(origins))
 		}
 		for i, h := range f.originHosts {
 			origins[i].Host = strings.TrimSpace(h)
@@ -393,19 +425,11 @@ func headerFlags(flag string, values []string) ([]rules.HeaderValue, error) {
 	for _, s := range nonEmpty(values) {
 		name, value, ok := strings.Cut(s, ":")
 		if !ok {
-			return nil, asUsage(fmt.Errorf("%s %q: write \"Name: value\"", flag, s))
+			return nil, usagef("%s %q: write \"Name: value\"", flag, s)
 		}
 		out = append(out, rules.HeaderValue{Name: strings.TrimSpace(name), Value: strings.TrimSpace(value)})
 	}
 	return out, nil
-}
-
-func joinInts(ns []int, sep string) string {
-	s := make([]string, len(ns))
-	for i, n := range ns {
-		s[i] = strconv.Itoa(n)
-	}
-	return strings.Join(s, sep)
 }
 
 // statusCodes parses --pass-status values (empty values are skipped).
@@ -414,7 +438,7 @@ func statusCodes(values []string) ([]int, error) {
 	for _, s := range nonEmpty(values) {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
 		if err != nil {
-			return nil, asUsage(fmt.Errorf("--pass-status %q: not a status code (e.g. 403)", s))
+			return nil, usagef("--pass-status %q: not a status code (e.g. 403)", s)
 		}
 		out = append(out, n)
 	}
@@ -449,11 +473,11 @@ Examples:
   ferry rules add --origin http://old.example.com/ --when-header "X-Client: a" --pass-status 403 --store=false
 
 ` + exitCodesHelp,
-		Args:        usageArgs(cobra.NoArgs),
+		Args:        noArgs,
 		Annotations: map[string]string{"creates-config": "true"},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if !cmd.Flags().Changed("origin") {
-				return asUsage(errors.New("rules add: --origin is required"))
+				return usagef("rules add: --origin is required")
 			}
 			r := rules.Rule{FollowRedirects: true, MirrorHead: true}
 			if err := f.apply(cmd.Flags(), &r); err != nil {
@@ -464,12 +488,12 @@ Examples:
 				at = len(rs)
 				if cmd.Flags().Changed("position") {
 					if position < 1 || position > len(rs)+1 {
-						return nil, asUsage(fmt.Errorf("--position %d: must be from 1 to %d", position, len(rs)+1))
+						return nil, usagef("--position %d: must be from 1 to %d", position, len(rs)+1)
 					}
 					at = position - 1
 				}
 				if len(rs) >= rules.MaxRules {
-					return nil, asUsage(fmt.Errorf("rules: at most %d rules are allowed and there are already %d; remove one first (ferry rules remove N)", rules.MaxRules, len(rs)))
+					return nil, usagef("rules: at most %d rules are allowed and there are already %d; remove one first (ferry rules remove N)", rules.MaxRules, len(rs))
 				}
 				out := append([]rules.Rule(nil), rs[:at]...)
 				out = append(out, r)
@@ -559,7 +583,7 @@ func (rc *rulesCmd) removeCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(rc.a.stdout, "removed rule %d (origin %s) from %s\n", idx+1, originsText(&removed), rc.file())
+			fmt.Fprintf(rc.a.stdout, "removed rule %d (origin %s) from %s\n", idx+1, removed.OriginsText(store.Redact), rc.file())
 			return nil
 		},
 	}
@@ -574,7 +598,7 @@ func (rc *rulesCmd) moveCmd() *cobra.Command {
 		Args:  usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if !cmd.Flags().Changed("to") {
-				return asUsage(errors.New("rules move: --to M is required"))
+				return usagef("rules move: --to M is required")
 			}
 			var from int
 			_, err := rc.edit(func(rs []rules.Rule) ([]rules.Rule, error) {
@@ -584,7 +608,7 @@ func (rc *rulesCmd) moveCmd() *cobra.Command {
 				}
 				j, err := ruleIndex(strconv.Itoa(to), len(rs))
 				if err != nil {
-					return nil, asUsage(fmt.Errorf("--to: %w", err))
+					return nil, usagef("--to: %w", err)
 				}
 				from = i
 				out := append([]rules.Rule(nil), rs[:i]...)
@@ -618,7 +642,7 @@ path is printed; copy it back into the config file to restore the rules.
 A running serve picks the change up without a restart.
 
 ` + exitCodesHelp,
-		Args: usageArgs(cobra.NoArgs),
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			a := rc.a
 			set, err := loadRules(a)
@@ -636,14 +660,17 @@ A running serve picks the change up without a restart.
 				case "y", "yes":
 				default:
 					fmt.Fprintln(a.stderr)
-					return asUsage(errors.New("rules clear: not confirmed, nothing changed (use --yes to skip the question)"))
+					return usagef("rules clear: not confirmed, nothing changed (use --yes to skip the question)")
 				}
 			}
-			backup, n, err := clearRules(a)
+			done, backup, err := clearRules(a)
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(a.stdout, "removed %d rules from %s\nbackup: %s\n", n, a.cfg.File, backup)
+			fmt.Fprintln(a.stdout, done)
+			if backup != "" {
+				fmt.Fprintln(a.stdout, "backup: "+backup)
+			}
 			return nil
 		},
 	}

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -11,6 +10,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/ferry-migrate/ferry/internal/confval"
 	"github.com/ferry-migrate/ferry/mirror"
 	"github.com/ferry-migrate/ferry/rules"
 	"github.com/ferry-migrate/ferry/scan"
@@ -20,81 +20,55 @@ import (
 
 // serveConfig holds the serve.* keys.
 type serveConfig struct {
-	Listen                string        `mapstructure:"listen"`
-	AdminListen           string        `mapstructure:"admin_listen"`
-	Addressing            string        `mapstructure:"addressing"`
-	Bucket                string        `mapstructure:"bucket"`
-	Grace                 time.Duration `mapstructure:"grace"`
-	ReadHeaderTimeout     time.Duration `mapstructure:"read_header_timeout"`
-	IdleTimeout           time.Duration `mapstructure:"idle_timeout"`
-	WriteIdleTimeout      time.Duration `mapstructure:"write_idle_timeout"`
-	MaxHeaderBytes        int           `mapstructure:"max_header_bytes"`
-	MaxObjectSize         int64         `mapstructure:"max_object_size"`
-	ConnectTimeout        time.Duration `mapstructure:"connect_timeout"`
-	OriginHeaderTimeout   time.Duration `mapstructure:"origin_header_timeout"`
-	OriginIdleTimeout     time.Duration `mapstructure:"origin_idle_timeout"`
-	FillTimeout           time.Duration `mapstructure:"fill_timeout"`
-	AllowPrivateRedirects bool          `mapstructure:"allow_private_redirects"`
-	SpoolDir              string        `mapstructure:"spool_dir"`
-	Via                   string        `mapstructure:"via"`
-	AccessLog             bool          `mapstructure:"access_log"`
-	ReloadInterval        time.Duration `mapstructure:"reload_interval"`
+	Listen                string
+	AdminListen           string
+	Addressing            string
+	Bucket                string
+	Grace                 time.Duration
+	ReadHeaderTimeout     time.Duration
+	IdleTimeout           time.Duration
+	WriteIdleTimeout      time.Duration
+	MaxHeaderBytes        int
+	MaxObjectSize         int64
+	ConnectTimeout        time.Duration
+	OriginHeaderTimeout   time.Duration
+	OriginIdleTimeout     time.Duration
+	FillTimeout           time.Duration
+	AllowPrivateRedirects bool
+	SpoolDir              string
+	Via                   string
+	AccessLog             bool
+	ReloadInterval        time.Duration
 }
 
-var serveKeys = []configKey{
-	{"serve.listen", ":8080", "address the mirror listens on"},
-	{"serve.admin_listen", "127.0.0.1:9091", `address of /metrics, /healthz, /readyz ("" disables it)`},
-	{"serve.addressing", "domain", "domain (the path is the key) or path (/bucket/key, for S3 clients)"},
-	{"serve.bucket", "", `bucket name expected in path addressing ("" accepts any)`},
-	{"serve.grace", 30 * time.Second, "on SIGTERM/SIGINT, how long in-flight responses and fills may finish"},
-	{"serve.read_header_timeout", 10 * time.Second, "time a client has to send the request headers"},
-	{"serve.idle_timeout", 120 * time.Second, "keep-alive connections idle this long are closed"},
-	{"serve.write_idle_timeout", 60 * time.Second, "a response that makes no write progress this long is aborted (idle, not total)"},
-	{"serve.max_header_bytes", 64 << 10, "largest request header block accepted"},
-	{"serve.max_object_size", int64(5 << 30), "fills of larger objects fail (bytes)"},
-	{"serve.connect_timeout", 10 * time.Second, "origin dial timeout"},
-	{"serve.origin_header_timeout", 30 * time.Second, "time the origin has to send response headers"},
-	{"serve.origin_idle_timeout", 60 * time.Second, "a fill whose origin sends no byte this long fails"},
-	{"serve.fill_timeout", time.Hour, "total deadline of one fill"},
-	{"serve.allow_private_redirects", false, "let origin redirects reach loopback, private and link-local addresses"},
-	{"serve.spool_dir", "", "directory for fill spool files (default: the system temp dir)"},
-	{"serve.via", "ferry", "Via token added to origin requests; a request carrying it is refused with 508 (loop)"},
-	{"serve.access_log", true, "log one line per request"},
-	{"serve.reload_interval", 2 * time.Second, "how often the config file is checked for changes"},
+func (s *serveConfig) keys() []key {
+	return []key{
+		{"serve.listen", "listen", "address the mirror listens on", confval.String(&s.Listen, ":8080", confval.NotEmpty, listenAddr)},
+		{"serve.admin_listen", "admin-listen", `address of /metrics, /healthz, /readyz ("" disables it)`, confval.String(&s.AdminListen, "127.0.0.1:9091", listenAddr)},
+		{"serve.addressing", "addressing", "domain (the path is the key) or path (/bucket/key, for S3 clients)",
+			confval.String(&s.Addressing, serve.AddressingDomain, confval.OneOf([]string{serve.AddressingDomain, serve.AddressingPath}))},
+		{"serve.bucket", "bucket", `bucket name expected in path addressing ("" accepts any)`, confval.String(&s.Bucket, "")},
+		{"serve.grace", "grace", "on SIGTERM/SIGINT, how long in-flight responses and fills may finish", confval.Duration(&s.Grace, serve.DefaultGrace)},
+		{"serve.read_header_timeout", "", "time a client has to send the request headers", confval.Duration(&s.ReadHeaderTimeout, serve.DefaultReadHeaderTimeout)},
+		{"serve.idle_timeout", "", "keep-alive connections idle this long are closed", confval.Duration(&s.IdleTimeout, serve.DefaultIdleTimeout)},
+		{"serve.write_idle_timeout", "", "a response that makes no write progress this long is aborted (idle, not total)", confval.Duration(&s.WriteIdleTimeout, serve.DefaultWriteIdleTimeout)},
+		{"serve.max_header_bytes", "", "largest request header block accepted (a size: 64K, 1M)", confval.Size(&s.MaxHeaderBytes, serve.DefaultMaxHeaderBytes, 1024)},
+		{"serve.max_object_size", "", "fills of larger objects fail (a size: 5GiB, 500M)", confval.Size(&s.MaxObjectSize, mirror.DefaultMaxObjectSize, 1)},
+		{"serve.connect_timeout", "", "origin dial timeout", confval.Duration(&s.ConnectTimeout, mirror.DefaultConnectTimeout)},
+		{"serve.origin_header_timeout", "", "time the origin has to send response headers", confval.Duration(&s.OriginHeaderTimeout, mirror.DefaultHeaderTimeout)},
+		{"serve.origin_idle_timeout", "", "a fill whose origin sends no byte this long fails", confval.Duration(&s.OriginIdleTimeout, mirror.DefaultIdleTimeout)},
+		{"serve.fill_timeout", "", "total deadline of one fill", confval.Duration(&s.FillTimeout, mirror.DefaultFillTimeout)},
+		{"serve.allow_private_redirects", "", "let origin redirects reach loopback, private and link-local addresses", confval.Bool(&s.AllowPrivateRedirects, false)},
+		{"serve.spool_dir", "", "directory for fill spool files (default: the system temp dir)", confval.String(&s.SpoolDir, "")},
+		{"serve.via", "", "Via token added to origin requests; a request carrying it is refused with 508 (loop)", confval.String(&s.Via, serve.DefaultVia, oneToken)},
+		{"serve.access_log", "", "log one line per request", confval.Bool(&s.AccessLog, true)},
+		{"serve.reload_interval", "", "how often the config file is checked for changes", confval.Duration(&s.ReloadInterval, serve.DefaultWatchInterval)},
+	}
 }
 
-// validate checks the serve.* keys.
-func (s *serveConfig) validate() error {
-	switch s.Addressing {
-	case serve.AddressingDomain, serve.AddressingPath:
-	default:
-		return fmt.Errorf("serve.addressing: %q is not one of domain, path", s.Addressing)
-	}
-	if s.Listen == "" {
-		return errors.New("serve.listen: must not be empty")
-	}
-	if strings.ContainsAny(s.Via, " ,\t") {
-		return fmt.Errorf("serve.via: %q must be one token (no spaces or commas)", s.Via)
-	}
-	for _, d := range []struct {
-		name string
-		v    time.Duration
-	}{
-		{"serve.grace", s.Grace}, {"serve.read_header_timeout", s.ReadHeaderTimeout},
-		{"serve.idle_timeout", s.IdleTimeout}, {"serve.write_idle_timeout", s.WriteIdleTimeout},
-		{"serve.connect_timeout", s.ConnectTimeout}, {"serve.origin_header_timeout", s.OriginHeaderTimeout},
-		{"serve.origin_idle_timeout", s.OriginIdleTimeout}, {"serve.fill_timeout", s.FillTimeout},
-		{"serve.reload_interval", s.ReloadInterval},
-	} {
-		if d.v <= 0 {
-			return fmt.Errorf("%s: %v must be a positive duration such as 30s", d.name, d.v)
-		}
-	}
-	if s.MaxHeaderBytes < 1024 {
-		return fmt.Errorf("serve.max_header_bytes: %d is too small (at least 1024)", s.MaxHeaderBytes)
-	}
-	if s.MaxObjectSize <= 0 {
-		return fmt.Errorf("serve.max_object_size: %d must be positive (bytes)", s.MaxObjectSize)
+func oneToken(s string) error {
+	if strings.ContainsAny(s, " ,\t") {
+		return errors.New("must be one token (no spaces or commas)")
 	}
 	return nil
 }
@@ -123,22 +97,12 @@ Fill outcomes are journaled in <state_dir>/serve-journal-<host>.jsonl for finali
 ` + exitCodesHelp,
 		Example: `  ferry serve --target s3://new-bucket?endpoint=https://s3.example.com --config ferry.yaml
   ferry serve --target ./data --addressing path --bucket site --listen 127.0.0.1:8080`,
-		Args: usageArgs(cobra.NoArgs),
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runServe(cmd.Context(), a, cmd)
 		},
 	}
-	f := c.Flags()
-	f.String("listen", ":8080", "address to listen on")
-	f.String("admin-listen", "127.0.0.1:9091", `address of /metrics, /healthz and /readyz ("" disables)`)
-	f.String("addressing", "domain", "domain (the path is the key) or path (/bucket/key)")
-	f.String("bucket", "", "bucket name expected in path addressing")
-	f.Duration("grace", 30*time.Second, "drain time on SIGTERM/SIGINT")
-	bindKey(f, "listen", "serve.listen")
-	bindKey(f, "admin-listen", "serve.admin_listen")
-	bindKey(f, "addressing", "serve.addressing")
-	bindKey(f, "bucket", "serve.bucket")
-	bindKey(f, "grace", "serve.grace")
+	addKeyFlags(c.Flags(), "serve.listen", "serve.admin_listen", "serve.addressing", "serve.bucket", "serve.grace")
 	return c
 }
 
@@ -227,6 +191,7 @@ func runServe(ctx context.Context, a *app, cmd *cobra.Command) error {
 				return serveSettings(ncfg, a.log)
 			},
 			WatchFile:     cfg.File,
+			WatchFiles:    []string{cfg.RulesFile},
 			WatchInterval: sc.ReloadInterval,
 			ReloadSignal:  hup,
 		},
