@@ -85,127 +85,49 @@ func (rc *rulesCmd) load(cmd *cobra.Command) error {
 	return a.load(cmd)
 }
 
-// file is the file the rules are read from and written to: rules_file when
-// it is set, else the config file in use (or the one add and import create).
-func (rc *rulesCmd) file() string {
-	switch {
-	case rc.a.cfg.RulesFile != "":
-		return rc.a.cfg.RulesFile
-	case rc.a.cfg.File != "":
-		return rc.a.cfg.File
-	case rc.newFile != "":
-		return rc.newFile
-	}
-	return "ferry.yaml"
+// source is where the rules in effect live (rules.Source), with the
+// config file add and import create when there is none.
+func (rc *rulesCmd) source() rules.Source {
+	src := rulesSource(rc.a)
+	src.NewFile = rc.newFile
+	return src
 }
 
-// loadRules reads the rules in effect: those of rules_file when it is set
-// and exists, else the rules: section of the config file in use (a.cfg.File),
-// else none. Errors say which file and line (a *rules.Error: exit 2).
+// file is the file the rules are read from and written to.
+func (rc *rulesCmd) file() string { return rc.source().Path() }
+
+// edit applies change to the rules in effect and writes them back
+// (rules.Source.Edit).
+func (rc *rulesCmd) edit(change func([]rules.Rule) ([]rules.Rule, error)) (*rules.Set, error) {
+	return rc.source().Edit(change)
+}
+
+func rulesSource(a *app) rules.Source {
+	return rules.Source{ConfigFile: a.cfg.File, RulesFile: a.cfg.RulesFile, Self: selfAddrs(a)}
+}
+
+// loadRules reads the rules in effect (rules.Source.Load; errors are a
+// *rules.Error naming file and line: exit 2).
 func loadRules(a *app) (*rules.Set, error) {
 	if a.cfg == nil {
 		return &rules.Set{}, nil
 	}
-	var inConfig *rules.Set
-	if a.cfg.File != "" {
-		set, err := rules.ReadFile(a.cfg.File)
-		if err != nil {
-			return nil, err
-		}
-		inConfig = set
-	}
-	if rf := a.cfg.RulesFile; rf != "" {
-		set, err := rules.ReadFile(rf)
-		switch {
-		case err == nil:
-			if inConfig != nil && len(inConfig.Rules) > 0 {
-				set.Warnings = append(set.Warnings, fmt.Sprintf("the %d rules of %s are not used: rules_file %s holds the rules in effect",
-					len(inConfig.Rules), a.cfg.File, rf))
-			}
-			return set, nil
-		case !errors.Is(err, fs.ErrNotExist):
-			return nil, err
-		}
-	}
-	if inConfig == nil {
-		return &rules.Set{}, nil
-	}
-	return inConfig, nil
+	return rulesSource(a).Load()
 }
 
-// edit applies change to the rules in effect and writes the result to
-// rc.file() (rules.EditFile: only the rules: section is rewritten, invalid
-// rules or a mirror loop leave the file as it was). A rules_file that does not
-// exist yet starts from the config file's rules.
-func (rc *rulesCmd) edit(change func([]rules.Rule) ([]rules.Rule, error)) (*rules.Set, error) {
-	file := rc.file()
-	if rf := rc.a.cfg.RulesFile; rf != "" && !exists(rf) {
-		seed, err := loadRules(rc.a)
-		if err != nil {
-			return nil, err
-		}
-		inner := change
-		change = func([]rules.Rule) ([]rules.Rule, error) { return inner(seed.Rules) }
-	}
-	return rules.EditFile(file, change, func(s *rules.Set) error { return rules.CheckLoop(s, selfAddrs(rc.a)) })
-}
-
-// clearRules removes every rule in effect, for rules clear and finalize
-// --remove-rules. It returns what it did ("removed 2 rules from ferry.yaml")
-// and where the removed rules: section was saved (rules.ClearFile:
-// <state_dir>/rules-backup-<time>.yaml). A rules_file that does not exist yet
-// is created without rules; the config file keeps its own (no backup).
+// clearRules removes every rule in effect (rules clear, finalize
+// --remove-rules), keeping a backup in the state directory.
 func clearRules(a *app) (done, backup string, err error) {
-	rf := a.cfg.RulesFile
-	if rf != "" && !exists(rf) {
-		set, err := loadRules(a)
-		if err != nil || len(set.Rules) == 0 {
-			return "no rules to remove", "", err
-		}
-		if _, err := rules.EditFile(rf, func([]rules.Rule) ([]rules.Rule, error) { return nil, nil }, nil); err != nil {
-			return "", "", err
-		}
-		return fmt.Sprintf("removed %d rules: rules_file %s now holds none (%s keeps them, unused)", len(set.Rules), rf, a.cfg.File), "", nil
-	}
-	file := a.cfg.File
-	if rf != "" {
-		file = rf
-	}
-	if file == "" {
-		return "no rules to remove", "", nil
-	}
-	backup, n, err := rules.ClearFile(file, a.cfg.StateDir)
-	if err != nil || n == 0 {
-		return "no rules to remove", "", err
-	}
-	return fmt.Sprintf("removed %d rules from %s", n, file), backup, nil
+	return rulesSource(a).Clear(a.cfg.StateDir)
 }
 
-// checkRulesWritable fails before a command that ends by removing the rules
-// (finalize --remove-rules) does any work, when the file it would rewrite
-// cannot be written: a read-only config file (a Kubernetes ConfigMap) needs
-// rules_file on a writable volume.
+// checkRulesWritable refuses finalize --remove-rules before any work when
+// the rules could not be removed at the end.
 func checkRulesWritable(a *app) error {
-	file := a.cfg.File
-	if a.cfg.RulesFile != "" {
-		file = a.cfg.RulesFile
-	}
-	if file == "" {
-		return usagef("--remove-rules: no config file in use, so there are no rules to remove")
-	}
-	if err := rules.CheckWritable(file); err != nil {
-		hint := ""
-		if a.cfg.RulesFile == "" {
-			hint = " (a read-only config file such as a Kubernetes ConfigMap: set rules_file: to a file on a writable volume, e.g. in the state directory, and serve and finalize use that)"
-		}
-		return usagef("--remove-rules: the rules cannot be removed: %v%s", err, hint)
+	if err := rulesSource(a).CheckClearable(); err != nil {
+		return usagef("--remove-rules: %w", err)
 	}
 	return nil
-}
-
-func exists(path string) bool {
-	_, err := os.Stat(path)
-	return err == nil
 }
 
 // selfAddrs is where ferry itself answers, for rules.CheckLoop: the target
@@ -222,17 +144,11 @@ func (rc *rulesCmd) warn(ws []string) {
 
 // ruleIndex parses a 1-based rule number argument against n rules.
 func ruleIndex(arg string, n int) (int, error) {
-	i, err := strconv.Atoi(arg)
+	i, err := rules.Index(arg, n)
 	if err != nil {
-		return 0, usagef("rule number %q is not a number (see ferry rules list)", arg)
+		return 0, usageError{err}
 	}
-	if n == 0 {
-		return 0, usagef("there are no rules")
-	}
-	if i < 1 || i > n {
-		return 0, usagef("rule %d does not exist: there are %d rules (1-%d)", i, n, n)
-	}
-	return i - 1, nil
+	return i, nil
 }
 
 // --- list ---
@@ -422,12 +338,12 @@ func (f *ruleFlags) applyOrigins(ch func(string) bool, r *rules.Rule) error {
 // headerFlags parses "Name: value" flag values (empty values are skipped).
 func headerFlags(flag string, values []string) ([]rules.HeaderValue, error) {
 	var out []rules.HeaderValue
-	for _, s := range nonEmpty(values) {
-		name, value, ok := strings.Cut(s, ":")
-		if !ok {
-			return nil, usagef("%s %q: write \"Name: value\"", flag, s)
+	for _, v := range nonEmpty(values) {
+		hv, err := rules.ParseHeaderValue(v)
+		if err != nil {
+			return nil, usagef("%s %w", flag, err)
 		}
-		out = append(out, rules.HeaderValue{Name: strings.TrimSpace(name), Value: strings.TrimSpace(value)})
+		out = append(out, hv)
 	}
 	return out, nil
 }
@@ -487,17 +403,13 @@ Examples:
 			set, err := rc.edit(func(rs []rules.Rule) ([]rules.Rule, error) {
 				at = len(rs)
 				if cmd.Flags().Changed("position") {
-					if position < 1 || position > len(rs)+1 {
-						return nil, usagef("--position %d: must be from 1 to %d", position, len(rs)+1)
-					}
 					at = position - 1
 				}
-				if len(rs) >= rules.MaxRules {
-					return nil, usagef("rules: at most %d rules are allowed and there are already %d; remove one first (ferry rules remove N)", rules.MaxRules, len(rs))
+				out, err := rules.Insert(rs, r, at)
+				if err != nil {
+					return nil, usagef("rules add: %w", err)
 				}
-				out := append([]rules.Rule(nil), rs[:at]...)
-				out = append(out, r)
-				return append(out, rs[at:]...), nil
+				return out, nil
 			})
 			if err != nil {
 				return err
@@ -537,11 +449,7 @@ Example:
 				}
 				idx = i
 				out := append([]rules.Rule(nil), rs...)
-				r := out[i]
-				r.Headers.Pass = append([]string(nil), r.Headers.Pass...)
-				r.Headers.Remove = append([]string(nil), r.Headers.Remove...)
-				r.Headers.Set = append([]rules.HeaderValue(nil), r.Headers.Set...)
-				r.WhenHeaders = append([]rules.HeaderValue(nil), r.WhenHeaders...)
+				r := out[i].Clone()
 				if err := f.apply(cmd.Flags(), &r); err != nil {
 					return nil, err
 				}
@@ -577,8 +485,7 @@ func (rc *rulesCmd) removeCmd() *cobra.Command {
 					return nil, err
 				}
 				idx, removed = i, rs[i]
-				out := append([]rules.Rule(nil), rs[:i]...)
-				return append(out, rs[i+1:]...), nil
+				return rules.Remove(rs, i), nil
 			})
 			if err != nil {
 				return err
@@ -611,11 +518,7 @@ func (rc *rulesCmd) moveCmd() *cobra.Command {
 					return nil, usagef("--to: %w", err)
 				}
 				from = i
-				out := append([]rules.Rule(nil), rs[:i]...)
-				out = append(out, rs[i+1:]...)
-				r := rs[i]
-				out = append(out[:j], append([]rules.Rule{r}, out[j:]...)...)
-				return out, nil
+				return rules.Move(rs, i, j), nil
 			})
 			if err != nil {
 				return err
