@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/ferry-migrate/ferry/store"
 	"gocloud.dev/blob/fileblob"
 )
 
@@ -35,7 +36,7 @@ func BenchmarkFanout100x64MiB(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	m, err := New(Options{Target: target, SpoolDir: b.TempDir()})
+	m, err := New(Options{Target: store.Wrap(target), SpoolDir: b.TempDir()})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -47,7 +48,7 @@ func BenchmarkFanout100x64MiB(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		g := make(chan struct{})
 		gate.Store(&g)
-		req := Request{Rule: httpRule(srv.URL), Key: fmt.Sprintf("bench/%d", i)}
+		req := Request{Rules: ruleSet(httpRule(srv.URL)), Key: fmt.Sprintf("bench/%d", i)}
 		var joined, done sync.WaitGroup
 		var failed atomic.Int64
 		joined.Add(readers)

@@ -1,16 +1,35 @@
-// Package mirror performs fills: one origin fetch for a key the target lacks,
-// streamed to every waiting reader through a spool file and stored in the
-// target create-only, with integrity checks before commit.
+// Package mirror is the only code that moves an object into the target:
+// scan and finalize copy with it (Copy), serve fills its misses with it
+// (Get, Head), and `ferry rules test --fetch` probes an origin with it
+// (Probe). Every path matches the key to its rule, sends the same origin
+// request, checks the body and commits create-only in the same code; a
+// fill only adds a spool file that every waiting reader follows.
 //
 // # Where things happen
 //
-//	mirror.go    API: Options, Mirror, Get/Head/Fill/Shutdown, Stream, errors
-//	registry.go  coalescing: one fill per target key, started on a detached context
-//	fetch.go     origin requests: HTTP (own transport, manual redirects, idle
-//	             timeout on body reads, classification) and bucket origins
+//	mirror.go    API: Options, Request, Mirror, Get/Head/Copy/Shutdown, Stream
+//	errors.go    ErrNotFound, ErrNoRule, RedirectError, FailedError and its
+//	             Reason (with Temporary), fill Outcomes, the Observer
+//	fetch.go     the origin side: rule matching, HTTP (own transport, manual
+//	             redirects, idle timeout on body reads, classification) and
+//	             bucket origins (store.Bucket.OpenObject)
 //	dial.go      the SSRF guard: which addresses a redirect may reach
-//	fill.go      the fill: spool, readers that follow it, target write, commit
+//	commit.go    the checked body (size limit, length, MD5) and the
+//	             create-only commit (direct PUT or bucket writer, lost races)
+//	registry.go  coalescing: one fill per target key, started on a detached context
+//	fill.go      the fill: spool, readers that follow it, the commit fed from it
+//	probe.go     Probe: the fill's request as a HEAD, for rules test --fetch
 //	journal.go   one JSON line per fill outcome; FailedKeys for finalize
+//
+// # A copy
+//
+// Copy opens the origin (through the first rule whose conditions hold, or
+// Request.Origin, a listable bucket), wraps its body in the checks, and
+// commits: an object of known size up to store.DirectPutMax (or the memory
+// the caller reserved, below the multipart size) is read whole from pooled
+// memory and stored with one direct PUT into an S3 target; anything else
+// streams through the bucket writer, big objects as parallel multipart
+// uploads. No spool file, no goroutine of its own.
 //
 // # A fill
 //
@@ -20,7 +39,10 @@
 // Shutdown/Close, so a client that goes away never fails the fill for others,
 // and a fill whose readers all left still completes and stores.
 //
-// The origin request comes from rules.OriginRequest. HTTP origins use a
+// The origin request comes from rules.OriginRequest for the rule of the
+// request's set that matches (rules.Set.MatchRequest, with the client's
+// headers); none is ErrNoRule, and so is a HEAD under a rule without
+// mirror_head. HTTP origins use a
 // dedicated http.Transport: no proxy from the environment, no transparent
 // decompression (stored bytes are the origin's bytes, Content-Encoding
 // kept), connect and response-header timeouts, many idle connections per
@@ -38,8 +60,9 @@
 // With follow_redirects false a 3xx becomes *RedirectError.
 //
 // Classification: 200 fills; 404 is ErrNotFound; everything else (other
-// statuses, network errors, timeouts, integrity failures) is *FailedError
-// with a short Reason.
+// statuses, network errors, timeouts, integrity failures, the target write)
+// is *FailedError with a Reason, whose Temporary says whether a retry may
+// help (scan retries on it).
 //
 // The body is read once into a spool file in SpoolDir (unlinked right after
 // creation, so no temp file survives even a crash) and follows two paths:
@@ -54,10 +77,11 @@
 //     as their bytes arrived (no later failure can make them wrong), so a
 //     video player's first range does not wait for the whole object. On
 //     failure every reader still reading gets the error.
-//   - the target writer (create-only, content headers, origin ETag,
-//     Last-Modified and Expires as user metadata; see MetaOriginETag) is fed
-//     from the spool by its own goroutine, so a slow target does not slow
-//     readers down.
+//   - the commit (the one Copy uses: create-only, the content headers, the
+//     origin's ETag, Last-Modified and Expires as user metadata, see
+//     store.Meta) reads the spool like a reader, on its own goroutine, so a
+//     slow target does not slow readers down; a small object goes into an S3
+//     target with one direct PUT once its last byte is verified.
 //
 // Integrity before commit: byte count equals Content-Length, MD5 equals
 // Content-MD5 when sent (or the bucket's MD5), and MaxObjectSize holds with
@@ -69,8 +93,9 @@
 // wins. Some S3 servers (MinIO) answer such a conditional PUT with 412 before
 // reading the body and reset the connection, which the client reports as a
 // network error; a failed commit whose key then exists in the target is
-// therefore treated the same way. A target that fails after the verified bytes reached the readers
-// fails the fill (reason "store", journaled) but not those readers.
+// therefore treated the same way. A target that fails after the verified
+// bytes reached the readers fails the fill (reason "store", journaled) but
+// not those readers. Fill events reach Options.Observer (serve's metrics).
 //
 // The registry entry is removed when the fill is over (after the commit), so
 // the next Get starts afresh; serve finds the stored object first.

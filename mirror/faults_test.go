@@ -297,7 +297,7 @@ func TestRedirectToDirectoryIsNotFound(t *testing.T) {
 			})
 			host = strings.TrimPrefix(o.URL, "http://")
 			e := newEnv(t, targets[0].open(t), nil)
-			_, err := e.m.Fill(context.Background(), e.req(o.URL, "img"))
+			_, err := e.fill(context.Background(), e.req(o.URL, "img"))
 			if !errors.Is(err, ErrNotFound) {
 				t.Fatalf("err = %v, want ErrNotFound", err)
 			}
@@ -320,7 +320,7 @@ func TestRedirectToDirectoryIsNotFound(t *testing.T) {
 		http.Redirect(w, r, "/img/index.html", http.StatusMovedPermanently)
 	})
 	e := newEnv(t, targets[0].open(t), nil)
-	if _, err := e.m.Fill(context.Background(), e.req(o.URL, "img")); err != nil {
+	if _, err := e.fill(context.Background(), e.req(o.URL, "img")); err != nil {
 		t.Fatal(err)
 	}
 	if got := string(e.stored("img")); got != "page" {
@@ -363,7 +363,7 @@ func TestRedirectFollowed(t *testing.T) {
 	})
 	e.m.originRequest = passThroughOriginRequest
 	base := "http://origin.test:" + port
-	if _, err := e.m.Fill(context.Background(), e.req(base, "chain")); err != nil {
+	if _, err := e.fill(context.Background(), e.req(base, "chain")); err != nil {
 		t.Fatalf("10 redirects: %v", err)
 	}
 	if got := string(e.stored("chain")); got != "final /chain" || o.hits.Load() != 11 {
@@ -373,7 +373,7 @@ func TestRedirectFollowed(t *testing.T) {
 	req.Header.Set("Authorization", "Bearer secret")
 	req.Header.Set("Cookie", "session=1")
 	req.Header.Set("X-Keep", "yes")
-	if _, err := e.m.Fill(context.Background(), req); err != nil {
+	if _, err := e.fill(context.Background(), req); err != nil {
 		t.Fatal(err)
 	}
 	if otherAuth.Load() != "" || otherCookie.Load() != "" || otherKeep.Load() != "yes" {
@@ -400,7 +400,7 @@ func TestRedirectNotFollowed(t *testing.T) {
 	})
 	e := newEnv(t, targets[0].open(t), nil)
 	req := e.req(o.URL, "k")
-	req.Rule.FollowRedirects = false
+	req.Rules.Rules[0].FollowRedirects = false
 	_, err := e.m.Get(context.Background(), req)
 	var re *RedirectError
 	if !errors.As(err, &re) || re.Status != 301 || re.Location != "https://cdn.example.com/new" {
@@ -419,7 +419,7 @@ func TestOriginDown(t *testing.T) {
 	url := o.URL
 	o.Close()
 	e := newEnv(t, targets[0].open(t), nil)
-	_, err := e.m.Fill(context.Background(), e.req(url, "k"))
+	_, err := e.fill(context.Background(), e.req(url, "k"))
 	if got := failedReason(err); got != "network" {
 		t.Fatalf("err %v (reason %q)", err, got)
 	}

@@ -17,23 +17,52 @@ import (
 
 	"github.com/ferry-migrate/ferry/rules"
 	"github.com/ferry-migrate/ferry/store"
-	"gocloud.dev/blob"
 )
 
-// originBody is an origin's 200 answer: what it said about the object and
-// its body, guarded by the idle timeout.
+// originBody is an origin's 200 answer: what it said about the object
+// (including the MD5 its body must have) and its body, guarded by the idle
+// timeout.
 type originBody struct {
-	status   int
-	meta     Meta
-	md5      []byte            // expected MD5 of the body; nil when the origin sent none
-	userMeta map[string]string // bucket origins: the object's user metadata, kept
-	body     *idleBody
+	status int
+	meta   store.Meta
+	body   *idleBody
+}
+
+// origins sends origin requests: the HTTP clients, the bucket origins and
+// how the request for a key is built. A Mirror and Probe share it, so that
+// `ferry rules test --fetch` sends what a fill sends.
+type origins struct {
+	opts    Options
+	trusted *http.Client // the rule's configured origin host
+	guarded *http.Client // hosts reached by a cross-host redirect
+	buckets bucketCache
+
+	// originRequest builds the origin request (rules.OriginRequest; tests may swap it).
+	originRequest func(r *rules.Rule, key string, client http.Header, rawQuery string) (*rules.Request, error)
+}
+
+// newOrigins returns the origin side for options with their defaults.
+func newOrigins(o Options) *origins {
+	return &origins{
+		opts:          o,
+		trusted:       newClient(o, false),
+		guarded:       newClient(o, !o.AllowPrivateRedirects),
+		buckets:       bucketCache{open: o.OpenBucket},
+		originRequest: rules.OriginRequest,
+	}
+}
+
+// close drops idle origin connections and closes the cached bucket origins.
+func (g *origins) close() error {
+	g.trusted.CloseIdleConnections()
+	g.guarded.CloseIdleConnections()
+	return g.buckets.close()
 }
 
 // newClient returns the HTTP client for origin requests: its own transport
 // (no proxy from the environment, no transparent decompression, many idle
 // connections per host, connect and header timeouts) and no automatic
-// redirects (fetchHTTP follows them itself). A guarded client refuses
+// redirects (doHTTP follows them itself). A guarded client refuses
 // non-public addresses at dial time.
 func newClient(o Options, guarded bool) *http.Client {
 	tr := &http.Transport{
@@ -55,34 +84,66 @@ func newClient(o Options, guarded bool) *http.Client {
 	}
 }
 
-// open sends the origin request for req (GET or HEAD) and classifies the
-// answer: a 200 gives an originBody (whose body the caller closes); 404 gives
-// ErrNotFound; a 3xx not followed gives *RedirectError; anything else
-// *FailedError. ctx bounds the whole request including the body.
-func (m *Mirror) open(ctx context.Context, method string, req Request) (*originBody, error) {
-	if req.Rule == nil {
-		return nil, &FailedError{Reason: "rule", Err: errors.New("no rule")}
-	}
-	oreq, err := m.originRequest(req.Rule, req.Key, req.Header, req.RawQuery)
-	if err != nil {
-		reason := "rule"
-		if errors.Is(err, rules.ErrKeyRefused) {
-			reason = "refused_key"
-		}
-		return nil, &FailedError{Reason: reason, Err: err}
-	}
-	if oreq.BucketURL != "" {
-		return m.openBucketObject(ctx, method, oreq)
-	}
-	if oreq.URL == nil {
-		return nil, &FailedError{Reason: "rule", Err: errors.New("origin request has neither URL nor bucket")}
-	}
-	return m.openHTTP(ctx, method, oreq, req.Rule.FollowRedirects)
+// route is where a request's object comes from: rule (index, 0-based) of
+// the request's set, or, with a nil rule, the request's origin bucket.
+type route struct {
+	index int
+	rule  *rules.Rule
 }
 
-func (m *Mirror) openHTTP(ctx context.Context, method string, oreq *rules.Request, follow bool) (*originBody, error) {
+// match finds req's route: the first rule of its set whose conditions hold
+// for its key and client headers (a HEAD needs one with mirror_head), or its
+// origin bucket. Errors: ErrNoRule.
+func match(req Request, method string) (route, error) {
+	if req.Origin != nil {
+		return route{index: -1}, nil
+	}
+	i, r := req.Rules.MatchRequest(req.Key, req.Header)
+	if r == nil || (method == http.MethodHead && !r.MirrorHead) {
+		return route{}, ErrNoRule
+	}
+	return route{index: i, rule: r}, nil
+}
+
+// open sends the origin request for req (GET or HEAD) along rt and
+// classifies the answer: a 200 gives an originBody (whose body the caller
+// closes); 404 gives ErrNotFound; a 3xx not followed gives *RedirectError;
+// anything else *FailedError. ctx bounds the whole request including the body.
+func (g *origins) open(ctx context.Context, method string, rt route, req Request) (*originBody, error) {
+	if rt.rule == nil {
+		return g.openBucket(ctx, method, req.Origin, req.Key)
+	}
+	oreq, err := g.request(rt.rule, req)
+	if err != nil {
+		return nil, err
+	}
+	if oreq.BucketURL != "" {
+		b, err := g.buckets.get(ctx, oreq.BucketURL)
+		if err != nil {
+			return nil, failed(0, ReasonOriginOpen, err)
+		}
+		return g.openBucket(ctx, method, b, oreq.Key)
+	}
+	return g.openHTTP(ctx, method, oreq, rt.rule.FollowRedirects)
+}
+
+// request builds the origin request for req under rule r.
+func (g *origins) request(r *rules.Rule, req Request) (*rules.Request, error) {
+	oreq, err := g.originRequest(r, req.Key, req.Header, req.RawQuery)
+	switch {
+	case errors.Is(err, rules.ErrKeyRefused):
+		return nil, failed(0, ReasonRefusedKey, err)
+	case err != nil:
+		return nil, failed(0, ReasonRule, err)
+	case oreq.BucketURL == "" && oreq.URL == nil:
+		return nil, failed(0, ReasonRule, errors.New("origin request has neither URL nor bucket"))
+	}
+	return oreq, nil
+}
+
+func (g *origins) openHTTP(ctx context.Context, method string, oreq *rules.Request, follow bool) (*originBody, error) {
 	rctx, cancel := context.WithCancel(ctx)
-	resp, err := m.doHTTP(rctx, method, oreq, follow)
+	resp, _, err := g.doHTTP(rctx, method, oreq, follow)
 	if err != nil {
 		cancel()
 		return nil, err
@@ -97,9 +158,9 @@ func (m *Mirror) openHTTP(ctx context.Context, method string, oreq *rules.Reques
 	case http.StatusNotFound:
 		return fail(ErrNotFound)
 	default:
-		return fail(&FailedError{Status: resp.StatusCode, Reason: "status", Err: fmt.Errorf("origin answered %s", resp.Status)})
+		return fail(failed(resp.StatusCode, ReasonStatus, fmt.Errorf("origin answered %s", resp.Status)))
 	}
-	o := &originBody{status: resp.StatusCode, meta: metaFromHeader(resp.Header, resp.ContentLength)}
+	o := &originBody{status: resp.StatusCode, meta: store.MetaFromHeader(resp.Header, resp.ContentLength)}
 	if method == http.MethodHead {
 		o.meta.Size = -1
 		if n, err := parseLength(resp.Header.Get("Content-Length")); err == nil {
@@ -109,16 +170,19 @@ func (m *Mirror) openHTTP(ctx context.Context, method string, oreq *rules.Reques
 	if v := resp.Header.Get("Content-MD5"); v != "" {
 		sum, err := base64.StdEncoding.DecodeString(strings.TrimSpace(v))
 		if err != nil || len(sum) != 16 {
-			return fail(&FailedError{Status: resp.StatusCode, Reason: "md5", Err: fmt.Errorf("origin sent an invalid Content-MD5 %q", v)})
+			return fail(failed(resp.StatusCode, ReasonMD5, fmt.Errorf("origin sent an invalid Content-MD5 %q", v)))
 		}
-		o.md5 = sum
+		o.meta.MD5 = sum
 	}
-	if o.meta.Size > m.opts.MaxObjectSize {
-		return fail(&FailedError{Status: resp.StatusCode, Reason: "too_large",
-			Err: fmt.Errorf("origin object is %d bytes, over the %d byte limit", o.meta.Size, m.opts.MaxObjectSize)})
+	if o.meta.Size > g.opts.MaxObjectSize {
+		return fail(g.tooLarge(resp.StatusCode, o.meta.Size))
 	}
-	o.body = newIdleBody(resp.Body, m.opts.IdleTimeout, cancel)
+	o.body = newIdleBody(resp.Body, g.opts.IdleTimeout, cancel)
 	return o, nil
+}
+
+func (g *origins) tooLarge(status int, size int64) error {
+	return failed(status, ReasonTooLarge, fmt.Errorf("origin object is %d bytes, over the %d byte limit", size, g.opts.MaxObjectSize))
 }
 
 func parseLength(s string) (int64, error) {
@@ -139,23 +203,6 @@ func parseLength(s string) (int64, error) {
 func drain(body io.ReadCloser) {
 	_, _ = io.Copy(io.Discard, io.LimitReader(body, 64<<10))
 	_ = body.Close()
-}
-
-func metaFromHeader(h http.Header, size int64) Meta {
-	meta := Meta{
-		Size:               size,
-		ContentType:        h.Get("Content-Type"),
-		ContentEncoding:    h.Get("Content-Encoding"),
-		ContentDisposition: h.Get("Content-Disposition"),
-		ContentLanguage:    h.Get("Content-Language"),
-		CacheControl:       h.Get("Cache-Control"),
-		Expires:            h.Get("Expires"),
-		ETag:               h.Get("ETag"),
-	}
-	if t, err := http.ParseTime(h.Get("Last-Modified")); err == nil {
-		meta.LastModified = t
-	}
-	return meta
 }
 
 func isRedirect(code int) bool {
@@ -220,88 +267,110 @@ func numericHost(host string) bool {
 	return true
 }
 
-// doHTTP sends the request and follows redirects itself (at most 10 hops).
-// Hops to the configured origin (same scheme, host and port) use the trusted
-// client with the rule's headers; hops anywhere else use the guarded client
+// doHTTP sends the request and follows redirects itself (at most 10 hops),
+// returning the final answer and the number of redirects followed. Hops to
+// the configured origin (same scheme, host and port) use the trusted client
+// with the rule's headers; hops anywhere else use the guarded client
 // (non-public addresses refused at dial time) and drop credentials and
 // cookies. A redirect that only adds a trailing slash is ErrNotFound.
-func (m *Mirror) doHTTP(ctx context.Context, method string, oreq *rules.Request, follow bool) (*http.Response, error) {
+func (g *origins) doHTTP(ctx context.Context, method string, oreq *rules.Request, follow bool) (*http.Response, int, error) {
 	origin := oreq.URL
 	u := *oreq.URL
 	for hop := 0; ; hop++ {
 		same := sameOrigin(&u, origin)
 		if !same && numericHost(u.Hostname()) {
-			return nil, &FailedError{Reason: "redirect_blocked", Err: fmt.Errorf("redirect to %q: numeric host spellings are not followed", u.Host)}
+			return nil, hop, failed(0, ReasonRedirectBlocked, fmt.Errorf("redirect to %q: numeric host spellings are not followed", u.Host))
 		}
-		r, err := http.NewRequestWithContext(ctx, method, u.String(), nil)
+		r, err := g.newHop(ctx, method, &u, oreq, same)
 		if err != nil {
-			return nil, &FailedError{Reason: "rule", Err: err}
+			return nil, hop, failed(0, ReasonRule, err)
 		}
-		r.Header = make(http.Header, len(oreq.Header)+2)
-		for k, v := range oreq.Header {
-			if !same && isCredential(k) {
-				continue
-			}
-			r.Header[k] = append([]string(nil), v...)
-		}
-		if same && oreq.Host != "" {
-			r.Host = oreq.Host
-		}
-		if m.opts.Via != "" {
-			via := m.opts.Via
-			if !strings.Contains(via, " ") {
-				via = "1.1 " + via
-			}
-			r.Header.Add("Via", via)
-		}
-		// Rules keep the configured case of header names; find a User-Agent
-		// in any case so Go does not add its own next to it.
-		if ua := rules.HeaderValues(r.Header, "User-Agent"); len(ua) == 0 {
-			r.Header.Set("User-Agent", "ferry-mirror")
-		} else if _, canonical := r.Header["User-Agent"]; !canonical {
-			for k := range r.Header {
-				if strings.EqualFold(k, "User-Agent") {
-					delete(r.Header, k)
-				}
-			}
-			r.Header["User-Agent"] = ua
-		}
-		client := m.trusted
+		client := g.trusted
 		if !same {
-			client = m.guarded
+			client = g.guarded
 		}
 		resp, err := client.Do(r)
 		if err != nil {
-			return nil, classifyRequestErr(err)
+			return nil, hop, classifyRequestErr(err)
 		}
 		if !isRedirect(resp.StatusCode) {
-			return resp, nil
+			return resp, hop, nil
 		}
-		loc := resp.Header.Get("Location")
-		drain(resp.Body)
-		if loc == "" {
-			return nil, &FailedError{Status: resp.StatusCode, Reason: "status", Err: fmt.Errorf("origin answered %d without a Location", resp.StatusCode)}
-		}
-		if !follow {
-			return nil, &RedirectError{Status: resp.StatusCode, Location: loc}
-		}
-		if hop == maxRedirects {
-			return nil, &FailedError{Status: resp.StatusCode, Reason: "redirect_loop", Err: fmt.Errorf("more than %d redirects", maxRedirects)}
-		}
-		next, err := u.Parse(loc)
+		next, err := nextHop(resp, &u, follow, hop)
 		if err != nil {
-			return nil, &FailedError{Status: resp.StatusCode, Reason: "redirect_blocked", Err: fmt.Errorf("bad Location %q: %v", loc, err)}
-		}
-		if next.Scheme != "http" && next.Scheme != "https" {
-			return nil, &FailedError{Status: resp.StatusCode, Reason: "redirect_blocked", Err: fmt.Errorf("redirect to %q: only http and https are followed", loc)}
-		}
-		next.Fragment, next.RawFragment = "", ""
-		next.User = nil
-		if addsSlash(&u, next) {
-			return nil, ErrNotFound // a directory: no object under this key
+			return nil, hop, err
 		}
 		u = *next
 	}
+}
+
+// newHop builds one hop's request: the rule's headers (without credentials
+// for another host), its Host for the configured origin, the Via token and
+// exactly one User-Agent.
+func (g *origins) newHop(ctx context.Context, method string, u *url.URL, oreq *rules.Request, same bool) (*http.Request, error) {
+	r, err := http.NewRequestWithContext(ctx, method, u.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+	r.Header = make(http.Header, len(oreq.Header)+2)
+	for k, v := range oreq.Header {
+		if !same && isCredential(k) {
+			continue
+		}
+		r.Header[k] = append([]string(nil), v...)
+	}
+	if same && oreq.Host != "" {
+		r.Host = oreq.Host
+	}
+	if via := g.opts.Via; via != "" {
+		if !strings.Contains(via, " ") {
+			via = "1.1 " + via
+		}
+		r.Header.Add("Via", via)
+	}
+	// Rules keep the configured case of header names; find a User-Agent
+	// in any case so Go does not add its own next to it.
+	if ua := rules.HeaderValues(r.Header, "User-Agent"); len(ua) == 0 {
+		r.Header.Set("User-Agent", "ferry-mirror")
+	} else if _, canonical := r.Header["User-Agent"]; !canonical {
+		for k := range r.Header {
+			if strings.EqualFold(k, "User-Agent") {
+				delete(r.Header, k)
+			}
+		}
+		r.Header["User-Agent"] = ua
+	}
+	return r, nil
+}
+
+// nextHop decides what a redirect answer (already read) leads to: the next
+// URL, or the error that ends the request (*RedirectError when the rule does
+// not follow redirects).
+func nextHop(resp *http.Response, cur *url.URL, follow bool, hop int) (*url.URL, error) {
+	loc := resp.Header.Get("Location")
+	drain(resp.Body)
+	status := resp.StatusCode
+	switch {
+	case loc == "":
+		return nil, failed(status, ReasonStatus, fmt.Errorf("origin answered %d without a Location", status))
+	case !follow:
+		return nil, &RedirectError{Status: status, Location: loc}
+	case hop == maxRedirects:
+		return nil, failed(status, ReasonRedirectLoop, fmt.Errorf("more than %d redirects", maxRedirects))
+	}
+	next, err := cur.Parse(loc)
+	if err != nil {
+		return nil, failed(status, ReasonRedirectBlocked, fmt.Errorf("bad Location %q: %v", loc, err))
+	}
+	if next.Scheme != "http" && next.Scheme != "https" {
+		return nil, failed(status, ReasonRedirectBlocked, fmt.Errorf("redirect to %q: only http and https are followed", loc))
+	}
+	next.Fragment, next.RawFragment = "", ""
+	next.User = nil
+	if addsSlash(cur, next) {
+		return nil, ErrNotFound // a directory: no object under this key
+	}
+	return next, nil
 }
 
 // isCredential reports headers never sent to a host reached by a redirect.
@@ -316,13 +385,13 @@ func isCredential(name string) bool {
 func classifyRequestErr(err error) *FailedError {
 	switch {
 	case errors.Is(err, errBlockedAddress):
-		return &FailedError{Reason: "redirect_blocked", Err: err}
+		return failed(0, ReasonRedirectBlocked, err)
 	case isTimeout(err):
-		return &FailedError{Reason: "timeout", Err: err}
+		return failed(0, ReasonTimeout, err)
 	case errors.Is(err, context.Canceled):
-		return &FailedError{Reason: "canceled", Err: err}
+		return failed(0, ReasonCanceled, err)
 	}
-	return &FailedError{Reason: "network", Err: err}
+	return failed(0, ReasonNetwork, err)
 }
 
 func isTimeout(err error) bool {
@@ -380,81 +449,58 @@ func (b *idleBody) Close() error {
 	return err
 }
 
-// openBucketObject reads a bucket origin's object with its attributes.
-func (m *Mirror) openBucketObject(ctx context.Context, method string, oreq *rules.Request) (*originBody, error) {
-	b, err := m.buckets.get(ctx, oreq.BucketURL)
-	if err != nil {
-		return nil, &FailedError{Reason: "origin_open", Err: err}
-	}
+// openBucket reads key of a bucket origin with its Meta (a HEAD: the Meta
+// only). The idle timer bounds the open as it bounds the body.
+func (g *origins) openBucket(ctx context.Context, method string, b *store.Bucket, key string) (*originBody, error) {
 	rctx, cancel := context.WithCancel(ctx)
-	// The idle timer also bounds the attribute and open calls.
-	ib := newIdleBody(nil, m.opts.HeaderTimeout, cancel)
-	fail := func(err error) (*originBody, error) {
+	ib := newIdleBody(nil, g.opts.HeaderTimeout, cancel)
+	var (
+		meta store.Meta
+		r    io.ReadCloser = io.NopCloser(strings.NewReader(""))
+		err  error
+	)
+	if method == http.MethodHead {
+		meta, err = b.Stat(rctx, key, g.opts.ContentTypes)
+	} else {
+		r, meta, err = b.OpenObject(rctx, key, g.opts.ContentTypes)
+	}
+	if err == nil && meta.Size > g.opts.MaxObjectSize {
+		_ = r.Close()
+		err = g.tooLarge(http.StatusOK, meta.Size)
+	}
+	if err != nil {
 		ib.t.Stop()
 		cancel()
-		if store.IsNotFound(err) {
+		var fe *FailedError
+		switch {
+		case errors.As(err, &fe):
+			return nil, err
+		case store.IsNotFound(err):
 			return nil, ErrNotFound
+		case isTimeout(err) || ib.fired.Load():
+			return nil, failed(0, ReasonTimeout, err)
 		}
-		if isTimeout(err) || ib.fired.Load() {
-			return nil, &FailedError{Reason: "timeout", Err: err}
-		}
-		return nil, &FailedError{Reason: "origin", Err: err}
+		return nil, failed(0, ReasonOrigin, err)
 	}
-	attrs, err := b.Attributes(rctx, oreq.Key)
-	if err != nil {
-		return fail(err)
-	}
-	o := &originBody{
-		status: http.StatusOK,
-		meta: Meta{
-			Size:               attrs.Size,
-			ContentType:        m.opts.ContentTypes.ForAttributes(oreq.Key, attrs),
-			ContentEncoding:    attrs.ContentEncoding,
-			ContentDisposition: attrs.ContentDisposition,
-			ContentLanguage:    attrs.ContentLanguage,
-			CacheControl:       attrs.CacheControl,
-			ETag:               attrs.ETag,
-			LastModified:       attrs.ModTime,
-			Expires:            attrs.Metadata[MetaExpires],
-		},
-		md5:      attrs.MD5,
-		userMeta: attrs.Metadata,
-	}
-	if o.meta.Size > m.opts.MaxObjectSize {
-		return fail(&FailedError{Status: http.StatusOK, Reason: "too_large",
-			Err: fmt.Errorf("origin object is %d bytes, over the %d byte limit", o.meta.Size, m.opts.MaxObjectSize)})
-	}
-	if method == http.MethodHead {
-		ib.t.Stop()
-		ib.r = io.NopCloser(strings.NewReader(""))
-		o.body = ib
-		return o, nil
-	}
-	r, err := b.NewReader(rctx, oreq.Key, nil)
-	if err != nil {
-		return fail(err)
-	}
-	ib.r = r
-	ib.d = m.opts.IdleTimeout
+	ib.r, ib.d = r, g.opts.IdleTimeout
 	ib.t.Reset(ib.d)
-	o.body = ib
-	return o, nil
+	return &originBody{status: http.StatusOK, meta: meta, body: ib}, nil
 }
 
 // bucketCache keeps one open bucket per origin URL.
 type bucketCache struct {
-	open func(ctx context.Context, rawURL string) (*blob.Bucket, error)
+	open func(ctx context.Context, rawURL string) (*store.Bucket, error)
 	mu   sync.Mutex
 	m    map[string]*bucketEntry
 }
 
 type bucketEntry struct {
 	ready chan struct{}
-	b     *blob.Bucket
+	b     *store.Bucket
 	err   error
 }
 
-func (c *bucketCache) get(ctx context.Context, rawURL string) (*blob.Bucket, error) {
+func (c *bucketCache) get(ctx context.Context, rawURL string) (*store.Bucket, error) {
 	c.mu.Lock()
 	if c.m == nil {
 		c.m = make(map[string]*bucketEntry)

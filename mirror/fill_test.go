@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/ferry-migrate/ferry/rules"
+	"github.com/ferry-migrate/ferry/store"
 )
 
 // gatedOrigin serves body with a Content-Length, sends the first `first`
@@ -48,8 +49,8 @@ func TestFanout50Readers(t *testing.T) {
 			body := payload(20<<20, 1)
 			gate := make(chan struct{})
 			o := gatedOrigin(t, body, 1<<20, gate)
-			var coalesced atomic.Int64
-			e := newEnv(t, tk.open(t), func(o *Options) { o.Hooks.Coalesced = func() { coalesced.Add(1) } })
+			obs := &observer{}
+			e := newEnv(t, tk.open(t), func(o *Options) { o.Observer = obs })
 
 			const readers = 50
 			var joined, done sync.WaitGroup
@@ -113,7 +114,7 @@ func TestFanout50Readers(t *testing.T) {
 			if n := o.hits.Load(); n != 1 {
 				t.Fatalf("origin requests = %d, want 1", n)
 			}
-			if n := coalesced.Load(); n != readers-1 {
+			if n := obs.coalesced.Load(); n != readers-1 {
 				t.Fatalf("coalesced = %d, want %d", n, readers-1)
 			}
 			waitFor(t, func() bool { return e.m.InFlight() == 0 })
@@ -152,7 +153,7 @@ func TestFirstReaderLeavesEarly(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if !s.Coalesced {
+				if !s.Coalesced() {
 					t.Fatal("second Get did not join the fill")
 				}
 				others = append(others, s)
@@ -236,8 +237,8 @@ func TestRangeReaders(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	if s.Meta.Size != int64(len(body)) || s.Meta.ETag != `"v1"` {
-		t.Fatalf("meta = %+v", s.Meta)
+	if s.Meta().Size != int64(len(body)) || s.Meta().ETag != `"v1"` {
+		t.Fatalf("meta = %+v", s.Meta())
 	}
 	// A range already in the spool completes before the fill ends (no
 	// Content-MD5: a later failure cannot make these bytes wrong)...
@@ -300,7 +301,7 @@ func TestSlowSteadyOrigin(t *testing.T) {
 		}
 	})
 	e := newEnv(t, targets[1].open(t), func(o *Options) { o.IdleTimeout = time.Second })
-	res, err := e.m.Fill(context.Background(), e.req(o.URL, "slow"))
+	res, err := e.fill(context.Background(), e.req(o.URL, "slow"))
 	if err != nil || !res.Stored || res.Bytes != int64(len(body)) {
 		t.Fatalf("fill: %+v %v", res, err)
 	}
@@ -331,7 +332,7 @@ func TestGzipStoredVerbatimWithMetadata(t *testing.T) {
 				_, _ = w.Write(gz)
 			})
 			e := newEnv(t, tk.open(t), nil)
-			if _, err := e.m.Fill(context.Background(), e.req(o.URL, "a.txt")); err != nil {
+			if _, err := e.fill(context.Background(), e.req(o.URL, "a.txt")); err != nil {
 				t.Fatal(err)
 			}
 			if v := sawAE.Load().(string); v != "" {
@@ -348,8 +349,8 @@ func TestGzipStoredVerbatimWithMetadata(t *testing.T) {
 				a.ContentDisposition != `attachment; filename="a.txt"` || a.ContentLanguage != "en" {
 				t.Errorf("attributes = %+v", a)
 			}
-			if a.Metadata[MetaOriginETag] != `"abc"` || a.Metadata[MetaOriginLastModified] != lm.Format(http.TimeFormat) ||
-				a.Metadata[MetaExpires] != "Thu, 01 Jan 2099 00:00:00 GMT" {
+			if a.Metadata[store.MetaOriginETag] != `"abc"` || a.Metadata[store.MetaOriginLastModified] != lm.Format(http.TimeFormat) ||
+				a.Metadata[store.MetaExpires] != "Thu, 01 Jan 2099 00:00:00 GMT" {
 				t.Errorf("metadata = %v", a.Metadata)
 			}
 		})
@@ -372,8 +373,8 @@ func TestChunkedOrigin(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	if s.Meta.Size != -1 {
-		t.Fatalf("Size = %d, want -1 for a chunked origin", s.Meta.Size)
+	if s.Meta().Size != -1 {
+		t.Fatalf("Size = %d, want -1 for a chunked origin", s.Meta().Size)
 	}
 	got, err := readAll(s.NewReader(0, -1))
 	if err != nil || !bytes.Equal(got, body) {
@@ -394,7 +395,7 @@ func TestExistingKeyWins(t *testing.T) {
 			if err := e.target.WriteAll(context.Background(), "k", []byte("application wrote this"), nil); err != nil {
 				t.Fatal(err)
 			}
-			res, err := e.m.Fill(context.Background(), e.req(o.URL, "k"))
+			res, err := e.fill(context.Background(), e.req(o.URL, "k"))
 			if err != nil || res.Stored || res.Bytes != 6 {
 				t.Fatalf("fill = %+v, %v; want Stored=false and no error", res, err)
 			}
@@ -425,7 +426,7 @@ func TestNotFoundAndStatus(t *testing.T) {
 	if !errors.Is(err, ErrNotFound) {
 		t.Fatalf("404: %v", err)
 	}
-	_, err = e.m.Fill(context.Background(), e.req(o.URL, "missing"))
+	_, err = e.fill(context.Background(), e.req(o.URL, "missing"))
 	if !errors.Is(err, ErrNotFound) {
 		t.Fatalf("404 via Fill: %v", err)
 	}
@@ -482,8 +483,8 @@ func TestViaAndHost(t *testing.T) {
 	})
 	e := newEnv(t, targets[0].open(t), func(o *Options) { o.Via = "ferry-test" })
 	req := e.req(o.URL, "v")
-	req.Rule.Headers.Set = []rules.HeaderValue{{Name: "Host", Value: "www.example.com"}}
-	if _, err := e.m.Fill(context.Background(), req); err != nil {
+	req.Rules.Rules[0].Headers.Set = []rules.HeaderValue{{Name: "Host", Value: "www.example.com"}}
+	if _, err := e.fill(context.Background(), req); err != nil {
 		t.Fatal(err)
 	}
 	if via.Load() != "1.1 ferry-test" || host.Load() != "www.example.com" {
@@ -502,14 +503,14 @@ func TestUserAgentOnce(t *testing.T) {
 	})
 	e := newEnv(t, targets[0].open(t), nil)
 	req := e.req(o.URL, "ua1")
-	req.Rule.Headers.Set = []rules.HeaderValue{{Name: "user-agent", Value: "site-crawler/2"}}
-	if _, err := e.m.Fill(context.Background(), req); err != nil {
+	req.Rules.Rules[0].Headers.Set = []rules.HeaderValue{{Name: "user-agent", Value: "site-crawler/2"}}
+	if _, err := e.fill(context.Background(), req); err != nil {
 		t.Fatal(err)
 	}
 	if got.Load() != "site-crawler/2" {
 		t.Fatalf("User-Agent at the origin = %q, want one site-crawler/2", got.Load())
 	}
-	if _, err := e.m.Fill(context.Background(), e.req(o.URL, "ua2")); err != nil {
+	if _, err := e.fill(context.Background(), e.req(o.URL, "ua2")); err != nil {
 		t.Fatal(err)
 	}
 	if got.Load() != "ferry-mirror" {

@@ -14,14 +14,15 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/ferry-migrate/ferry/internal/miniotest"
 	"github.com/ferry-migrate/ferry/rules"
+	"github.com/ferry-migrate/ferry/store"
 	"go.uber.org/goleak"
-	"gocloud.dev/blob"
 	"gocloud.dev/blob/fileblob"
 	"gocloud.dev/blob/memblob"
 )
@@ -59,17 +60,17 @@ func sha(b []byte) string {
 // target kinds every unit test runs on.
 type targetKind struct {
 	name string
-	open func(t *testing.T) *blob.Bucket
+	open func(t *testing.T) *store.Bucket
 }
 
 var targets = []targetKind{
-	{"mem", func(t *testing.T) *blob.Bucket { return memblob.OpenBucket(nil) }},
-	{"file", func(t *testing.T) *blob.Bucket {
+	{"mem", func(t *testing.T) *store.Bucket { return store.Wrap(memblob.OpenBucket(nil)) }},
+	{"file", func(t *testing.T) *store.Bucket {
 		b, err := fileblob.OpenBucket(t.TempDir(), &fileblob.Options{Metadata: fileblob.MetadataInSidecar})
 		if err != nil {
 			t.Fatal(err)
 		}
-		return b
+		return store.Wrap(b)
 	}},
 }
 
@@ -77,14 +78,14 @@ var targets = []targetKind{
 type env struct {
 	t      *testing.T
 	m      *Mirror
-	target *blob.Bucket
+	target *store.Bucket
 	spool  string
 	jpath  string
 	j      *Journal
 }
 
 // newEnv builds a Mirror over target; mod may change the options.
-func newEnv(t *testing.T, target *blob.Bucket, mod func(*Options)) *env {
+func newEnv(t *testing.T, target *store.Bucket, mod func(*Options)) *env {
 	t.Helper()
 	spool := t.TempDir()
 	jpath := filepath.Join(t.TempDir(), "fills.jsonl")
@@ -116,7 +117,7 @@ func httpRule(origin string) *rules.Rule {
 }
 
 func (e *env) req(origin, key string) Request {
-	return Request{Rule: httpRule(origin), Key: key, Header: http.Header{}}
+	return Request{Rules: ruleSet(httpRule(origin)), Key: key, Header: http.Header{}}
 }
 
 // assertClean checks the invariant after a failed fill: nothing in the
@@ -205,7 +206,7 @@ func readAll(r io.ReadCloser) ([]byte, error) {
 func failedReason(err error) string {
 	var fe *FailedError
 	if errors.As(err, &fe) {
-		return fe.Reason
+		return string(fe.Reason)
 	}
 	return ""
 }
@@ -227,3 +228,34 @@ func passThroughOriginRequest(r *rules.Rule, key string, h http.Header, rawQuery
 	}
 	return &rules.Request{BucketURL: r.Origin, Key: key}, nil
 }
+
+// ruleSet is a set of the one rule r.
+func ruleSet(r *rules.Rule) *rules.Set { return &rules.Set{Rules: []rules.Rule{*r}} }
+
+// fill fetches req and waits for the commit, as a reader that reads nothing.
+func (e *env) fill(ctx context.Context, req Request) (Result, error) {
+	s, err := e.m.Get(ctx, req)
+	if err != nil {
+		return Result{}, err
+	}
+	_ = s.Close()
+	return s.Wait(ctx)
+}
+
+// observer counts what a Mirror tells its Observer.
+type observer struct {
+	started, coalesced, inFlight, originBytes atomic.Int64
+
+	mu      sync.Mutex
+	results []string // outcome/reason of each finished fill
+}
+
+func (o *observer) FillStarted() { o.started.Add(1) }
+func (o *observer) FillDone(out Outcome, r Reason, _ int64, _ time.Duration) {
+	o.mu.Lock()
+	o.results = append(o.results, string(out)+"/"+string(r))
+	o.mu.Unlock()
+}
+func (o *observer) Coalesced()          { o.coalesced.Add(1) }
+func (o *observer) OriginBytes(n int64) { o.originBytes.Add(n) }
+func (o *observer) InFlight(d int)      { o.inFlight.Add(int64(d)) }

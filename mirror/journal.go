@@ -31,7 +31,7 @@ type Entry struct {
 	Status     int       `json:"status,omitempty"`
 	Bytes      int64     `json:"bytes"`
 	DurationMS int64     `json:"duration_ms"`
-	Result     string    `json:"result"` // stored, exists, not_found, redirect, failed
+	Result     Outcome   `json:"result"` // stored, exists, not_found, redirect, failed
 	Error      string    `json:"error,omitempty"`
 }
 
@@ -138,7 +138,7 @@ func FailedKeys(glob string) ([]string, error) {
 			if prev, ok := seen[e.Key]; ok && e.Time.Before(prev.t) {
 				return
 			}
-			seen[e.Key] = last{t: e.Time, failed: e.Result == "failed"}
+			seen[e.Key] = last{t: e.Time, failed: e.Result == OutcomeFailed}
 		})
 		if err != nil {
 			return nil, err

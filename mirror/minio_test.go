@@ -13,11 +13,10 @@ import (
 	"github.com/ferry-migrate/ferry/internal/miniotest"
 	"github.com/ferry-migrate/ferry/store"
 	"go.uber.org/goleak"
-	"gocloud.dev/blob"
 )
 
 // minioTarget opens a fresh MinIO bucket as the target.
-func minioTarget(t *testing.T) (*blob.Bucket, *miniotest.Server, string) {
+func minioTarget(t *testing.T) (*store.Bucket, *miniotest.Server, string) {
 	s := miniotest.Get(t)
 	name := s.NewBucket(t)
 	b, err := store.Open(context.Background(), s.URL(name, ""))
@@ -91,11 +90,11 @@ func TestMinIOFanout(t *testing.T) {
 		t.Fatal("stored bytes differ")
 	}
 	a, err := target.Attributes(context.Background(), "dir/big file+1.bin")
-	if err != nil || a.Metadata[MetaOriginETag] != `"v1"` || a.ContentType != "application/octet-stream" {
+	if err != nil || a.Metadata[store.MetaOriginETag] != `"v1"` || a.ContentType != "application/octet-stream" {
 		t.Fatalf("attributes %+v %v", a, err)
 	}
 	// A second fill of the stored key loses the create-only race.
-	res, err = e.m.Fill(context.Background(), e.req(o.URL, "dir/big file+1.bin"))
+	res, err = e.fill(context.Background(), e.req(o.URL, "dir/big file+1.bin"))
 	if err != nil || res.Stored {
 		t.Fatalf("refill: %+v %v", res, err)
 	}
@@ -142,11 +141,11 @@ func TestMinIOFaultLeavesNothing(t *testing.T) {
 func TestMinIOSmallFillDirectPut(t *testing.T) {
 	leakCheck(t, minioLeakOpts...)
 	target, _, _ := minioTarget(t)
-	if store.Direct(target) == nil {
+	if target.Direct() == nil {
 		t.Fatal("MinIO target has no DirectPutter")
 	}
 	lastMod := time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)
-	small, big := payload(100<<10, 11), payload(directPutMax+1, 12)
+	small, big := payload(100<<10, 11), payload(store.DirectPutMax+1, 12)
 	gate := make(chan struct{})
 	o := newOrigin(t, func(w http.ResponseWriter, r *http.Request) {
 		body := small
@@ -206,7 +205,7 @@ func TestMinIOSmallFillDirectPut(t *testing.T) {
 	}
 
 	// The big one takes the streaming path; both must be stored alike.
-	if res, err := e.m.Fill(ctx, e.req(o.URL, "big.css")); err != nil || !res.Stored {
+	if res, err := e.fill(ctx, e.req(o.URL, "big.css")); err != nil || !res.Stored {
 		t.Fatalf("big fill: %+v %v", res, err)
 	}
 	for key, body := range map[string][]byte{"gated.css": small, "big.css": big} {
@@ -218,18 +217,18 @@ func TestMinIOSmallFillDirectPut(t *testing.T) {
 			t.Fatal(err)
 		}
 		if a.ContentType != "text/css; charset=utf-8" || a.CacheControl != "public, max-age=600" ||
-			a.Metadata[MetaOriginETag] != `"v-1:2=3@4"` || a.Metadata[MetaOriginLastModified] != lastMod.Format(http.TimeFormat) {
+			a.Metadata[store.MetaOriginETag] != `"v-1:2=3@4"` || a.Metadata[store.MetaOriginLastModified] != lastMod.Format(http.TimeFormat) {
 			t.Errorf("%s: attributes %+v metadata %v", key, a, a.Metadata)
 		}
 	}
 
 	// A refill of a stored small key loses the create-only race.
-	if res, err := e.m.Fill(ctx, e.req(o.URL, "gated.css")); err != nil || res.Stored {
+	if res, err := e.fill(ctx, e.req(o.URL, "gated.css")); err != nil || res.Stored {
 		t.Fatalf("refill: %+v %v", res, err)
 	}
 
 	// A short body stores nothing.
-	if _, err := e.m.Fill(ctx, e.req(o.URL, "short.css")); failedReason(err) != "length" {
+	if _, err := e.fill(ctx, e.req(o.URL, "short.css")); failedReason(err) != "length" {
 		t.Fatalf("short fill: %v", err)
 	}
 	if ok, _ := target.Exists(ctx, "short.css"); ok {

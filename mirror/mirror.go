@@ -14,117 +14,43 @@ import (
 
 	"github.com/ferry-migrate/ferry/rules"
 	"github.com/ferry-migrate/ferry/store"
-	"gocloud.dev/blob"
+	"golang.org/x/time/rate"
 )
 
 // Options configures a Mirror. Zero values take the documented defaults.
 type Options struct {
-	Target   *blob.Bucket // where fills are stored (create-only)
-	SpoolDir string       // temp files for fills; default os.TempDir()
+	Target   *store.Bucket // where objects are stored (create-only)
+	SpoolDir string        // temp files for fills; default os.TempDir()
 
 	MaxObjectSize  int64         // refuse larger objects; default 5 GiB
 	ConnectTimeout time.Duration // dial; default 10s
 	HeaderTimeout  time.Duration // origin response headers; default 30s
-	IdleTimeout    time.Duration // no byte from the origin for this long fails the fill; default 60s
+	IdleTimeout    time.Duration // no byte from the origin for this long fails the fetch; default 60s
 	FillTimeout    time.Duration // total deadline of a detached fill; default 1h
 
 	// AllowPrivateRedirects lets redirects reach loopback, private, link-local
 	// and similar addresses. The configured origin host is always trusted.
 	AllowPrivateRedirects bool
 
-	Via     string   // token added to the Via header of origin requests (loop protection)
-	Journal *Journal // fill outcomes; nil = not journaled
-	Hooks   Hooks    // metrics callbacks; nil funcs are skipped
-	Logger  *slog.Logger
+	Via      string   // token added to the Via header of origin requests (loop protection)
+	Journal  *Journal // fill outcomes; nil = not journaled
+	Observer Observer // fill events, for metrics; nil = NoObserver
+	Logger   *slog.Logger
+
+	// BWLimit bounds the bytes per second Copy reads from origins; 0 = unlimited.
+	BWLimit int64
 
 	// ContentTypes gives the type of plain files read from a directory
 	// origin (by extension); nil: ferry's table.
 	ContentTypes *store.ContentTypes
 
 	// OpenBucket opens bucket origins; default store.OpenOrigin.
-	OpenBucket func(ctx context.Context, rawURL string) (*blob.Bucket, error)
+	OpenBucket func(ctx context.Context, rawURL string) (*store.Bucket, error)
 
 	// mapAddr (tests only) rewrites host:port before dialing, standing in for
 	// a resolver so redirect checks can be tested with made-up host names.
 	mapAddr func(hostport string) string
 }
-
-// Hooks are called on fill events, for metrics. Every field may be nil.
-type Hooks struct {
-	FillStarted func()
-	FillDone    func(result, reason string, bytes int64, d time.Duration) // result: stored, exists, not_found, redirect, failed
-	Coalesced   func()
-	OriginBytes func(n int64)
-	InFlight    func(delta int)
-}
-
-// Request names one key to fetch through one rule.
-type Request struct {
-	Rule      *rules.Rule
-	RuleIndex int // 0-based, for the journal
-	Key       string
-	Header    http.Header // the client's headers (the rule's policy picks what is forwarded)
-	RawQuery  string      // the client's query string (forwarded when the rule says so)
-}
-
-// Meta is what the origin said about the object, available as soon as its
-// response headers arrive.
-type Meta struct {
-	Size               int64 // -1 when the origin sent no Content-Length (chunked)
-	ContentType        string
-	ContentEncoding    string
-	ContentDisposition string
-	ContentLanguage    string
-	CacheControl       string
-	Expires            string
-	ETag               string // origin ETag, quoted as sent
-	LastModified       time.Time
-}
-
-// ErrNotFound: the origin answered 404 (serve answers NoSuchKey).
-var ErrNotFound = errors.New("origin: not found")
-
-// RedirectError is a 3xx passed through because the rule does not follow redirects.
-type RedirectError struct {
-	Status   int
-	Location string
-}
-
-func (e *RedirectError) Error() string {
-	return fmt.Sprintf("origin redirect %d to %s", e.Status, e.Location)
-}
-
-// FailedError is any other failure (serve answers 424 MirrorFailed): a non-200
-// status, network error, timeout, integrity or size check.
-type FailedError struct {
-	Status int // origin status, 0 when none
-	// Reason is short and machine-friendly: status (non-200/404 answer),
-	// network, timeout (connect, headers, idle body, fill deadline), length,
-	// md5, too_large, redirect_loop, redirect_blocked, refused_key (rules
-	// refused the key), rule (bad rule origin), origin (bucket origin error),
-	// origin_open, spool, store (target write failed), canceled (Shutdown).
-	Reason string
-	Err    error
-}
-
-func (e *FailedError) Error() string {
-	if e.Err != nil {
-		return fmt.Sprintf("mirror failed (%s): %v", e.Reason, e.Err)
-	}
-	return fmt.Sprintf("mirror failed (%s)", e.Reason)
-}
-func (e *FailedError) Unwrap() error { return e.Err }
-
-// User metadata keys under which a fill stores what the origin said about
-// the object (gocloud blob has no native field for these).
-const (
-	MetaOriginETag         = "origin-etag"          // the origin's ETag, quoted as sent
-	MetaOriginLastModified = "origin-last-modified" // the origin's Last-Modified, HTTP date format
-	MetaExpires            = "expires"              // the origin's Expires header
-)
-
-// ErrShutdown is returned by Get, Head and Fill once Shutdown or Close began.
-var ErrShutdown = errors.New("mirror: shutting down")
 
 // Defaults of Options.
 const (
@@ -136,42 +62,10 @@ const (
 	maxRedirects          = 10
 )
 
-// Mirror runs fills, at most one per target key at a time.
-type Mirror struct {
-	opts Options
-	log  *slog.Logger
-
-	trusted *http.Client // the rule's configured origin host
-	guarded *http.Client // hosts reached by a cross-host redirect
-
-	base   context.Context // cancelled by Shutdown/Close to abort every fill
-	cancel context.CancelFunc
-	wg     sync.WaitGroup // running fills
-
-	mu     sync.Mutex
-	fills  map[string]*fill // registry: target key -> fill in flight
-	closed bool
-
-	buckets bucketCache
-
-	direct *store.DirectPutter // small objects into an S3 target; nil = through opts.Target
-
-	// originRequest builds the origin request (rules.OriginRequest; tests may swap it).
-	originRequest func(r *rules.Rule, key string, client http.Header, rawQuery string) (*rules.Request, error)
-}
-
-// New returns a Mirror. Close or Shutdown it when done.
-func New(o Options) (*Mirror, error) {
-	if o.Target == nil {
-		return nil, errors.New("mirror: Options.Target is required")
-	}
+// withDefaults returns o with every zero value replaced by its default.
+func (o Options) withDefaults() Options {
 	if o.SpoolDir == "" {
 		o.SpoolDir = os.TempDir()
-	}
-	if st, err := os.Stat(o.SpoolDir); err != nil {
-		return nil, fmt.Errorf("mirror: spool dir: %w", err)
-	} else if !st.IsDir() {
-		return nil, fmt.Errorf("mirror: spool dir %s is not a directory", o.SpoolDir)
 	}
 	setDefault(&o.MaxObjectSize, DefaultMaxObjectSize)
 	setDefault(&o.ConnectTimeout, DefaultConnectTimeout)
@@ -181,21 +75,13 @@ func New(o Options) (*Mirror, error) {
 	if o.OpenBucket == nil {
 		o.OpenBucket = store.OpenOrigin
 	}
-	m := &Mirror{
-		opts:          o,
-		log:           o.Logger,
-		fills:         make(map[string]*fill),
-		originRequest: rules.OriginRequest,
-		direct:        store.Direct(o.Target),
+	if o.Observer == nil {
+		o.Observer = NoObserver{}
 	}
-	if m.log == nil {
-		m.log = slog.New(slog.DiscardHandler)
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	m.trusted = newClient(o, false)
-	m.guarded = newClient(o, !o.AllowPrivateRedirects)
-	m.base, m.cancel = context.WithCancel(context.Background())
-	m.buckets.open = o.OpenBucket
-	return m, nil
+	return o
 }
 
 func setDefault[T int64 | time.Duration](p *T, v T) {
@@ -204,18 +90,87 @@ func setDefault[T int64 | time.Duration](p *T, v T) {
 	}
 }
 
+// Request names one object: Key, the key in the target (always what is
+// stored), and where it comes from: through the first rule of Rules that
+// matches Key (serve, key lists, rules test), or, when Origin is set,
+// straight from that listable origin bucket under the same key (scan).
+type Request struct {
+	Key      string
+	Rules    *rules.Set  // matched against Key by the mirror
+	Header   http.Header // the client's headers (the rule's policy picks what is forwarded)
+	RawQuery string      // the client's query string (forwarded when the rule says so)
+
+	Origin *store.Bucket // instead of Rules: a listable origin
+
+	// MD5 is the body's expected MD5 when the caller knows it (a listing, a
+	// key list); it is checked before the commit, in place of the origin's.
+	MD5 []byte
+	// Reserved is how many bytes of memory the caller has set aside for this
+	// object (scan's in-flight budget): an object of known size up to that
+	// many bytes, below the multipart size, may be held whole for one direct
+	// PUT. Without it only objects up to store.DirectPutMax are.
+	Reserved int64
+}
+
+// Result is the outcome of a stored object.
+type Result struct {
+	Bytes  int64
+	Stored bool // false when the key already existed in the target (create-only lost; not an error)
+}
+
+// Mirror moves objects from origins into its target: fills (Get, one per
+// key at a time, shared by every reader through a spool) and plain copies
+// (Copy).
+type Mirror struct {
+	*origins
+	opts Options
+	log  *slog.Logger
+	bw   *rate.Limiter // Options.BWLimit; nil = unlimited
+
+	base   context.Context // cancelled by Shutdown/Close to abort every fill
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // running fills
+
+	mu     sync.Mutex
+	fills  map[string]*fill // registry: target key -> fill in flight
+	closed bool
+}
+
+// New returns a Mirror. Close or Shutdown it when done.
+func New(o Options) (*Mirror, error) {
+	if o.Target == nil {
+		return nil, errors.New("mirror: Options.Target is required")
+	}
+	o = o.withDefaults()
+	if st, err := os.Stat(o.SpoolDir); err != nil {
+		return nil, fmt.Errorf("mirror: spool dir: %w", err)
+	} else if !st.IsDir() {
+		return nil, fmt.Errorf("mirror: spool dir %s is not a directory", o.SpoolDir)
+	}
+	m := &Mirror{origins: newOrigins(o), opts: o, log: o.Logger, fills: make(map[string]*fill)}
+	if o.BWLimit > 0 {
+		m.bw = rate.NewLimiter(rate.Limit(o.BWLimit), int(min(o.BWLimit, 256<<10)))
+	}
+	m.base, m.cancel = context.WithCancel(context.Background())
+	return m, nil
+}
+
 // Get starts a fill for req.Key or joins the one in flight, and returns once
-// the origin's response headers are known. Errors: ErrNotFound,
+// the origin's response headers are known. Errors: ErrNoRule, ErrNotFound,
 // *RedirectError, *FailedError (all wrapped with the key). ctx bounds only
 // the wait of this caller: the fill itself runs on a detached context and
 // completes for other readers. The caller must Close the Stream.
 func (m *Mirror) Get(ctx context.Context, req Request) (*Stream, error) {
-	f, coalesced, err := m.join(ctx, req)
+	rt, err := match(req, http.MethodGet)
+	if err != nil {
+		return nil, fmt.Errorf("fill %q: %w", req.Key, err)
+	}
+	f, coalesced, err := m.join(ctx, req, rt)
 	if err != nil {
 		return nil, err
 	}
-	if coalesced && m.opts.Hooks.Coalesced != nil {
-		m.opts.Hooks.Coalesced()
+	if coalesced {
+		m.opts.Observer.Coalesced()
 	}
 	select {
 	case <-f.ready:
@@ -227,13 +182,17 @@ func (m *Mirror) Get(ctx context.Context, req Request) (*Stream, error) {
 		f.release()
 		return nil, fmt.Errorf("fill %q: %w", req.Key, f.headErr)
 	}
-	return &Stream{Meta: f.meta, Coalesced: coalesced, f: f}, nil
+	return &Stream{meta: f.meta, coalesced: coalesced, f: f}, nil
 }
 
 // Head asks the origin for the object's headers without storing anything
 // (for HEAD on a missing key when the rule has mirror_head). A fill in flight
 // for the key answers instead of the origin. Errors as for Get.
-func (m *Mirror) Head(ctx context.Context, req Request) (*Meta, error) {
+func (m *Mirror) Head(ctx context.Context, req Request) (*store.Meta, error) {
+	rt, err := match(req, http.MethodHead)
+	if err != nil {
+		return nil, fmt.Errorf("head %q: %w", req.Key, err)
+	}
 	m.mu.Lock()
 	closed := m.closed
 	f := m.fills[req.Key]
@@ -253,7 +212,7 @@ func (m *Mirror) Head(ctx context.Context, req Request) (*Meta, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, m.opts.HeaderTimeout+m.opts.ConnectTimeout)
 	defer cancel()
-	o, err := m.open(ctx, http.MethodHead, req)
+	o, err := m.open(ctx, http.MethodHead, rt, req)
 	if err != nil {
 		return nil, fmt.Errorf("head %q: %w", req.Key, err)
 	}
@@ -261,27 +220,33 @@ func (m *Mirror) Head(ctx context.Context, req Request) (*Meta, error) {
 	return &o.meta, nil
 }
 
-// Result is the outcome of a completed fill.
-type Result struct {
-	Bytes  int64
-	Stored bool // false when the key already existed in the target (create-only lost; not an error)
-}
-
-// Fill fetches req.Key and stores it, waiting for the commit (scan and
-// finalize use it for keys fetched through rules). It joins a fill already in
-// flight for the key. Errors as for Get, plus *FailedError for failures after
-// the headers.
-func (m *Mirror) Fill(ctx context.Context, req Request) (Result, error) {
-	s, err := m.Get(ctx, req)
+// Copy fetches req.Key and stores it create-only, without a spool and
+// without coalescing: the bulk path of scan and finalize, where each key is
+// copied once. The body is checked (length, MD5, size limit) before the
+// commit; nothing partial is ever visible. Errors: ErrNoRule, ErrNotFound,
+// *RedirectError, *FailedError.
+func (m *Mirror) Copy(ctx context.Context, req Request) (Result, error) {
+	rt, err := match(req, http.MethodGet)
 	if err != nil {
-		return Result{}, err
+		return Result{}, fmt.Errorf("copy %q: %w", req.Key, err)
 	}
-	_ = s.Close()
-	res, err := s.Wait(ctx)
+	o, err := m.open(ctx, http.MethodGet, rt, req)
 	if err != nil {
-		return res, fmt.Errorf("fill %q: %w", req.Key, err)
+		return Result{}, fmt.Errorf("copy %q: %w", req.Key, err)
 	}
-	return res, nil
+	defer o.body.Close()
+	if len(req.MD5) > 0 {
+		o.meta.MD5 = req.MD5
+	}
+	var src io.Reader = m.check(ctx, o)
+	if m.bw != nil {
+		src = &limitReader{ctx: ctx, r: src, lim: m.bw}
+	}
+	stored, n, err := m.commit(ctx, req.Key, &o.meta, src, commitPlan{reserved: req.Reserved, parallel: true})
+	if err != nil {
+		return Result{Bytes: n}, fmt.Errorf("copy %q: %w", req.Key, err)
+	}
+	return Result{Bytes: n, Stored: stored}, nil
 }
 
 // Shutdown refuses new fills and waits for in-flight fills until ctx is done,
@@ -307,9 +272,7 @@ func (m *Mirror) Shutdown(ctx context.Context) error {
 		<-done
 	}
 	m.cancel()
-	m.trusted.CloseIdleConnections()
-	m.guarded.CloseIdleConnections()
-	if cerr := m.buckets.close(); cerr != nil && err == nil {
+	if cerr := m.origins.close(); cerr != nil && err == nil {
 		err = cerr
 	}
 	if m.opts.Journal != nil {
@@ -333,12 +296,18 @@ func (m *Mirror) Close() error {
 
 // Stream is one reader's view of a fill.
 type Stream struct {
-	Meta      Meta
-	Coalesced bool // joined a fill started by another request
+	meta      store.Meta
+	coalesced bool
 
 	f      *fill
 	closed atomic.Bool
 }
+
+// Meta is what the origin said about the object.
+func (s *Stream) Meta() store.Meta { return s.meta }
+
+// Coalesced reports that this stream joined a fill started by another request.
+func (s *Stream) Coalesced() bool { return s.coalesced }
 
 // NewReader returns a reader of bytes [off, off+n) of the object (n < 0: to
 // the end) that follows the spool as bytes arrive. A failed fill makes Read

@@ -10,12 +10,11 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
-	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/ferry-migrate/ferry/rules"
+	"github.com/ferry-migrate/ferry/store"
 	"gocloud.dev/blob"
 	"gocloud.dev/blob/memblob"
 )
@@ -39,21 +38,21 @@ func TestBucketOrigin(t *testing.T) {
 			}
 			var opens atomic.Int64
 			e := newEnv(t, tk.open(t), func(o *Options) {
-				o.OpenBucket = func(ctx context.Context, rawURL string) (*blob.Bucket, error) {
+				o.OpenBucket = func(ctx context.Context, rawURL string) (*store.Bucket, error) {
 					opens.Add(1)
 					if rawURL != "mem://old" {
 						t.Errorf("opened %q", rawURL)
 					}
-					return src, nil
+					return store.Wrap(src), nil
 				}
 			})
-			rule := &rules.Rule{Origin: "mem://old", KeyPrefix: "photos/", ReplaceKeyPrefixWith: "old/photos/", FollowRedirects: true}
-			req := Request{Rule: rule, Key: "photos/a.jpg"}
+			rule := &rules.Rule{Origin: "mem://old", KeyPrefix: "photos/", ReplaceKeyPrefixWith: "old/photos/", FollowRedirects: true, MirrorHead: true}
+			req := Request{Rules: ruleSet(rule), Key: "photos/a.jpg"}
 			meta, err := e.m.Head(ctx, req)
 			if err != nil || meta.Size != int64(len(body)) || meta.ContentType != "image/jpeg" {
 				t.Fatalf("head: %+v %v", meta, err)
 			}
-			res, err := e.m.Fill(ctx, req)
+			res, err := e.fill(ctx, req)
 			if err != nil || !res.Stored || res.Bytes != int64(len(body)) {
 				t.Fatalf("fill: %+v %v", res, err)
 			}
@@ -64,14 +63,14 @@ func TestBucketOrigin(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if a.ContentType != "image/jpeg" || a.CacheControl != "public" || a.Metadata["owner"] != "alice" || a.Metadata[MetaOriginETag] == "" {
+			if a.ContentType != "image/jpeg" || a.CacheControl != "public" || a.Metadata["owner"] != "alice" || a.Metadata[store.MetaOriginETag] == "" {
 				t.Fatalf("attributes %+v", a)
 			}
-			_, err = e.m.Fill(ctx, Request{Rule: rule, Key: "photos/missing.jpg"})
+			_, err = e.fill(ctx, Request{Rules: ruleSet(rule), Key: "photos/missing.jpg"})
 			if !errors.Is(err, ErrNotFound) {
 				t.Fatalf("missing key: %v", err)
 			}
-			if _, err := e.m.Head(ctx, Request{Rule: rule, Key: "photos/missing.jpg"}); !errors.Is(err, ErrNotFound) {
+			if _, err := e.m.Head(ctx, Request{Rules: ruleSet(rule), Key: "photos/missing.jpg"}); !errors.Is(err, ErrNotFound) {
 				t.Fatalf("missing key head: %v", err)
 			}
 			if opens.Load() != 1 {
@@ -119,37 +118,24 @@ func TestPublicAddr(t *testing.T) {
 	}
 }
 
-// Hooks see one fill with its bytes; InFlight returns to zero.
-func TestHooks(t *testing.T) {
+// The Observer sees one fill with its bytes; InFlight returns to zero.
+func TestObserver(t *testing.T) {
 	leakCheck(t)
 	body := payload(200<<10, 11)
 	o := newOrigin(t, func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write(body) })
-	var started, inflight, originBytes atomic.Int64
-	var mu sync.Mutex
-	var results []string
-	e := newEnv(t, targets[0].open(t), func(op *Options) {
-		op.Hooks = Hooks{
-			FillStarted: func() { started.Add(1) },
-			FillDone: func(result, reason string, n int64, d time.Duration) {
-				mu.Lock()
-				results = append(results, result+"/"+reason)
-				mu.Unlock()
-			},
-			OriginBytes: func(n int64) { originBytes.Add(n) },
-			InFlight:    func(d int) { inflight.Add(int64(d)) },
-		}
-	})
-	if _, err := e.m.Fill(context.Background(), e.req(o.URL, "h")); err != nil {
+	obs := &observer{}
+	e := newEnv(t, targets[0].open(t), func(op *Options) { op.Observer = obs })
+	if _, err := e.fill(context.Background(), e.req(o.URL, "h")); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.m.Fill(context.Background(), Request{Rule: httpRule(o.URL), Key: "../bad"}); err == nil {
+	if _, err := e.fill(context.Background(), Request{Rules: ruleSet(httpRule(o.URL)), Key: "../bad"}); err == nil {
 		t.Fatal("refused key filled")
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if started.Load() != 2 || inflight.Load() != 0 || originBytes.Load() != int64(len(body)) ||
-		!reflect.DeepEqual(results, []string{"stored/", "failed/refused_key"}) {
-		t.Fatalf("started %d inflight %d bytes %d results %v", started.Load(), inflight.Load(), originBytes.Load(), results)
+	obs.mu.Lock()
+	defer obs.mu.Unlock()
+	if obs.started.Load() != 2 || obs.inFlight.Load() != 0 || obs.originBytes.Load() != int64(len(body)) ||
+		!reflect.DeepEqual(obs.results, []string{"stored/", "failed/refused_key"}) {
+		t.Fatalf("started %d inflight %d bytes %d results %v", obs.started.Load(), obs.inFlight.Load(), obs.originBytes.Load(), obs.results)
 	}
 }
 
@@ -171,11 +157,11 @@ func TestDirectoryOriginContentTypes(t *testing.T) {
 	e := newEnv(t, targets[1].open(t), nil) // OpenBucket: store.OpenOrigin
 	rule := &rules.Rule{Origin: "file://" + dir + "/site/", FollowRedirects: true, MirrorHead: true}
 	for key, want := range map[string]string{"index.html": "text/html", "app.js": "application/javascript", "NOTICE": "application/octet-stream"} {
-		meta, err := e.m.Head(ctx, Request{Rule: rule, Key: key})
+		meta, err := e.m.Head(ctx, Request{Rules: ruleSet(rule), Key: key})
 		if err != nil || meta.ContentType != want {
 			t.Fatalf("head %s: %+v %v, want type %s", key, meta, err, want)
 		}
-		if _, err := e.m.Fill(ctx, Request{Rule: rule, Key: key}); err != nil {
+		if _, err := e.fill(ctx, Request{Rules: ruleSet(rule), Key: key}); err != nil {
 			t.Fatal(err)
 		}
 		a, err := e.target.Attributes(ctx, key)

@@ -1,14 +1,11 @@
 package mirror
 
-import (
-	"context"
-	"time"
-)
+import "context"
 
 // join returns the fill in flight for req.Key, or starts one. The returned
 // fill holds a reference for the caller (release it, or hand it to a
 // Stream). coalesced reports that another request started the fill.
-func (m *Mirror) join(ctx context.Context, req Request) (f *fill, coalesced bool, err error) {
+func (m *Mirror) join(ctx context.Context, req Request, rt route) (f *fill, coalesced bool, err error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed {
@@ -18,7 +15,7 @@ func (m *Mirror) join(ctx context.Context, req Request) (f *fill, coalesced bool
 		f.acquire() // under m.mu: the fill drops its own reference only after leaving the map
 		return f, true, nil
 	}
-	f = newFill(m, req)
+	f = newFill(m, req, rt)
 	f.acquire()
 	m.fills[req.Key] = f
 	m.wg.Add(1)
@@ -51,10 +48,4 @@ func (m *Mirror) InFlight() int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return len(m.fills)
-}
-
-func (m *Mirror) hookDone(result, reason string, bytes int64, d time.Duration) {
-	if m.opts.Hooks.FillDone != nil {
-		m.opts.Hooks.FillDone(result, reason, bytes, d)
-	}
 }

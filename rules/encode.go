@@ -1,7 +1,6 @@
 package rules
 
 import (
-	"bytes"
 	"strconv"
 
 	"go.yaml.in/yaml/v3"
@@ -27,16 +26,7 @@ func MarshalConfig(rules []Rule) ([]byte, error) {
 	doc := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Content: []*yaml.Node{
 		strNode("rules"), Node(rules),
 	}}
-	var buf bytes.Buffer
-	enc := yaml.NewEncoder(&buf)
-	enc.SetIndent(2)
-	if err := enc.Encode(doc); err != nil {
-		return nil, err
-	}
-	if err := enc.Close(); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
+	return encodeYAML(doc)
 }
 
 func strNode(s string) *yaml.Node {

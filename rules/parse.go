@@ -176,16 +176,11 @@ var ruleFields = []string{"name", "key_prefix", "key_suffix", "when_headers", "o
 
 var headerFields = []string{"pass_all", "pass", "remove", "set"}
 
-// suggest returns ` (did you mean "x"?)` for a near miss such as a camelCase
-// or dashed spelling of a known field.
+// suggest returns ` "key" (did you mean "x"?)` for a near miss of a known
+// field, else ` "key"`.
 func suggest(key string, known []string) string {
-	norm := func(s string) string {
-		return strings.ToLower(strings.NewReplacer("_", "", "-", "", " ", "").Replace(s))
-	}
-	for _, k := range known {
-		if norm(k) == norm(key) {
-			return fmt.Sprintf(" %q (did you mean %q?)", key, k)
-		}
+	if k := Suggest(key, known); k != "" {
+		return fmt.Sprintf(" %q (did you mean %q?)", key, k)
 	}
 	return fmt.Sprintf(" %q", key)
 }

@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -210,7 +211,7 @@ func readDoc(r io.Reader) (*yaml.Node, error) {
 	}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return nil, yamlError(err)
+		return nil, YAMLError(data)
 	}
 	if len(doc.Content) == 0 {
 		return nil, nil
@@ -221,19 +222,49 @@ func readDoc(r io.Reader) (*yaml.Node, error) {
 	return doc.Content[0], nil
 }
 
-// yamlError turns a yaml syntax error into an *Error with its line.
-func yamlError(err error) error {
-	msg := strings.TrimPrefix(err.Error(), "yaml: ")
-	line := 0
-	if rest, ok := strings.CutPrefix(msg, "line "); ok {
-		if i := strings.IndexByte(rest, ':'); i > 0 {
-			if n, err := strconv.Atoi(rest[:i]); err == nil {
-				line = n
-				msg = strings.TrimSpace(rest[i+1:])
-			}
+// YAMLError returns the *Error, with its line, of data that the YAML
+// library refuses (nil if it does not). The library counts the lines of its
+// parser errors (an unclosed "[", a missing key) from 0, and then reports the
+// start of the broken construct, or the problem when the construct starts on
+// the first line; scanner errors are counted from 1. For a parser error data
+// is parsed again after an added blank line, which makes the line the
+// construct's, counted from 1.
+func YAMLError(data []byte) *Error {
+	var doc yaml.Node
+	err := yaml.Unmarshal(data, &doc)
+	if err == nil {
+		return nil
+	}
+	msg, line := splitYAMLError(err)
+	if slices.Contains(parserErrors, msg) {
+		if err := yaml.Unmarshal(append([]byte("\n"), data...), &doc); err != nil {
+			msg, line = splitYAMLError(err)
 		}
 	}
 	return &Error{Line: line, Msg: "invalid YAML: " + msg}
+}
+
+// splitYAMLError splits "yaml: line N: msg".
+func splitYAMLError(err error) (msg string, line int) {
+	msg = strings.TrimPrefix(err.Error(), "yaml: ")
+	if rest, ok := strings.CutPrefix(msg, "line "); ok {
+		if i := strings.IndexByte(rest, ':'); i > 0 {
+			if n, err := strconv.Atoi(rest[:i]); err == nil {
+				return strings.TrimSpace(rest[i+1:]), n
+			}
+		}
+	}
+	return msg, 0
+}
+
+// parserErrors are the messages of the YAML library's parser (as opposed to
+// its scanner).
+var parserErrors = []string{
+	"did not find expected <stream-start>", "did not find expected <document start>",
+	"found undefined tag handle", "did not find expected node content",
+	"did not find expected '-' indicator", "did not find expected key",
+	"did not find expected ',' or ']'", "did not find expected ',' or '}'",
+	"found duplicate %YAML directive", "found incompatible YAML document", "found duplicate %TAG directive",
 }
 
 // NewSet validates rules built in code (by the CLI or an import) exactly as

@@ -4,15 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"math/rand/v2"
-	"net"
-	"syscall"
 	"time"
 
 	"github.com/ferry-migrate/ferry/mirror"
 	"github.com/ferry-migrate/ferry/store"
-	"gocloud.dev/gcerrors"
 )
 
 // FatalError stops a run: bad credentials, a missing bucket, a broken
@@ -36,130 +32,74 @@ func (e *LineError) Error() string {
 	return fmt.Sprintf("keys file %s: line %d: %s", e.File, e.Line, e.Msg)
 }
 
-// keyError is a per-key failure with a short reason for the manifest.
-type keyError struct {
-	reason string
-	err    error
-}
-
-func (e *keyError) Error() string { return e.reason + ": " + e.err.Error() }
-func (e *keyError) Unwrap() error { return e.err }
-
-func failure(reason string, err error) error { return &keyError{reason, err} }
-
-// errVanished: the source object was listed but is gone.
-var errVanished = errors.New("source object no longer exists")
-
-// errNoRule: no rule matches a key of a key list.
-var errNoRule = errors.New("no rule matches the key")
-
-// sideError tags an error with the side it came from.
+// sideError tags a failure of scan's own calls (existence checks, content
+// comparisons) with the side that failed: origin or target.
 type sideError struct {
-	side string // origin or target
+	side mirror.Reason // mirror.ReasonOrigin or reasonTarget
 	err  error
 }
 
-func (e *sideError) Error() string { return e.side + ": " + e.err.Error() }
+func (e *sideError) Error() string { return string(e.side) + ": " + e.err.Error() }
 func (e *sideError) Unwrap() error { return e.err }
 
-func originErr(err error) error {
-	if err == nil {
-		return nil
+// Reasons of per-key failures that are scan's own; a failed copy has the
+// mirror's reason (mirror.ReasonLength, mirror.ReasonStore, ...).
+const (
+	reasonNoRule   mirror.Reason = "no_rule"  // no rule matches a key of a key list
+	reasonTarget   mirror.Reason = "target"   // the target failed an existence check or a read
+	reasonRedirect mirror.Reason = "redirect" // the rule passes redirects through; nothing was stored
+	reasonError    mirror.Reason = "error"
+)
+
+// reason is the manifest's classification of a per-key error.
+func reason(err error) mirror.Reason {
+	var fe *mirror.FailedError
+	var re *mirror.RedirectError
+	var se *sideError
+	switch {
+	case errors.As(err, &fe):
+		return fe.Reason
+	case errors.Is(err, mirror.ErrNoRule):
+		return reasonNoRule
+	case errors.As(err, &re):
+		return reasonRedirect
+	case errors.As(err, &se) && se.side == reasonTarget && store.IsInvalid(err):
+		return mirror.ReasonTargetRefusedKey
+	case errors.As(err, &se):
+		return se.side
 	}
-	return &sideError{"origin", err}
+	return reasonError
 }
 
-func targetErr(err error) error {
-	if err == nil {
-		return nil
-	}
-	return &sideError{"target", err}
-}
-
-// fatal decides whether err must stop the whole run.
+// fatal decides whether err must stop the whole run: bad credentials, or a
+// target bucket that does not exist.
 func fatal(err error) bool {
 	var fe *FatalError
-	if errors.As(err, &fe) {
-		return true
-	}
-	if store.IsPermission(err) {
-		return true
-	}
+	var mf *mirror.FailedError
 	var se *sideError
-	if errors.As(err, &se) && se.side == "target" && store.IsNotFound(err) {
-		return true // writing into a bucket that does not exist
+	switch {
+	case errors.As(err, &fe), store.IsPermission(err):
+		return true
+	case errors.As(err, &mf):
+		return mf.Reason == mirror.ReasonStore && store.IsNotFound(err)
+	case errors.As(err, &se):
+		return se.side == reasonTarget && store.IsNotFound(err)
 	}
 	return false
 }
 
-// transient reports whether retrying err may help: 5xx, 429/503 SlowDown,
-// timeouts, resets, truncated bodies.
+// transient reports whether retrying err may help: what the mirror's
+// failure says of itself (FailedError.Temporary), else what store says of
+// a storage error (5xx, 429/503 SlowDown, timeouts, resets).
 func transient(err error) bool {
 	if err == nil || errors.Is(err, context.Canceled) {
 		return false
 	}
-	var mf *mirror.FailedError
-	if errors.As(err, &mf) {
-		switch mf.Reason {
-		case "network", "timeout", "length", "md5":
-			return true
-		case "status":
-			return mf.Status >= 500 || mf.Status == 429 || mf.Status == 408
-		}
-		return false
+	var fe *mirror.FailedError
+	if errors.As(err, &fe) {
+		return fe.Temporary()
 	}
-	var ke *keyError
-	if errors.As(err, &ke) && (ke.reason == "size" || ke.reason == "md5") {
-		return true // the source changed while being read, or a bad transfer
-	}
-	var sc interface{ HTTPStatusCode() int }
-	if errors.As(err, &sc) {
-		c := sc.HTTPStatusCode()
-		if c >= 500 || c == 429 || c == 408 {
-			return true
-		}
-		if c >= 400 {
-			return false
-		}
-	}
-	switch gcerrors.Code(err) {
-	case gcerrors.ResourceExhausted, gcerrors.DeadlineExceeded, gcerrors.Internal:
-		return true
-	case gcerrors.NotFound, gcerrors.PermissionDenied, gcerrors.FailedPrecondition, gcerrors.InvalidArgument, gcerrors.AlreadyExists, gcerrors.Unimplemented:
-		return false
-	}
-	var ne net.Error
-	if errors.As(err, &ne) {
-		return true
-	}
-	return errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) ||
-		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.EPIPE) || errors.Is(err, context.DeadlineExceeded)
-}
-
-// reason is the manifest's short classification of a per-key error.
-func reason(err error) string {
-	var ke *keyError
-	if errors.As(err, &ke) {
-		return ke.reason
-	}
-	var mf *mirror.FailedError
-	if errors.As(err, &mf) {
-		return "mirror_" + mf.Reason
-	}
-	if errors.Is(err, errNoRule) {
-		return "no_rule"
-	}
-	var se *sideError
-	if errors.As(err, &se) {
-		if se.side == "target" {
-			var sc interface{ HTTPStatusCode() int }
-			if (errors.As(err, &sc) && sc.HTTPStatusCode() == 400) || gcerrors.Code(err) == gcerrors.InvalidArgument {
-				return "target_refused_key"
-			}
-		}
-		return se.side
-	}
-	return "error"
+	return store.IsTemporary(err)
 }
 
 // backoff returns the delay before attempt (1-based retry number): an

@@ -3,15 +3,16 @@ package scan
 import (
 	"fmt"
 	"hash/fnv"
-	"regexp"
 	"strings"
+
+	"github.com/bmatcuk/doublestar/v4"
 )
 
 // filter decides which source keys a run considers.
 type filter struct {
 	prefix  string
-	include []glob
-	exclude []glob
+	include []Glob
+	exclude []Glob
 	shard   int
 	shards  int
 }
@@ -22,18 +23,18 @@ func newFilter(o *Options) (*filter, error) {
 		return nil, fmt.Errorf("shard %d/%d: the index must be 0..%d", f.shard, f.shards, f.shards-1)
 	}
 	for _, g := range o.Include {
-		re, err := CompileGlob(g)
+		gl, err := CompileGlob(g)
 		if err != nil {
 			return nil, fmt.Errorf("--include %q: %w", g, err)
 		}
-		f.include = append(f.include, glob{re, strings.Contains(g, "/")})
+		f.include = append(f.include, gl)
 	}
 	for _, g := range o.Exclude {
-		re, err := CompileGlob(g)
+		gl, err := CompileGlob(g)
 		if err != nil {
 			return nil, fmt.Errorf("--exclude %q: %w", g, err)
 		}
-		f.exclude = append(f.exclude, glob{re, strings.Contains(g, "/")})
+		f.exclude = append(f.exclude, gl)
 	}
 	return f, nil
 }
@@ -70,81 +71,35 @@ func ShardOf(key string, n int) int {
 	return int(h.Sum64() % uint64(n))
 }
 
-// globMatch matches the whole key, or for a pattern without "/" also the
+// match matches the whole key, or for a pattern without "/" also the
 // key's last path element (so "*.jpg" matches "img/a.jpg").
-func (g glob) match(key string) bool {
-	if g.re.MatchString(key) {
+func (g Glob) match(key string) bool {
+	if ok, _ := doublestar.Match(g.pattern, key); ok {
 		return true
 	}
-	if !g.slash {
+	if !strings.Contains(g.pattern, "/") {
 		if i := strings.LastIndexByte(key, '/'); i >= 0 {
-			return g.re.MatchString(key[i+1:])
+			ok, _ := doublestar.Match(g.pattern, key[i+1:])
+			return ok
 		}
 	}
 	return false
 }
 
-type glob struct {
-	re    *regexp.Regexp
-	slash bool // the pattern names a path, not a base name
-}
+// Glob is a checked --include/--exclude pattern.
+type Glob struct{ pattern string }
 
-// CompileGlob turns a glob into an anchored regexp: "**" matches anything,
-// "*" anything but "/", "?" one character but "/", "[...]" a class, "\"
+// CompileGlob checks a glob (github.com/bmatcuk/doublestar/v4 syntax): "*"
+// matches anything but "/", "**" as a whole path segment any number of
+// segments ("dir/**", "**/x.jpg"), "?" one character but "/", "[...]" a
+// class ("[!...]" or "[^...]" negated), "{a,b}" either alternative, "\"
 // escapes the next character.
-func CompileGlob(g string) (*regexp.Regexp, error) {
+func CompileGlob(g string) (Glob, error) {
 	if g == "" {
-		return nil, fmt.Errorf("empty pattern")
+		return Glob{}, fmt.Errorf("empty pattern")
 	}
-	var b strings.Builder
-	b.WriteString("^")
-	rs := []rune(g)
-	for i := 0; i < len(rs); i++ {
-		c := rs[i]
-		switch c {
-		case '*':
-			if i+1 < len(rs) && rs[i+1] == '*' {
-				b.WriteString(".*")
-				i++
-			} else {
-				b.WriteString("[^/]*")
-			}
-		case '?':
-			b.WriteString("[^/]")
-		case '[':
-			j := i + 1
-			if j < len(rs) && (rs[j] == '!' || rs[j] == '^') {
-				j++
-			}
-			if j < len(rs) && rs[j] == ']' {
-				j++
-			}
-			for j < len(rs) && rs[j] != ']' {
-				j++
-			}
-			if j >= len(rs) {
-				return nil, fmt.Errorf("unclosed [")
-			}
-			class := string(rs[i+1 : j])
-			if strings.HasPrefix(class, "!") {
-				class = "^" + class[1:]
-			}
-			b.WriteString("[" + strings.ReplaceAll(class, `\`, `\\`) + "]")
-			i = j
-		case '\\':
-			if i+1 >= len(rs) {
-				return nil, fmt.Errorf("trailing \\")
-			}
-			i++
-			b.WriteString(regexp.QuoteMeta(string(rs[i])))
-		default:
-			b.WriteString(regexp.QuoteMeta(string(c)))
-		}
+	if !doublestar.ValidatePattern(g) {
+		return Glob{}, fmt.Errorf("bad pattern (unclosed [ or {, or a trailing \\)")
 	}
-	b.WriteString("$")
-	re, err := regexp.Compile(b.String())
-	if err != nil {
-		return nil, fmt.Errorf("bad pattern: %v", err)
-	}
-	return re, nil
+	return Glob{g}, nil
 }

@@ -26,41 +26,41 @@ type Report struct {
 }
 
 // Finalize is the last sweep before the rules go: one copy pass over the
-// whole source (plus o.Extra, the keys that failed earlier), then, for a
-// listable origin, a second listing-only pass that verifies every origin key
-// is in the target with the same size. With o.Checksum the content of keys
-// present on both sides is compared too. The report is Complete only when
-// nothing is missing, different or failed.
+// whole source plus the keys that failed before (o.Extra, and, with a state
+// dir, the keys of its failure manifests and of serve's journals, see
+// StateDir.FailedKeys), then, for a listable origin, a second listing-only
+// pass that verifies every origin key is in the target with the same size.
+// With o.Checksum the content of keys present on both sides is compared too.
+// The report is Complete only when nothing is missing, different or failed
+// (Stats.Complete).
 func Finalize(ctx context.Context, o Options) (*Report, error) {
 	o.CompareSize = true
 	o.DryRun = false
+	o.command = "finalize"
+	if o.StateDir != "" {
+		failed, err := StateDir(o.StateDir).FailedKeys(o.Journals)
+		if err != nil {
+			return nil, err
+		}
+		o.Extra = union(o.Extra, failed)
+	}
+	closeAll, err := o.open(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer closeAll()
 	res, err := Run(ctx, o)
 	if err != nil {
 		return nil, err
 	}
-	rep := &Report{
-		OriginKeys:        res.Listed,
-		Present:           res.Skipped + res.Copied,
-		CopiedNow:         res.Copied,
-		SizeMismatches:    res.SizeMismatch,
-		ContentMismatches: res.ContentDiffer,
-		ContentVerified:   res.Verified,
-		Failed:            res.Failed,
-		StillMissing:      res.Failed + res.Missing,
-		NotInOrigin:       res.Vanished,
-		RetriedKeys:       len(o.Extra),
-		Seconds:           res.Seconds,
-		Manifest:          res.Manifest,
-		CopiedSample:      res.CopiedKeys,
-		MissingSample:     res.MissingKeys,
-		SizeSample:        res.SizeMismatchKeys,
-		ContentSample:     res.ContentKeys,
-		FailedSample:      res.Failures,
-		NotInOriginSample: res.VanishedKeys,
-	}
+	// final is the target's state: present (found or copied now), still
+	// missing (a key that failed is), ...
+	final, missing, sizes := res.Stats, res.MissingKeys, res.SizeMismatchKeys
+	final.Skipped += res.Copied
+	final.Missing += res.Failed
 	for _, f := range res.Failures {
-		if len(rep.MissingSample) < max(o.Samples, 10) {
-			rep.MissingSample = append(rep.MissingSample, f.Key)
+		if len(missing) < max(o.Samples, 10) {
+			missing = append(missing, f.Key)
 		}
 	}
 	if o.Keys == nil {
@@ -72,14 +72,52 @@ func Finalize(ctx context.Context, o Options) (*Report, error) {
 		if err != nil {
 			return nil, err
 		}
-		rep.OriginKeys = vres.Listed
-		rep.Present = vres.Skipped
-		rep.StillMissing = vres.Missing
-		rep.SizeMismatches = vres.SizeMismatch
-		rep.MissingSample = vres.MissingKeys
-		rep.SizeSample = vres.SizeMismatchKeys
-		rep.Seconds += vres.Seconds
+		// ... or, with a listable origin, what a fresh listing finds.
+		final.Listed, final.Skipped, final.Missing, final.SizeMismatch = vres.Listed, vres.Skipped, vres.Missing, vres.SizeMismatch
+		missing, sizes = vres.MissingKeys, vres.SizeMismatchKeys
+		res.Seconds += vres.Seconds
 	}
-	rep.Complete = rep.StillMissing == 0 && rep.SizeMismatches == 0 && rep.ContentMismatches == 0 && rep.Failed == 0
-	return rep, nil
+	return newReport(res, final, len(o.Extra), missing, sizes), nil
+}
+
+// newReport builds the report of a finalize run from the copy pass's result
+// and the final counts.
+func newReport(res *Result, final Stats, retried int, missing, sizes []string) *Report {
+	return &Report{
+		Complete:          final.Complete(),
+		OriginKeys:        final.Listed,
+		Present:           final.Skipped,
+		CopiedNow:         res.Copied,
+		StillMissing:      final.Missing,
+		SizeMismatches:    final.SizeMismatch,
+		ContentMismatches: final.ContentDiffer,
+		ContentVerified:   final.Verified,
+		Failed:            final.Failed,
+		NotInOrigin:       res.Vanished,
+		RetriedKeys:       retried,
+		Seconds:           res.Seconds,
+		Manifest:          res.Manifest,
+		CopiedSample:      res.CopiedKeys,
+		MissingSample:     missing,
+		SizeSample:        sizes,
+		ContentSample:     res.ContentKeys,
+		FailedSample:      res.Failures,
+		NotInOriginSample: res.VanishedKeys,
+	}
+}
+
+// union returns a's keys followed by those of b that a lacks.
+func union(a, b []string) []string {
+	seen := make(map[string]bool, len(a))
+	for _, k := range a {
+		seen[k] = true
+	}
+	out := append([]string(nil), a...)
+	for _, k := range b {
+		if !seen[k] {
+			seen[k] = true
+			out = append(out, k)
+		}
+	}
+	return out
 }

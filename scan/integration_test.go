@@ -16,10 +16,8 @@ import (
 	"time"
 
 	"github.com/ferry-migrate/ferry/internal/miniotest"
-	"github.com/ferry-migrate/ferry/mirror"
 	"github.com/ferry-migrate/ferry/rules"
 	"github.com/ferry-migrate/ferry/store"
-	"gocloud.dev/blob"
 )
 
 // An HTTP origin reached through the rules and the real mirror: some keys
@@ -54,14 +52,9 @@ func TestKeysHTTPOriginThroughMirror(t *testing.T) {
 				t.Fatal(err)
 			}
 			dst := open(t, target.url)
-			m, err := mirror.New(mirror.Options{Target: dst, SpoolDir: t.TempDir()})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer m.Close()
 			state := t.TempDir()
 			list := strings.Join(append(append([]string{}, keys...), "gone"), "\n") + "\n"
-			o := Options{Target: dst, Keys: strings.NewReader(list), Rules: set, Filler: m, StateDir: state, Retries: 1, RetryBase: time.Millisecond}
+			o := Options{Target: dst, Keys: strings.NewReader(list), Rules: set, StateDir: state, Retries: 1, RetryBase: time.Millisecond}
 			res, err := Run(context.Background(), o)
 			if err != nil {
 				t.Fatal(err)
@@ -202,7 +195,7 @@ func TestKill9Resume(t *testing.T) {
 	}
 }
 
-func openBucket(ctx context.Context, url string, target bool) (*blob.Bucket, error) {
+func openBucket(ctx context.Context, url string, target bool) (*store.Bucket, error) {
 	if target {
 		return store.Open(ctx, url)
 	}

@@ -3,14 +3,18 @@ package scan
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/base64"
 	"encoding/csv"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"strconv"
 	"strings"
+
+	"gocloud.dev/blob"
 )
 
 // KeyEntry is one line of a key list.
@@ -183,4 +187,110 @@ func parseMD5(s string) ([]byte, error) {
 		return b, nil
 	}
 	return nil, fmt.Errorf("md5 %q is neither 32 hex digits nor base64 of 16 bytes", s)
+}
+
+// prepareKeys validates a seekable key list in one pass, finds where a
+// checkpoint of an interrupted run with the same RunID lets this run resume,
+// and rewinds. It returns the number of entries to skip.
+func (r *run) prepareKeys() (int64, error) {
+	name := r.o.KeysName
+	if name == "" {
+		name = "-"
+	}
+	sk, ok := r.o.Keys.(io.Seeker)
+	if !ok {
+		return 0, nil
+	}
+	if _, err := sk.Seek(0, io.SeekCurrent); err != nil {
+		return 0, nil // a pipe: validated while streaming
+	}
+	var cp *checkpoint
+	if r.cpPath != "" {
+		c, err := readCheckpoint(r.cpPath, r.o.RunID)
+		if err != nil {
+			r.log.Warn("checkpoint unreadable, starting over", "err", err)
+		}
+		cp = c
+	}
+	kr := NewKeyReader(r.o.Keys, name)
+	h := hashStart
+	var n, skip int64
+	for {
+		e, err := kr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return 0, err
+		}
+		h = lineHash(h, e.raw)
+		n++
+		if cp != nil && n == cp.Entries && strconv.FormatUint(h, 16) == cp.Hash {
+			skip = n
+		}
+	}
+	if _, err := sk.Seek(0, io.SeekStart); err != nil {
+		return 0, err
+	}
+	if skip > 0 {
+		r.resumed = skip
+		r.log.Info("resuming an interrupted scan from its checkpoint", "entries_done", skip, "last_key", cp.LastKey)
+	}
+	return skip, nil
+}
+
+// produceKeys reads the key list; every key is checked in the target first.
+func (r *run) produceKeys(ctx context.Context, out chan<- item) error {
+	name := r.o.KeysName
+	if name == "" {
+		name = "-"
+	}
+	skip, _ := r.trk.mark()
+	// Into an empty target every key is missing: copy without checking
+	// each one first, as the listing mode does (an existence check is one
+	// more request per object; create-only writes keep a key written
+	// meanwhile safe).
+	act := actCheck
+	if r.targetEmpty(ctx) {
+		act = actCopy
+	}
+	kr := NewKeyReader(r.o.Keys, name)
+	h := hashStart
+	var seq int64
+	for {
+		e, err := kr.Next()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		h = lineHash(h, e.raw)
+		it := item{act: act, key: e.Key, size: e.Size, md5: e.MD5, seq: seq, track: trackEntry{hash: h, key: e.Key}}
+		seq++
+		if it.seq < skip {
+			continue
+		}
+		if !r.f.match(e.Key) {
+			r.done(it)
+			continue
+		}
+		r.t.note(evListed, e.Size)
+		delete(r.pendingExtra, e.Key)
+		if err := send(ctx, out, it); err != nil {
+			return err
+		}
+	}
+}
+
+// targetEmpty reports whether the target holds no key under the prefix;
+// false when that cannot be told.
+func (r *run) targetEmpty(ctx context.Context) bool {
+	var objs []*blob.ListObject
+	err := r.retry(ctx, slog.String("listing", "target"), func() error {
+		var err error
+		objs, _, err = r.o.Target.ListPage(ctx, blob.FirstPageToken, 1, &blob.ListOptions{Prefix: r.o.Prefix})
+		return err
+	})
+	return err == nil && len(objs) == 0
 }

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ferry-migrate/ferry/store"
 	"gocloud.dev/blob"
 	"gocloud.dev/blob/driver"
 	"gocloud.dev/gcerrors"
@@ -73,7 +74,7 @@ func TestDiffMemory1M(t *testing.T) {
 	origin := blob.NewBucket(&synthBucket{n: n, keep: func(int) bool { return true }})
 	target := blob.NewBucket(&synthBucket{n: n, keep: func(i int) bool { return i%100 != 0 }})
 	start := time.Now()
-	res, err := Run(context.Background(), Options{Origin: origin, Target: target, DryRun: true})
+	res, err := Run(context.Background(), Options{Origin: store.Wrap(origin), Target: store.Wrap(target), DryRun: true})
 	if err != nil {
 		t.Fatal(err)
 	}

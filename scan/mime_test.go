@@ -108,7 +108,7 @@ func TestDirectoryOriginWithSidecarsKeepsTypes(t *testing.T) {
 	checkTypes(t, dst, func(string) string { return "text/x-recorded" })
 }
 
-func checkTypes(t *testing.T, b *blob.Bucket, want func(key string) string) {
+func checkTypes(t *testing.T, b *store.Bucket, want func(key string) string) {
 	t.Helper()
 	for _, k := range keysOf(t, b) {
 		a, err := b.Attributes(context.Background(), k)

@@ -2,34 +2,43 @@ package scan
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/ferry-migrate/ferry/mirror"
 	"github.com/ferry-migrate/ferry/rules"
 	"github.com/ferry-migrate/ferry/store"
-	"gocloud.dev/blob"
 )
 
-// Filler fetches one key through the back-to-origin rules and stores it in
-// the target, create-only (a *mirror.Mirror). Key-list mode without a bucket
-// origin uses it.
-type Filler interface {
-	Fill(ctx context.Context, req mirror.Request) (mirror.Result, error)
+// Copier copies one object into the target, create-only: a *mirror.Mirror,
+// which Run builds from Options.Fetch unless Options.Copier gives one.
+type Copier interface {
+	Copy(ctx context.Context, req mirror.Request) (mirror.Result, error)
 }
 
-// Options configures one scan. Exactly one source is used: Origin alone
-// (listing mode), Keys with Origin (keys read from the origin bucket), or
-// Keys with Rules and Filler (keys fetched through the rules, as serve does).
+// Options configures one scan. Exactly one source is used: an origin alone
+// (listing mode), Keys with an origin (keys read from the origin bucket), or
+// Keys with Rules (keys fetched through the rules, as serve fetches them).
 type Options struct {
-	Target *blob.Bucket // required; written create-only
-	Origin *blob.Bucket // listable origin
+	// The target (required, written create-only) and the listable origin:
+	// open buckets, or URLs that Run opens and closes.
+	Target    *store.Bucket
+	TargetURL string
+	Origin    *store.Bucket
+	OriginURL string
 
 	Keys     io.Reader // key list: plain lines, JSONL or CSV (key[,size,md5])
 	KeysName string    // file name for messages ("-" for stdin)
 	Rules    *rules.Set
-	Filler   Filler
+
+	// Fetch configures origin requests (timeouts, Via, redirect policy) as
+	// for serve; Run sets its Target, Logger, ContentTypes and BWLimit.
+	Fetch mirror.Options
+	// Copier, when set, copies instead of the mirror Run builds (tests).
+	Copier Copier
 
 	Prefix  string   // only keys with this prefix
 	Include []string // globs; a key must match one when any are given
@@ -37,7 +46,7 @@ type Options struct {
 	Shard   int      // 0-based shard of Shards; keys are split by a hash
 	Shards  int      // 0 or 1: no sharding
 
-	Transfers int // objects copied in parallel; default 32
+	Transfers int // objects copied in parallel; default 64
 	Checkers  int // existence checks in parallel; default 16
 
 	DryRun      bool  // list and diff only; copy nothing
@@ -51,14 +60,20 @@ type Options struct {
 	// origin (by extension); nil: ferry's table.
 	ContentTypes *store.ContentTypes
 
-	// StateDir keeps failure manifests and checkpoints; "" keeps nothing.
+	// StateDir keeps failure manifests and checkpoints (see StateDir); ""
+	// keeps nothing.
 	StateDir string
-	// RunID names the checkpoint: runs with the same RunID resume each other.
+	// RunID names the checkpoint: runs with the same RunID resume each
+	// other. "" : built from the command, the URLs, the key list and the
+	// filters, so that rerunning the same command resumes.
 	RunID string
 	// Extra are keys to check and copy after the main pass (finalize: keys
-	// that failed earlier). They are fetched from Origin when set, else
-	// through the rules.
+	// that failed earlier). They are fetched from the origin when there is
+	// one, else through the rules.
 	Extra []string
+	// Journals are the serve journals finalize reads failed keys from
+	// (globs); none: the state dir's (StateDir.Journals).
+	Journals []string
 
 	Progress Progress     // default NoProgress
 	Logger   *slog.Logger // default discards
@@ -66,6 +81,25 @@ type Options struct {
 
 	// RetryBase is the first backoff delay; default 200ms (tests shorten it).
 	RetryBase time.Duration
+
+	command string // what runs: scan (default) or finalize, for the RunID
+}
+
+// runID is o.RunID, or the one built from what identifies the run.
+func (o *Options) runID() string {
+	if o.RunID != "" {
+		return o.RunID
+	}
+	shard := ""
+	if o.Shards > 0 {
+		shard = fmt.Sprintf("%d/%d", o.Shard, o.Shards)
+	}
+	keys := ""
+	if o.Keys != nil {
+		keys = o.KeysName
+	}
+	return strings.Join([]string{o.command, store.Redact(o.TargetURL), store.Redact(o.OriginURL), keys, o.Prefix,
+		strings.Join(o.Include, "\x00"), strings.Join(o.Exclude, "\x00"), shard}, "\n")
 }
 
 // Stats is a snapshot of a run's counters.
@@ -78,7 +112,8 @@ type Stats struct {
 	Skipped       int64 `json:"skipped"`   // already in the target
 	LostRace      int64 `json:"lost_race"` // fetched, but the create-only write found the key already there
 	SkippedBytes  int64 `json:"skipped_bytes"`
-	Missing       int64 `json:"missing"` // dry run: would be copied
+	Missing       int64 `json:"missing"`       // dry run: would be copied
+	MissingBytes  int64 `json:"missing_bytes"` // their sizes, when known
 	Failed        int64 `json:"failed"`
 	Vanished      int64 `json:"vanished"` // listed, then gone from the origin
 	SizeMismatch  int64 `json:"size_mismatch"`
@@ -96,7 +131,14 @@ func (s Stats) Processed() int64 {
 }
 
 // ProcessedBytes is the bytes of keys that reached an outcome.
-func (s Stats) ProcessedBytes() int64 { return s.CopiedBytes + s.SkippedBytes }
+func (s Stats) ProcessedBytes() int64 { return s.CopiedBytes + s.SkippedBytes + s.MissingBytes }
+
+// Complete is the one rule for a target that holds every source key
+// considered: nothing failed, nothing missing, no size or content
+// differences. scan's exit status and finalize's report both use it.
+func (s Stats) Complete() bool {
+	return s.Failed == 0 && s.Missing == 0 && s.SizeMismatch == 0 && s.ContentDiffer == 0
+}
 
 // Progress receives snapshots a few times per second and once at the end
 // (with Final set). Implementations must be safe for use from one goroutine
@@ -137,10 +179,4 @@ type Result struct {
 	SizeMismatchKeys []string   `json:"size_mismatch_keys,omitempty"` // sample
 	ContentKeys      []string   `json:"content_mismatch_keys,omitempty"`
 	CopiedKeys       []string   `json:"copied_keys,omitempty"` // sample
-}
-
-// Complete reports whether the target holds every source key considered:
-// nothing failed, nothing missing, no size or content differences.
-func (r *Result) Complete() bool {
-	return r.Failed == 0 && r.Missing == 0 && r.SizeMismatch == 0 && r.ContentDiffer == 0
 }

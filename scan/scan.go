@@ -1,22 +1,17 @@
 package scan
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
+	"math"
 	"os"
-	"path/filepath"
 	"strconv"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/ferry-migrate/ferry/mirror"
 	"github.com/ferry-migrate/ferry/store"
-	"gocloud.dev/blob"
 	"golang.org/x/sync/errgroup"
 	"golang.org/x/sync/semaphore"
 	"golang.org/x/time/rate"
@@ -57,23 +52,19 @@ type item struct {
 
 // run is the state of one Run.
 type run struct {
-	o    Options
-	f    *filter
-	cp   *copier
-	log  *slog.Logger
-	mode string
+	o      Options
+	f      *filter
+	copier Copier
+	rps    *rate.Limiter // origin requests/s; nil = unlimited
+	log    *slog.Logger
+	mode   string
 
-	listed, listedBytes, copied, copiedBytes, skipped, skippedBytes atomic.Int64
-	missing, failed, vanished, sizeMismatch, contentDiffer          atomic.Int64
-	verified, outOfOrder, checks, extraPresent, retries, lostRace   atomic.Int64
-	listingDone                                                     atomic.Bool
+	t           tally
+	result      Result // samples, filled by t
+	listingDone chan struct{}
 	// pendingExtra holds the Options.Extra keys the main pass has not
 	// produced yet; only the producer goroutine touches it.
-	pendingExtra        map[string]bool
-	consecutiveFailures atomic.Int64
-
-	mu     sync.Mutex
-	result Result // samples only
+	pendingExtra map[string]bool
 
 	man     *manifest
 	trk     *tracker
@@ -83,15 +74,60 @@ type run struct {
 
 // Run copies what the target lacks from the source described by o. It
 // returns the result and a nil error when the run finished, even with
-// per-key failures (see Result.Complete); a *FatalError, a *LineError or
+// per-key failures (see Stats.Complete); a *FatalError, a *LineError or
 // the context's error when it stopped early. Failed keys are written to a
-// manifest in o.StateDir/scan.
+// manifest in the state dir.
 func Run(ctx context.Context, o Options) (*Result, error) {
+	closeAll, err := o.open(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer closeAll()
 	r, err := newRun(o)
 	if err != nil {
 		return nil, err
 	}
 	return r.execute(ctx)
+}
+
+// open opens what o names by URL (target, origin) and the mirror that
+// copies, unless o already holds them, and returns a func that closes what
+// it opened.
+func (o *Options) open(ctx context.Context) (func(), error) {
+	var closers []func() error
+	closeAll := func() {
+		for i := len(closers) - 1; i >= 0; i-- {
+			_ = closers[i]()
+		}
+	}
+	fail := func(err error) (func(), error) { closeAll(); return nil, err }
+	if o.Target == nil && o.TargetURL != "" {
+		b, err := store.Open(ctx, o.TargetURL)
+		if err != nil {
+			return fail(err)
+		}
+		o.Target, closers = b, append(closers, b.Close)
+	}
+	if o.Origin == nil && o.OriginURL != "" {
+		b, err := store.OpenOrigin(ctx, o.OriginURL)
+		if err != nil {
+			return fail(err)
+		}
+		o.Origin, closers = b, append(closers, b.Close)
+	}
+	if o.Copier == nil && o.Target != nil {
+		mo := o.Fetch
+		mo.Target, mo.Logger, mo.ContentTypes, mo.BWLimit = o.Target, o.Logger, o.ContentTypes, o.BWLimit
+		// A copy streams and needs no spool (serve's size limit protects its
+		// spool): any size goes, and serve's spool_dir need not exist.
+		mo.MaxObjectSize, mo.SpoolDir = math.MaxInt64, ""
+		m, err := mirror.New(mo)
+		if err != nil {
+			return fail(err)
+		}
+		o.Copier, closers = m, append(closers, m.Close)
+	}
+	return closeAll, nil
 }
 
 func newRun(o Options) (*run, error) {
@@ -102,12 +138,39 @@ func newRun(o Options) (*run, error) {
 	switch {
 	case o.Keys != nil:
 		mode = "keys"
-		if o.Origin == nil && (o.Rules == nil || o.Filler == nil) {
+		if o.Origin == nil && o.Rules == nil {
 			return nil, errors.New("scan: a key list needs an origin bucket or rules to fetch through")
 		}
 	case o.Origin == nil:
 		return nil, errors.New("scan: no origin and no key list")
 	}
+	o.setDefaults()
+	f, err := newFilter(&o)
+	if err != nil {
+		return nil, err
+	}
+	r := &run{o: o, f: f, copier: o.Copier, log: o.Logger, mode: mode, listingDone: make(chan struct{}), man: &manifest{}}
+	r.t.res, r.t.samples = &r.result, o.Samples
+	if len(o.Extra) > 0 {
+		r.pendingExtra = make(map[string]bool, len(o.Extra))
+		for _, k := range o.Extra {
+			r.pendingExtra[k] = true
+		}
+	}
+	if o.MaxRPS > 0 {
+		r.rps = rate.NewLimiter(rate.Limit(o.MaxRPS), max(1, int(o.MaxRPS/10)))
+	}
+	if o.StateDir != "" && !o.DryRun {
+		r.man.dir = StateDir(o.StateDir)
+		r.cpPath = r.man.dir.checkpoint(o.runID())
+	}
+	r.result.Mode = mode
+	r.result.DryRun = o.DryRun
+	return r, nil
+}
+
+// setDefaults fills in the zero values of o.
+func (o *Options) setDefaults() {
 	if o.Transfers <= 0 {
 		o.Transfers = DefaultTransfers
 	}
@@ -131,35 +194,9 @@ func newRun(o Options) (*run, error) {
 	if o.Samples <= 0 {
 		o.Samples = 10
 	}
-	f, err := newFilter(&o)
-	if err != nil {
-		return nil, err
+	if o.command == "" {
+		o.command = "scan"
 	}
-	r := &run{o: o, f: f, log: o.Logger, mode: mode}
-	if len(o.Extra) > 0 {
-		r.pendingExtra = make(map[string]bool, len(o.Extra))
-		for _, k := range o.Extra {
-			r.pendingExtra[k] = true
-		}
-	}
-	r.cp = &copier{src: o.Origin, dst: o.Target, direct: store.Direct(o.Target), types: o.ContentTypes}
-	if o.BWLimit > 0 {
-		burst := min(o.BWLimit, 256<<10)
-		r.cp.bw = rate.NewLimiter(rate.Limit(o.BWLimit), int(burst))
-	}
-	if o.MaxRPS > 0 {
-		r.cp.rps = rate.NewLimiter(rate.Limit(o.MaxRPS), max(1, int(o.MaxRPS/10)))
-	}
-	r.man = &manifest{}
-	if o.StateDir != "" && !o.DryRun {
-		r.man.dir = filepath.Join(o.StateDir, "scan")
-		if o.RunID != "" {
-			r.cpPath = checkpointPath(o.StateDir, o.RunID)
-		}
-	}
-	r.result.Mode = mode
-	r.result.DryRun = o.DryRun
-	return r, nil
 }
 
 func (r *run) execute(ctx context.Context) (*Result, error) {
@@ -177,34 +214,12 @@ func (r *run) execute(ctx context.Context) (*Result, error) {
 	}
 	r.trk = newTracker(keysFrom)
 
-	// Progress and checkpoints, a few times per second.
-	tick := make(chan struct{})
-	tickDone := make(chan struct{})
-	go func() {
-		defer close(tickDone)
-		t := time.NewTicker(200 * time.Millisecond)
-		defer t.Stop()
-		n := 0
-		for {
-			select {
-			case <-tick:
-				return
-			case <-t.C:
-				r.o.Progress.Update(r.stats())
-				if n++; n%10 == 0 {
-					r.saveCheckpoint()
-				}
-			}
-		}
-	}()
-
+	stopTicks := r.tick()
 	err := r.pipeline(ctx)
-	close(tick)
-	<-tickDone
+	stopTicks()
 
-	interrupted := err != nil
 	if r.cpPath != "" {
-		if interrupted {
+		if err != nil {
 			r.saveCheckpoint() // syncs the manifest first
 		} else {
 			_ = os.Remove(r.cpPath)
@@ -218,27 +233,52 @@ func (r *run) execute(ctx context.Context) (*Result, error) {
 	st.ListingDone = true
 	r.o.Progress.Update(st)
 
+	r.t.mu.Lock()
 	res := r.result
+	r.t.mu.Unlock()
 	res.Stats = st
 	res.Duration = time.Since(start)
 	res.Seconds = res.Duration.Seconds()
 	res.Manifest = r.man.path
 	res.Resumed = r.resumed
-	if err != nil {
-		return &res, err
+	return &res, err
+}
+
+// tick sends progress a few times per second and saves the checkpoint
+// every two seconds until the returned func is called.
+func (r *run) tick() (stop func()) {
+	quit := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(200 * time.Millisecond)
+		defer t.Stop()
+		for n := 1; ; n++ {
+			select {
+			case <-quit:
+				return
+			case <-t.C:
+				r.o.Progress.Update(r.stats())
+				if n%10 == 0 {
+					r.saveCheckpoint()
+				}
+			}
+		}
+	}()
+	return func() {
+		close(quit)
+		<-done
 	}
-	return &res, nil
 }
 
 func (r *run) stats() Stats {
-	return Stats{
-		Listed: r.listed.Load(), ListedBytes: r.listedBytes.Load(), ListingDone: r.listingDone.Load(),
-		Copied: r.copied.Load(), CopiedBytes: r.copiedBytes.Load(),
-		Skipped: r.skipped.Load(), SkippedBytes: r.skippedBytes.Load(),
-		Missing: r.missing.Load(), Failed: r.failed.Load(), Vanished: r.vanished.Load(),
-		SizeMismatch: r.sizeMismatch.Load(), ContentDiffer: r.contentDiffer.Load(),
-		Verified: r.verified.Load(), LostRace: r.lostRace.Load(), Retries: r.retries.Load(), OutOfOrder: r.outOfOrder.Load(), Checks: r.checks.Load(),
+	st := r.t.stats()
+	select {
+	case <-r.listingDone:
+		st.ListingDone = true
+	default:
 	}
+	return st
 }
 
 func (r *run) saveCheckpoint() {
@@ -250,7 +290,7 @@ func (r *run) saveCheckpoint() {
 		return
 	}
 	n, last := r.trk.mark()
-	c := checkpoint{RunID: r.o.RunID, Mode: r.mode, Entries: n, Hash: strconv.FormatUint(last.hash, 16), LastKey: last.key, Updated: time.Now().UTC()}
+	c := checkpoint{RunID: r.o.runID(), Mode: r.mode, Entries: n, Hash: strconv.FormatUint(last.hash, 16), LastKey: last.key, Updated: time.Now().UTC()}
 	if err := writeCheckpoint(r.cpPath, c); err != nil {
 		r.log.Warn("checkpoint write failed", "path", r.cpPath, "err", err)
 	}
@@ -261,81 +301,90 @@ func (r *run) pipeline(parent context.Context) error {
 	g, ctx := errgroup.WithContext(parent)
 	items := make(chan item, r.o.Transfers*4)
 	toCopy := make(chan item, r.o.Transfers*2)
-
-	g.Go(func() error {
-		defer close(items)
-		var err error
-		if r.mode == "keys" {
-			err = r.produceKeys(ctx, items)
-		} else {
-			err = r.produceList(ctx, items)
-		}
-		r.listingDone.Store(true)
-		if err != nil {
-			return err
-		}
-		for _, k := range r.o.Extra {
-			if !r.pendingExtra[k] {
-				continue // the main pass handled it, or it is listed twice
-			}
-			delete(r.pendingExtra, k)
-			if err := send(ctx, items, item{act: actCheck, key: k, size: -1, seq: -1, extra: true}); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	g.Go(func() error {
-		defer close(toCopy)
-		cg, cctx := errgroup.WithContext(ctx)
-		cg.SetLimit(r.o.Checkers)
-		for it := range items {
-			if cctx.Err() != nil {
-				break
-			}
-			if it.act != actCheck {
-				if err := send(cctx, toCopy, it); err != nil {
-					break
-				}
-				continue
-			}
-			cg.Go(func() error { return r.check(cctx, it, toCopy) })
-		}
-		return cg.Wait()
-	})
-	g.Go(func() error {
-		// A fixed pool of transfer workers rather than a goroutine per
-		// object: the AWS SDK's deep call chains grow every new goroutine's
-		// stack several times, which showed up as 5 % of the client CPU of
-		// small-object copies (runtime.newstack/copystack).
-		tg, tctx := errgroup.WithContext(ctx)
-		inFlight := semaphore.NewWeighted(bytesInFlight)
-		for range r.o.Transfers {
-			tg.Go(func() error {
-				for it := range toCopy {
-					if tctx.Err() != nil {
-						return nil
-					}
-					w := min(max(it.size, 0), bytesInFlight)
-					if err := inFlight.Acquire(tctx, w); err != nil {
-						return nil
-					}
-					err := r.transfer(tctx, it)
-					inFlight.Release(w)
-					if err != nil {
-						return err
-					}
-				}
-				return nil
-			})
-		}
-		return tg.Wait()
-	})
+	g.Go(func() error { return r.produce(ctx, items) })
+	g.Go(func() error { return r.checkAll(ctx, items, toCopy) })
+	g.Go(func() error { return r.transferAll(ctx, toCopy) })
 	err := g.Wait()
 	if err == nil {
 		err = parent.Err()
 	}
 	return err
+}
+
+// produce sends the source's keys, then the Extra keys the main pass did
+// not cover.
+func (r *run) produce(ctx context.Context, out chan<- item) error {
+	defer close(out)
+	var err error
+	if r.mode == "keys" {
+		err = r.produceKeys(ctx, out)
+	} else {
+		err = r.produceList(ctx, out)
+	}
+	close(r.listingDone)
+	if err != nil {
+		return err
+	}
+	for _, k := range r.o.Extra {
+		if !r.pendingExtra[k] {
+			continue // the main pass handled it, or it is listed twice
+		}
+		delete(r.pendingExtra, k)
+		if err := send(ctx, out, item{act: actCheck, key: k, size: -1, seq: -1, extra: true}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkAll runs the existence checks, Checkers at a time, and passes
+// everything else on.
+func (r *run) checkAll(ctx context.Context, in <-chan item, out chan<- item) error {
+	defer close(out)
+	cg, cctx := errgroup.WithContext(ctx)
+	cg.SetLimit(r.o.Checkers)
+	for it := range in {
+		if cctx.Err() != nil {
+			break
+		}
+		if it.act != actCheck {
+			if err := send(cctx, out, it); err != nil {
+				break
+			}
+			continue
+		}
+		cg.Go(func() error { return r.check(cctx, it, out) })
+	}
+	return cg.Wait()
+}
+
+// transferAll copies with a fixed pool of Transfers workers rather than a
+// goroutine per object: the AWS SDK's deep call chains grow every new
+// goroutine's stack several times, which showed up as 5 % of the client
+// CPU of small-object copies (runtime.newstack/copystack).
+func (r *run) transferAll(ctx context.Context, in <-chan item) error {
+	tg, tctx := errgroup.WithContext(ctx)
+	inFlight := semaphore.NewWeighted(bytesInFlight)
+	for range r.o.Transfers {
+		tg.Go(func() error {
+			for it := range in {
+				if tctx.Err() != nil {
+					return nil
+				}
+				w := min(max(it.size, 0), bytesInFlight)
+				if err := inFlight.Acquire(tctx, w); err != nil {
+					return nil
+				}
+				err := r.transfer(tctx, it, w)
+				inFlight.Release(w)
+				if err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+	return tg.Wait()
 }
 
 func send(ctx context.Context, ch chan<- item, it item) error {
@@ -347,495 +396,39 @@ func send(ctx context.Context, ch chan<- item, it item) error {
 	}
 }
 
-// check looks the key up in the target; absent keys go on to be copied.
-func (r *run) check(ctx context.Context, it item, out chan<- item) error {
-	r.checks.Add(1)
-	var attrs *blob.Attributes
-	err := r.retry(ctx, func() error {
-		var err error
-		attrs, err = r.o.Target.Attributes(ctx, it.key)
-		return err
-	})
+// retry runs f with the run's retry policy; each retry is logged at debug
+// level with what (the key, or the listing) and the attempt (a key's final
+// failure is logged once, at warn level, by record).
+func (r *run) retry(ctx context.Context, what slog.Attr, f func() error) error {
+	attempt := 0
+	return retry(ctx, r.o.Retries, r.o.RetryBase, func(err error) {
+		attempt++
+		r.t.note(evRetry, 0)
+		r.log.Debug("retrying", what, "attempt", attempt, "err", err)
+	}, f)
+}
+
+// record counts it's outcome, logs what an operator must hear of, and marks
+// the key done for the checkpoint. It returns the failures in a row.
+func (r *run) record(it item, o outcome) int64 {
+	n := r.t.record(it, o)
 	switch {
-	case err == nil:
-		if it.extra {
-			r.extraPresent.Add(1)
-			r.done(it)
-			return nil
-		}
-		if r.o.Checksum && !r.o.DryRun {
-			if r.o.Origin != nil {
-				it.act = actVerify
-				return send(ctx, out, it)
-			}
-			if len(it.md5) > 0 && len(attrs.MD5) > 0 {
-				r.verified.Add(1)
-				if !bytes.Equal(it.md5, attrs.MD5) {
-					r.contentDiffer.Add(1)
-					r.sample(&r.result.ContentKeys, it.key)
-				}
-			}
-		}
-		r.present(it, attrs.Size)
-		r.done(it)
-		return nil
-	case store.IsNotFound(err):
-		it.act = actCopy
-		return send(ctx, out, it)
-	case ctx.Err() != nil:
-		return ctx.Err()
-	default:
-		return r.keyFailed(it, targetErr(err))
+	case o.kind == outFailed:
+		r.log.Warn("copy failed", "key", it.key, "reason", o.failure.Reason, "err", o.failure.Error)
+	case o.kind == outVanished:
+		r.log.Warn("source object not found, skipped", "key", it.key)
+	case o.differs:
+		r.log.Warn("content differs", "key", it.key)
+	case o.sizeDiffers:
+		r.log.Warn("size differs", "key", it.key, "origin", it.size, "target", o.bytes)
 	}
+	r.done(it)
+	return n
 }
 
-// present counts a key found in the target.
-func (r *run) present(it item, targetSize int64) {
-	r.skipped.Add(1)
-	r.skippedBytes.Add(targetSize)
-	if r.o.CompareSize && it.size >= 0 && it.size != targetSize {
-		r.sizeMismatch.Add(1)
-		r.sample(&r.result.SizeMismatchKeys, it.key)
-		r.log.Warn("size differs", "key", it.key, "origin", it.size, "target", targetSize)
-	}
-}
-
+// done marks a key-list entry done for the checkpoint.
 func (r *run) done(it item) {
 	if it.seq >= 0 && r.mode == "keys" {
 		r.trk.done(it.seq, it.track)
 	}
-}
-
-func (r *run) sample(list *[]string, key string) {
-	r.mu.Lock()
-	if len(*list) < r.o.Samples {
-		*list = append(*list, key)
-	}
-	r.mu.Unlock()
-}
-
-// keyFailed records a per-key failure, or returns err when it is fatal.
-func (r *run) keyFailed(it item, err error) error {
-	if fatal(err) {
-		var fe *FatalError
-		if errors.As(err, &fe) {
-			return err
-		}
-		return &FatalError{Op: fmt.Sprintf("key %q", it.key), Err: err}
-	}
-	r.failed.Add(1)
-	ke := KeyError{Key: it.key, Reason: reason(err), Error: err.Error()}
-	if it.size > 0 {
-		ke.Size = it.size
-	}
-	r.mu.Lock()
-	if len(r.result.Failures) < r.o.Samples {
-		r.result.Failures = append(r.result.Failures, ke)
-	}
-	r.mu.Unlock()
-	r.log.Warn("copy failed", "key", it.key, "reason", ke.Reason, "err", err)
-	if merr := r.man.add(ke); merr != nil {
-		return &FatalError{Op: "write failure manifest", Err: merr}
-	}
-	r.done(it)
-	// A target or origin that fails everything is down: stop rather than
-	// write a manifest of every key.
-	if n := r.consecutiveFailures.Add(1); n >= 1000 {
-		return &FatalError{Op: "copy", Err: fmt.Errorf("%d keys in a row failed, last: %v", n, err)}
-	}
-	return nil
-}
-
-// transfer copies (or verifies) one key.
-func (r *run) transfer(ctx context.Context, it item) error {
-	if it.act == actVerify {
-		return r.verify(ctx, it)
-	}
-	if r.o.DryRun {
-		r.missing.Add(1)
-		r.sample(&r.result.MissingKeys, it.key)
-		r.done(it)
-		return nil
-	}
-	var (
-		n      int64
-		stored bool
-	)
-	err := r.retry(ctx, func() error {
-		var err error
-		n, stored, err = r.fetch(ctx, it)
-		return err
-	})
-	switch {
-	case err == nil && stored:
-		r.consecutiveFailures.Store(0)
-		r.copied.Add(1)
-		r.copiedBytes.Add(n)
-		r.sample(&r.result.CopiedKeys, it.key)
-		if r.o.CompareSize && it.size >= 0 && it.size != n {
-			r.sizeMismatch.Add(1)
-			r.sample(&r.result.SizeMismatchKeys, it.key)
-		}
-	case err == nil: // created meanwhile by someone else: create-only lost
-		r.consecutiveFailures.Store(0)
-		r.lostRace.Add(1)
-		if it.extra {
-			r.extraPresent.Add(1)
-		} else {
-			r.skipped.Add(1)
-			r.skippedBytes.Add(max(it.size, 0))
-		}
-	case errors.Is(err, errVanished) || errors.Is(err, mirror.ErrNotFound):
-		r.consecutiveFailures.Store(0)
-		r.vanished.Add(1)
-		r.sample(&r.result.VanishedKeys, it.key)
-		r.log.Warn("source object not found, skipped", "key", it.key)
-	case ctx.Err() != nil:
-		return ctx.Err()
-	default:
-		return r.keyFailed(it, err)
-	}
-	r.done(it)
-	return nil
-}
-
-// fetch copies one key from the bucket origin or through the rules.
-func (r *run) fetch(ctx context.Context, it item) (int64, bool, error) {
-	if r.o.Origin != nil {
-		return r.cp.copyObject(ctx, it.key, it.md5, it.size)
-	}
-	idx, rule := r.o.Rules.Match(it.key)
-	if rule == nil {
-		return 0, false, errNoRule
-	}
-	if r.cp.rps != nil {
-		if err := r.cp.rps.Wait(ctx); err != nil {
-			return 0, false, err
-		}
-	}
-	res, err := r.o.Filler.Fill(ctx, mirror.Request{Rule: rule, RuleIndex: idx, Key: it.key})
-	if err != nil {
-		return 0, false, err
-	}
-	return res.Bytes, res.Stored, nil
-}
-
-// verify compares the content of a key present on both sides.
-func (r *run) verify(ctx context.Context, it item) error {
-	var same bool
-	err := r.retry(ctx, func() error {
-		var err error
-		same, err = sameContent(ctx, r.o.Origin, r.o.Target, it.key)
-		return err
-	})
-	switch {
-	case err == nil:
-		r.verified.Add(1)
-		r.skipped.Add(1)
-		r.skippedBytes.Add(max(it.size, 0))
-		if !same {
-			r.contentDiffer.Add(1)
-			r.sample(&r.result.ContentKeys, it.key)
-			r.log.Warn("content differs", "key", it.key)
-		}
-	case store.IsNotFound(err):
-		var se *sideError
-		if errors.As(err, &se) && se.side == "origin" {
-			r.vanished.Add(1)
-			r.sample(&r.result.VanishedKeys, it.key)
-		} else {
-			// Listed in the target, gone now: count it as missing.
-			r.missing.Add(1)
-			r.sample(&r.result.MissingKeys, it.key)
-		}
-	case ctx.Err() != nil:
-		return ctx.Err()
-	default:
-		return r.keyFailed(it, err)
-	}
-	r.done(it)
-	return nil
-}
-
-// produceList merge-joins the origin and target listings. Listings are not
-// always in byte order (MinIO puts "a/b" before "a\tb"; fileblob orders by
-// escaped file names), so the join is only trusted for what it can prove:
-// a key listed on both sides is present. A key the join did not find in the
-// target is copied directly when the target listing is empty, and otherwise
-// checked with one HEAD first (it may sit elsewhere in the target listing);
-// create-only writes keep even a wrong guess harmless.
-func (r *run) produceList(ctx context.Context, out chan<- item) error {
-	g, ctx := errgroup.WithContext(ctx)
-	lctx, stopListing := context.WithCancel(ctx)
-	oc := make(chan []*blob.ListObject, 4)
-	tc := make(chan []*blob.ListObject, 4)
-	lister := func(b *blob.Bucket, side string, ch chan<- []*blob.ListObject) func() error {
-		return func() error {
-			err := r.list(lctx, b, side, ch)
-			if err != nil && lctx.Err() != nil && ctx.Err() == nil {
-				return nil // the join needs no more of this listing
-			}
-			return err
-		}
-	}
-	g.Go(lister(r.o.Origin, "origin", oc))
-	g.Go(lister(r.o.Target, "target", tc))
-	g.Go(func() error {
-		defer stopListing()
-		ost := &stream{ch: oc, name: "origin", r: r}
-		ts := &stream{ch: tc, name: "target", r: r}
-		t, err := ts.peek(ctx)
-		if err != nil {
-			return err
-		}
-		targetEmpty := t == nil
-		var seq int64
-		for {
-			o, err := ost.peek(ctx)
-			if err != nil || o == nil {
-				return err
-			}
-			if !r.f.match(o.Key) {
-				ost.advance()
-				continue
-			}
-			t, err = ts.peek(ctx)
-			if err != nil {
-				return err
-			}
-			if t != nil && t.Key < o.Key {
-				ts.advance() // only in the target
-				continue
-			}
-			r.listed.Add(1)
-			r.listedBytes.Add(o.Size)
-			delete(r.pendingExtra, o.Key)
-			it := item{key: o.Key, size: o.Size, md5: o.MD5, seq: seq}
-			seq++
-			switch {
-			case t != nil && t.Key == o.Key:
-				ts.advance()
-				if r.o.Checksum && !r.o.DryRun {
-					it.act = actVerify
-				} else {
-					r.present(it, t.Size)
-					ost.advance()
-					continue
-				}
-			case targetEmpty:
-				it.act = actCopy
-			default:
-				it.act = actCheck
-			}
-			ost.advance()
-			if err := send(ctx, out, it); err != nil {
-				return err
-			}
-		}
-	})
-	return g.Wait()
-}
-
-// list sends the pages of b's listing to out, retrying transient errors.
-func (r *run) list(ctx context.Context, b *blob.Bucket, side string, out chan<- []*blob.ListObject) error {
-	defer close(out)
-	opts := &blob.ListOptions{Prefix: r.o.Prefix}
-	token := blob.FirstPageToken
-	pageSize := listPageSize
-	for {
-		var (
-			objs []*blob.ListObject
-			next []byte
-		)
-		err := r.retry(ctx, func() error {
-			var err error
-			objs, next, err = b.ListPage(ctx, token, pageSize, opts)
-			return err
-		})
-		if err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			return &FatalError{Op: "list " + side, Err: err}
-		}
-		select {
-		case out <- objs:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-		if len(next) == 0 {
-			return nil
-		}
-		token = next
-		// fileblob walks the directory tree from the start for every page
-		// (and reads each file's attributes on the way), so many small pages
-		// make a local listing quadratic: 20,000 files in pages of 1,000
-		// visited 210,000 files. Growing pages keep that in check; S3 servers
-		// cap a page at 1,000 keys whatever is asked.
-		pageSize = min(pageSize*2, maxListPageSize)
-	}
-}
-
-// stream is one side of the merge-join.
-type stream struct {
-	ch      <-chan []*blob.ListObject
-	page    []*blob.ListObject
-	i       int
-	prev    string
-	started bool
-	done    bool
-	name    string
-	r       *run
-}
-
-// peek returns the current object (nil at the end) without consuming it.
-func (s *stream) peek(ctx context.Context) (*blob.ListObject, error) {
-	for !s.done {
-		for s.i < len(s.page) {
-			o := s.page[s.i]
-			if o.IsDir {
-				s.i++
-				continue
-			}
-			return o, nil
-		}
-		select {
-		case p, ok := <-s.ch:
-			if !ok {
-				s.done = true
-				return nil, nil
-			}
-			s.page, s.i = p, 0
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
-	}
-	return nil, nil
-}
-
-// advance consumes the current object and notes one that broke byte order.
-func (s *stream) advance() {
-	o := s.page[s.i]
-	s.i++
-	if s.started && o.Key < s.prev {
-		s.r.outOfOrder.Add(1)
-		s.r.log.Debug("listing out of byte order", "side", s.name, "key", o.Key, "after", s.prev)
-	}
-	s.prev, s.started = o.Key, true
-}
-
-// prepareKeys validates a seekable key list in one pass, finds where a
-// checkpoint of an interrupted run with the same RunID lets this run resume,
-// and rewinds. It returns the number of entries to skip.
-func (r *run) prepareKeys() (int64, error) {
-	name := r.o.KeysName
-	if name == "" {
-		name = "-"
-	}
-	sk, ok := r.o.Keys.(io.Seeker)
-	if !ok {
-		return 0, nil
-	}
-	if _, err := sk.Seek(0, io.SeekCurrent); err != nil {
-		return 0, nil // a pipe: validated while streaming
-	}
-	var cp *checkpoint
-	if r.cpPath != "" {
-		c, err := readCheckpoint(r.cpPath, r.o.RunID)
-		if err != nil {
-			r.log.Warn("checkpoint unreadable, starting over", "err", err)
-		}
-		cp = c
-	}
-	kr := NewKeyReader(r.o.Keys, name)
-	h := hashStart
-	var n, skip int64
-	for {
-		e, err := kr.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return 0, err
-		}
-		h = lineHash(h, e.raw)
-		n++
-		if cp != nil && n == cp.Entries && strconv.FormatUint(h, 16) == cp.Hash {
-			skip = n
-		}
-	}
-	if _, err := sk.Seek(0, io.SeekStart); err != nil {
-		return 0, err
-	}
-	if skip > 0 {
-		r.resumed = skip
-		r.log.Info("resuming an interrupted scan from its checkpoint", "entries_done", skip, "last_key", cp.LastKey)
-	}
-	return skip, nil
-}
-
-// produceKeys reads the key list; every key is checked in the target first.
-func (r *run) produceKeys(ctx context.Context, out chan<- item) error {
-	name := r.o.KeysName
-	if name == "" {
-		name = "-"
-	}
-	skip, _ := r.trk.mark()
-	// Into an empty target every key is missing: copy without checking
-	// each one first, as the listing mode does (an existence check is one
-	// more request per object; create-only writes keep a key written
-	// meanwhile safe).
-	act := actCheck
-	if r.targetEmpty(ctx) {
-		act = actCopy
-	}
-	kr := NewKeyReader(r.o.Keys, name)
-	h := hashStart
-	var seq int64
-	for {
-		e, err := kr.Next()
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		h = lineHash(h, e.raw)
-		it := item{act: act, key: e.Key, size: e.Size, md5: e.MD5, seq: seq, track: trackEntry{hash: h, key: e.Key}}
-		seq++
-		if it.seq < skip {
-			continue
-		}
-		if !r.f.match(e.Key) {
-			r.done(it)
-			continue
-		}
-		r.listed.Add(1)
-		delete(r.pendingExtra, e.Key)
-		if e.Size > 0 {
-			r.listedBytes.Add(e.Size)
-		}
-		if err := send(ctx, out, it); err != nil {
-			return err
-		}
-	}
-}
-
-// targetEmpty reports whether the target holds no key under the prefix;
-// false when that cannot be told.
-func (r *run) targetEmpty(ctx context.Context) bool {
-	var objs []*blob.ListObject
-	err := r.retry(ctx, func() error {
-		var err error
-		objs, _, err = r.o.Target.ListPage(ctx, blob.FirstPageToken, 1, &blob.ListOptions{Prefix: r.o.Prefix})
-		return err
-	})
-	return err == nil && len(objs) == 0
-}
-
-func (r *run) retry(ctx context.Context, f func() error) error {
-	return retry(ctx, r.o.Retries, r.o.RetryBase, func(err error) {
-		r.retries.Add(1)
-		r.log.Debug("retrying", "err", err)
-	}, f)
 }

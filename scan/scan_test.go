@@ -32,7 +32,7 @@ var oddKeys = []string{
 
 const refusedOnMinIO = "a//b"
 
-func open(t *testing.T, url string) *blob.Bucket {
+func open(t *testing.T, url string) *store.Bucket {
 	t.Helper()
 	b, err := store.Open(context.Background(), url)
 	if err != nil {
@@ -46,7 +46,7 @@ func fileURL(t *testing.T) string { return "file://" + t.TempDir() }
 
 func content(key string) []byte { return []byte("content of " + key + strings.Repeat("x", len(key)*7)) }
 
-func fill(t *testing.T, b *blob.Bucket, keys []string) {
+func fill(t *testing.T, b *store.Bucket, keys []string) {
 	t.Helper()
 	for _, k := range keys {
 		err := b.WriteAll(context.Background(), k, content(k), &blob.WriterOptions{
@@ -60,7 +60,7 @@ func fill(t *testing.T, b *blob.Bucket, keys []string) {
 	}
 }
 
-func keysOf(t *testing.T, b *blob.Bucket) []string {
+func keysOf(t *testing.T, b *store.Bucket) []string {
 	t.Helper()
 	var keys []string
 	it := b.List(nil)
@@ -75,9 +75,9 @@ func keysOf(t *testing.T, b *blob.Bucket) []string {
 	return keys
 }
 
-func checkCopied(t *testing.T, dst *blob.Bucket, keys []string) { checkCopiedMeta(t, dst, keys, true) }
+func checkCopied(t *testing.T, dst *store.Bucket, keys []string) { checkCopiedMeta(t, dst, keys, true) }
 
-func checkCopiedMeta(t *testing.T, dst *blob.Bucket, keys []string, meta bool) {
+func checkCopiedMeta(t *testing.T, dst *store.Bucket, keys []string, meta bool) {
 	t.Helper()
 	ctx := context.Background()
 	for _, k := range keys {
@@ -218,14 +218,14 @@ func TestKeysFromBucketOrigin(t *testing.T) {
 
 // fakeFiller copies from a bucket, failing the keys in fail with a 500.
 type fakeFiller struct {
-	src, dst *blob.Bucket
+	src, dst *store.Bucket
 	mu       sync.Mutex
 	fail     map[string]bool
 	calls    map[string]int
 	hook     func(key string)
 }
 
-func (f *fakeFiller) Fill(ctx context.Context, req mirror.Request) (mirror.Result, error) {
+func (f *fakeFiller) Copy(ctx context.Context, req mirror.Request) (mirror.Result, error) {
 	f.mu.Lock()
 	f.calls[req.Key]++
 	failing := f.fail[req.Key]
@@ -260,7 +260,7 @@ func TestKeysThroughRulesFailuresAndManifest(t *testing.T) {
 	fill(t, src, keys)
 	ff := &fakeFiller{src: src, dst: dst, fail: map[string]bool{"k2": true, "k4": true}, calls: map[string]int{}}
 	state := t.TempDir()
-	o := Options{Target: dst, Keys: strings.NewReader(strings.Join(keys, "\n") + "\n"), Filler: ff, Rules: catchAll(), StateDir: state, Retries: 2}
+	o := Options{Target: dst, Keys: strings.NewReader(strings.Join(keys, "\n") + "\n"), Copier: ff, Rules: catchAll(), StateDir: state, Retries: 2}
 	res := runScan(t, o)
 	if res.Copied != 3 || res.Failed != 2 || res.Complete() {
 		t.Fatalf("%+v", res.Stats)
@@ -309,7 +309,7 @@ func TestKeysCheckpointResume(t *testing.T) {
 		}
 	}}
 	f, _ := os.Open(path)
-	o := Options{Target: dst, Keys: f, KeysName: path, Filler: ff, Rules: catchAll(), StateDir: state, RunID: "test-run", Transfers: 2, Checkers: 2}
+	o := Options{Target: dst, Keys: f, KeysName: path, Copier: ff, Rules: catchAll(), StateDir: state, RunID: "test-run", Transfers: 2, Checkers: 2}
 	_, err := Run(ctx, o)
 	f.Close()
 	if !errors.Is(err, context.Canceled) {
@@ -339,7 +339,7 @@ func TestKeysCheckpointResume(t *testing.T) {
 	if got := keysOf(t, dst); len(got) != len(keys) {
 		t.Fatalf("target has %d keys", len(got))
 	}
-	if _, err := os.Stat(checkpointPath(state, "test-run")); !os.IsNotExist(err) {
+	if _, err := os.Stat(StateDir(state).checkpoint("test-run")); !os.IsNotExist(err) {
 		t.Errorf("checkpoint left after a complete run: %v", err)
 	}
 }
@@ -511,7 +511,7 @@ func testMetadataEscaping(t *testing.T, srcURL, dstURL string) {
 func TestDirectPutChecksBeforeSending(t *testing.T) {
 	s := miniotest.Get(t)
 	src, dst := open(t, fileURL(t)), open(t, s.BucketURL(t))
-	if store.Direct(dst) == nil {
+	if dst.Direct() == nil {
 		t.Fatal("MinIO target has no DirectPutter")
 	}
 	ctx := context.Background()
@@ -548,7 +548,7 @@ func TestMidSizeObjectsIntoMinIO(t *testing.T) {
 	src := open(t, fileURL(t))
 	ctx := context.Background()
 	bodies := map[string][]byte{}
-	for i, size := range []int{3 << 20, 5<<20 + 7, 2<<20 + 1, multipartPart + 1} {
+	for i, size := range []int{3 << 20, 5<<20 + 7, 2<<20 + 1, 16<<20 + 1} { // the last one is over the multipart size
 		b := bytes.Repeat([]byte{byte('a' + i)}, size)
 		copy(b, fmt.Sprintf("object %d of %d bytes", i, size))
 		key := fmt.Sprintf("mid/%d.bin", i)
@@ -557,7 +557,7 @@ func TestMidSizeObjectsIntoMinIO(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	check := func(t *testing.T, dst *blob.Bucket) {
+	check := func(t *testing.T, dst *store.Bucket) {
 		for key, want := range bodies {
 			got, err := dst.ReadAll(ctx, key)
 			if err != nil || !bytes.Equal(got, want) {
@@ -589,23 +589,4 @@ func TestMidSizeObjectsIntoMinIO(t *testing.T) {
 		}
 		check(t, dst)
 	})
-}
-
-func TestGetBodyPools(t *testing.T) {
-	b, put := getBody(10)
-	if len(b) != 10 {
-		t.Fatalf("small: len %d", len(b))
-	}
-	put()
-	b, put = getBody(3 << 20)
-	if len(b) != 3<<20 || cap(b) != 4<<20 {
-		t.Fatalf("3 MiB: len %d cap %d", len(b), cap(b))
-	}
-	b[0] = 42
-	put()
-	b2, put2 := getBody(4 << 20)
-	defer put2()
-	if len(b2) != 4<<20 || cap(b2) != 4<<20 {
-		t.Fatalf("4 MiB: len %d cap %d", len(b2), cap(b2))
-	}
 }

@@ -2,8 +2,6 @@ package scan
 
 import (
 	"bufio"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -19,7 +17,7 @@ import (
 // readable as a key list (--keys). Created on the first failure.
 type manifest struct {
 	mu   sync.Mutex
-	dir  string
+	dir  StateDir // "": keep no manifest
 	path string
 	f    *os.File
 	w    *bufio.Writer
@@ -32,11 +30,10 @@ func (m *manifest) add(e KeyError) error {
 		return nil
 	}
 	if m.f == nil {
-		if err := os.MkdirAll(m.dir, 0o755); err != nil {
+		if err := os.MkdirAll(m.dir.scanDir(), 0o755); err != nil {
 			return err
 		}
-		name := fmt.Sprintf("failed-%s-%d.jsonl", time.Now().UTC().Format("20060102T150405.000Z"), os.Getpid())
-		f, err := os.OpenFile(filepath.Join(m.dir, name), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+		f, err := os.OpenFile(m.dir.failureManifest(time.Now()), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 		if err != nil {
 			return err
 		}
@@ -122,11 +119,6 @@ type checkpoint struct {
 	Hash    string    `json:"hash"`     // of those entries' lines
 	LastKey string    `json:"last_key"` // the last of them
 	Updated time.Time `json:"updated"`
-}
-
-func checkpointPath(stateDir, runID string) string {
-	sum := sha256.Sum256([]byte(runID))
-	return filepath.Join(stateDir, "scan", "checkpoint-"+hex.EncodeToString(sum[:8])+".json")
 }
 
 func readCheckpoint(path, runID string) (*checkpoint, error) {

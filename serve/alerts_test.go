@@ -1,6 +1,9 @@
 package serve
 
 import (
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"net/http/httptest"
 	"os"
 	"regexp"
@@ -147,6 +150,50 @@ func TestBuildInfo(t *testing.T) {
 		for k, v := range want {
 			if got[0].labels[k] != v {
 				t.Errorf("ferry_build_info %s=%q, want %q", k, got[0].labels[k], v)
+			}
+		}
+	}
+}
+
+// TestPresetCoversMirrorReasons: every Reason and Outcome constant that
+// mirror declares is pre-set (a new reason would otherwise start at 1 and
+// hide its first failure from FerryMirrorFailures).
+func TestPresetCoversMirrorReasons(t *testing.T) {
+	f, err := parser.ParseFile(token.NewFileSet(), "../mirror/errors.go", nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	declared := map[string][]string{}
+	for _, d := range f.Decls {
+		g, ok := d.(*ast.GenDecl)
+		if !ok || g.Tok != token.CONST {
+			continue
+		}
+		for _, spec := range g.Specs {
+			vs := spec.(*ast.ValueSpec)
+			if id, ok := vs.Type.(*ast.Ident); ok && (id.Name == "Reason" || id.Name == "Outcome") {
+				for _, v := range vs.Values {
+					if lit, ok := v.(*ast.BasicLit); ok {
+						declared[id.Name] = append(declared[id.Name], strings.Trim(lit.Value, `"`))
+					}
+				}
+			}
+		}
+	}
+	if len(declared["Reason"]) < 10 || len(declared["Outcome"]) < 5 {
+		t.Fatalf("found %v in mirror/errors.go: did the constants move?", declared)
+	}
+	have := map[string]bool{}
+	for _, r := range fillFailReasons {
+		have["Reason "+string(r)] = true
+	}
+	for _, o := range fillResults {
+		have["Outcome "+string(o)] = true
+	}
+	for kind, vals := range declared {
+		for _, v := range vals {
+			if !have[kind+" "+v] {
+				t.Errorf("mirror %s %q is not pre-set in serve/metrics.go", kind, v)
 			}
 		}
 	}

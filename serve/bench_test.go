@@ -32,7 +32,7 @@ func benchHit4K(b *testing.B, access *slog.Logger) {
 	if err := bk.WriteAll(context.Background(), "4k.bin", make([]byte, 4096), nil); err != nil {
 		b.Fatal(err)
 	}
-	srv, err := New(Options{Target: bk, FileRoot: dir, AccessLog: access})
+	srv, err := New(Options{Target: bk, AccessLog: access})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -54,6 +54,14 @@ func classify(err error) *apiError {
 	switch {
 	case errors.As(err, &ae):
 		return ae
+	case errors.Is(err, store.ErrKeyTooLong):
+		return errKeyTooLong
+	case errors.Is(err, store.ErrKeyUTF8):
+		return errKeyUTF8
+	case errors.Is(err, store.ErrKeyControl):
+		return errKeyControl
+	case errors.Is(err, store.ErrKeyDots):
+		return errKeyDots
 	case errors.Is(err, mirror.ErrNotFound), store.IsNotFound(err):
 		return &apiError{http.StatusNotFound, "NoSuchKey", errNoSuchKey.Message, err}
 	case errors.Is(err, syscall.ENAMETOOLONG):
@@ -62,10 +70,8 @@ func classify(err error) *apiError {
 		return &apiError{http.StatusBadRequest, "KeyTooLongError", "A path segment of the key is longer than the target's file system allows (usually 255 bytes).", err}
 	case errors.Is(err, rules.ErrKeyRefused):
 		return &apiError{http.StatusBadRequest, "InvalidArgument", "The key cannot be mapped onto the origin of its back-to-origin rule.", err}
-	case errors.As(err, &fe) && fe.Reason == "refused_key":
-		return &apiError{http.StatusBadRequest, "InvalidArgument", "The key cannot be mapped onto the origin of its back-to-origin rule.", err}
 	case errors.As(err, &fe):
-		return &apiError{http.StatusFailedDependency, "MirrorFailed", "The object is not in the target and fetching it from the origin failed (" + fe.Reason + ").", err}
+		return &apiError{http.StatusFailedDependency, "MirrorFailed", "The object is not in the target and fetching it from the origin failed (" + string(fe.Reason) + ").", err}
 	case errors.Is(err, context.DeadlineExceeded):
 		return &apiError{http.StatusServiceUnavailable, "SlowDown", "The request timed out; please retry.", err}
 	case store.IsSlowDown(err):

@@ -4,19 +4,14 @@ import (
 	"context"
 	"errors"
 	"io"
-	"io/fs"
 	"log/slog"
 	"net/http"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/ferry-migrate/ferry/mirror"
-	"gocloud.dev/blob"
+	"github.com/ferry-migrate/ferry/store"
 )
-
-// MaxKeyBytes is the longest key accepted, as in S3.
-const MaxKeyBytes = 1024
 
 // Outcomes: one name each in the X-Ferry-Mirror header, the access log's
 // "mirror" field and the metrics' "outcome" label. The header is sent for
@@ -147,29 +142,29 @@ func (s *Server) handle(w *respWriter, r *http.Request, rc *reqCtx) {
 		writeError(w, r, rc, err)
 		return
 	}
-	if s.opts.FileRoot != "" && plainKey(key) {
-		f, o, err := s.openFileHit(key)
-		switch {
-		case err == nil:
-			defer f.Close()
-			rc.outcome = outcomeHit
-			w.Header().Set("X-Ferry-Mirror", outcomeHit)
-			if off, n, ok := s.plan(w, r, rc, o); ok && n > 0 {
-				s.sendFromFile(w, r, rc, f, off, n)
-			}
-			return
-		case errors.Is(err, fs.ErrNotExist):
-			s.serveMiss(w, r, rc, st)
-			return
+	// A file target's hit is read straight from disk (store owns fileblob's
+	// format); other targets, and keys the fast path leaves, take the bucket.
+	f, meta, err := s.opts.Target.OpenFile(key)
+	switch {
+	case err == nil:
+		defer f.Close()
+		rc.outcome = outcomeHit
+		w.Header().Set("X-Ferry-Mirror", outcomeHit)
+		if off, n, ok := s.plan(w, r, rc, meta); ok && n > 0 {
+			s.sendFromFile(w, r, rc, f, off, n)
 		}
+		return
+	case store.IsNotFound(err):
+		s.serveMiss(w, r, rc, st)
+		return
 	}
 	attrs, err := s.opts.Target.Attributes(r.Context(), key)
 	switch {
 	case err == nil:
 		rc.outcome = outcomeHit
 		w.Header().Set("X-Ferry-Mirror", outcomeHit)
-		s.serveHit(w, r, rc, attrs)
-	case isNotFound(err):
+		s.serveHit(w, r, rc, store.MetaFromAttributes(attrs))
+	case store.IsNotFound(err):
 		s.serveMiss(w, r, rc, st)
 	default:
 		rc.outcome = outcomeError
@@ -215,149 +210,72 @@ func parseKey(p string, st *Settings) (bucket, key string, err error) {
 			return "", "", errNoKey
 		}
 	}
-	return bucket, key, checkKey(key)
+	return bucket, key, store.CheckKey(key)
 }
 
-// checkKey refuses over-long keys, invalid UTF-8, control characters and
-// "." or ".." segments.
-func checkKey(key string) error {
-	if len(key) > MaxKeyBytes {
-		return errKeyTooLong
+// setCaching sets the headers of an object sent with 200, 206 and 304.
+func setCaching(h http.Header, o *store.Meta) {
+	if o.ETag != "" {
+		h.Set("ETag", o.ETag)
 	}
-	if !utf8.ValidString(key) {
-		return errKeyUTF8
+	if !o.LastModified.IsZero() {
+		h.Set("Last-Modified", o.LastModified.UTC().Format(http.TimeFormat))
 	}
-	for i := 0; i < len(key); i++ {
-		if c := key[i]; c < 0x20 || c == 0x7f {
-			return errKeyControl
-		}
+	if o.CacheControl != "" {
+		h.Set("Cache-Control", o.CacheControl)
 	}
-	for seg := range strings.SplitSeq(key, "/") {
-		if seg == "." || seg == ".." {
-			return errKeyDots
-		}
-	}
-	return nil
-}
-
-func isNotFound(err error) bool {
-	var ae *apiError
-	return !errors.As(err, &ae) && classify(err).Code == "NoSuchKey"
-}
-
-// objectHeaders are the stored headers sent with every answer about an object.
-type objectHeaders struct {
-	size                                                   int64
-	etag                                                   string
-	modTime                                                time.Time
-	contentType, encoding, disposition, language, cacheCtl string
-	expires                                                string
-}
-
-func headersFromAttrs(a *blob.Attributes) objectHeaders {
-	h := objectHeaders{
-		size:        a.Size,
-		etag:        a.ETag,
-		modTime:     a.ModTime,
-		contentType: a.ContentType,
-		encoding:    a.ContentEncoding,
-		disposition: a.ContentDisposition,
-		language:    a.ContentLanguage,
-		cacheCtl:    a.CacheControl,
-		expires:     a.Metadata["expires"],
-	}
-	if h.etag == "" && len(a.MD5) > 0 {
-		h.etag = `"` + hexString(a.MD5) + `"`
-	}
-	return h
-}
-
-func headersFromMeta(m *mirror.Meta) objectHeaders {
-	return objectHeaders{
-		size:        m.Size,
-		etag:        m.ETag,
-		modTime:     m.LastModified,
-		contentType: m.ContentType,
-		encoding:    m.ContentEncoding,
-		disposition: m.ContentDisposition,
-		language:    m.ContentLanguage,
-		cacheCtl:    m.CacheControl,
-		expires:     m.Expires,
+	if o.Expires != "" {
+		h.Set("Expires", o.Expires)
 	}
 }
 
-func hexString(b []byte) string {
-	const hex = "0123456789abcdef"
-	out := make([]byte, 2*len(b))
-	for i, c := range b {
-		out[2*i], out[2*i+1] = hex[c>>4], hex[c&15]
-	}
-	return string(out)
-}
-
-func (o objectHeaders) validators() validators { return validators{etag: o.etag, modTime: o.modTime} }
-
-// setCaching sets the headers sent with 200, 206 and 304.
-func (o objectHeaders) setCaching(h http.Header) {
-	if o.etag != "" {
-		h.Set("ETag", o.etag)
-	}
-	if !o.modTime.IsZero() {
-		h.Set("Last-Modified", o.modTime.UTC().Format(http.TimeFormat))
-	}
-	if o.cacheCtl != "" {
-		h.Set("Cache-Control", o.cacheCtl)
-	}
-	if o.expires != "" {
-		h.Set("Expires", o.expires)
-	}
-}
-
-func (o objectHeaders) setContent(h http.Header) {
-	ct := o.contentType
+// setContent sets the content headers of an object sent with 200 and 206.
+func setContent(h http.Header, o *store.Meta) {
+	ct := o.ContentType
 	if ct == "" {
-		ct = "application/octet-stream"
+		ct = store.DefaultContentType
 	}
 	h.Set("Content-Type", ct)
-	if o.encoding != "" {
-		h.Set("Content-Encoding", o.encoding)
+	if o.ContentEncoding != "" {
+		h.Set("Content-Encoding", o.ContentEncoding)
 	}
-	if o.disposition != "" {
-		h.Set("Content-Disposition", o.disposition)
+	if o.ContentDisposition != "" {
+		h.Set("Content-Disposition", o.ContentDisposition)
 	}
-	if o.language != "" {
-		h.Set("Content-Language", o.language)
+	if o.ContentLanguage != "" {
+		h.Set("Content-Language", o.ContentLanguage)
 	}
 }
 
 // plan evaluates conditions and Range for an object and writes the status
 // line and headers. It returns the byte range to send, or ok=false when the
 // answer (304, 412, 416) is complete.
-func (s *Server) plan(w *respWriter, r *http.Request, rc *reqCtx, o objectHeaders) (off, n int64, ok bool) {
-	rc.size = o.size
+func (s *Server) plan(w *respWriter, r *http.Request, rc *reqCtx, o store.Meta) (off, n int64, ok bool) {
+	rc.size = o.Size
 	h := w.Header()
-	switch res, cond := checkConditions(r.Header, o.validators()); res {
+	v := validators{etag: o.ETag, modTime: o.LastModified}
+	switch res, cond := checkConditions(r.Header, v); res {
 	case condFailed:
 		rc.failedCond = cond
 		writeError(w, r, rc, errPrecondition)
 		return 0, 0, false
 	case condNotModified:
-		o.setCaching(h)
+		setCaching(h, &o)
 		w.WriteHeader(http.StatusNotModified)
 		return 0, 0, false
 	}
-	res, off, n := checkRange(r.Header, o.size, o.validators())
+	res, off, n := checkRange(r.Header, o.Size, v)
 	if res == rangeUnsatisfiable {
 		writeError(w, r, rc, errRange)
 		return 0, 0, false
 	}
-	o.setCaching(h)
-	o.setContent(h)
+	setCaching(h, &o)
+	setContent(h, &o)
 	h.Set("Accept-Ranges", "bytes")
 	status := http.StatusOK
 	if res == rangePartial {
 		status = http.StatusPartialContent
-		h.Set("Content-Range", "bytes "+itoa64(off)+"-"+itoa64(off+n-1)+"/"+itoa64(o.size))
+		h.Set("Content-Range", "bytes "+itoa64(off)+"-"+itoa64(off+n-1)+"/"+itoa64(o.Size))
 	}
 	if n >= 0 {
 		h.Set("Content-Length", itoa64(n))
@@ -367,8 +285,8 @@ func (s *Server) plan(w *respWriter, r *http.Request, rc *reqCtx, o objectHeader
 }
 
 // serveHit sends an object that is in the target, read through the bucket.
-func (s *Server) serveHit(w *respWriter, r *http.Request, rc *reqCtx, attrs *blob.Attributes) {
-	off, n, ok := s.plan(w, r, rc, headersFromAttrs(attrs))
+func (s *Server) serveHit(w *respWriter, r *http.Request, rc *reqCtx, meta store.Meta) {
+	off, n, ok := s.plan(w, r, rc, meta)
 	if !ok || n == 0 {
 		return
 	}
@@ -391,33 +309,19 @@ func (s *Server) serveHit(w *respWriter, r *http.Request, rc *reqCtx, attrs *blo
 	}
 }
 
-// serveMiss handles a key the target lacks: 404 without a rule, else a fill
-// (GET) or an origin HEAD.
+// serveMiss handles a key the target lacks: the mirror matches the rules
+// and answers 404 (no rule), a fill (GET) or an origin HEAD.
 func (s *Server) serveMiss(w *respWriter, r *http.Request, rc *reqCtx, st *Settings) {
 	rc.outcome = outcomeNoRule
-	if st.Rules == nil {
+	if s.opts.Mirror == nil || st.Rules == nil {
 		writeError(w, r, rc, errNoSuchKey)
-		return
-	}
-	idx, rule := st.Rules.Match(rc.key)
-	if rule == nil {
-		writeError(w, r, rc, errNoSuchKey)
-		return
-	}
-	if r.Method == http.MethodHead && !rule.MirrorHead {
-		writeError(w, r, rc, errNoSuchKey)
-		return
-	}
-	if s.opts.Mirror == nil {
-		rc.outcome = outcomeError
-		writeError(w, r, rc, &mirror.FailedError{Reason: "no_mirror", Err: errors.New("serve has no mirror engine")})
 		return
 	}
 	// The client's Host goes in the header map so that a rule with pass_all
 	// or pass: [Host] can forward it (rules.OriginRequest decides).
 	hdr := r.Header.Clone()
 	hdr.Set("Host", r.Host)
-	req := mirror.Request{Rule: rule, RuleIndex: idx, Key: rc.key, Header: hdr, RawQuery: r.URL.RawQuery}
+	req := mirror.Request{Key: rc.key, Rules: st.Rules, Header: hdr, RawQuery: r.URL.RawQuery}
 	if r.Method == http.MethodHead {
 		meta, err := s.opts.Mirror.Head(r.Context(), req)
 		if s.originError(w, r, rc, err) {
@@ -425,7 +329,7 @@ func (s *Server) serveMiss(w *respWriter, r *http.Request, rc *reqCtx, st *Setti
 		}
 		rc.outcome = outcomeOrigin
 		w.Header().Set("X-Ferry-Mirror", outcomeOrigin)
-		s.plan(w, r, rc, headersFromMeta(meta))
+		s.plan(w, r, rc, *meta)
 		return
 	}
 	stream, err := s.opts.Mirror.Get(r.Context(), req)
@@ -438,8 +342,7 @@ func (s *Server) serveMiss(w *respWriter, r *http.Request, rc *reqCtx, st *Setti
 		rc.outcome = outcomeCoalesced
 	}
 	w.Header().Set("X-Ferry-Mirror", rc.outcome)
-	meta := stream.Meta()
-	off, n, ok := s.plan(w, r, rc, headersFromMeta(&meta))
+	off, n, ok := s.plan(w, r, rc, stream.Meta())
 	if !ok || n == 0 {
 		return
 	}
@@ -490,6 +393,8 @@ func (s *Server) originError(w *respWriter, r *http.Request, rc *reqCtx, err err
 	}
 	var re *mirror.RedirectError
 	switch {
+	case errors.Is(err, mirror.ErrNoRule):
+		writeError(w, r, rc, errNoSuchKey)
 	case errors.As(err, &re):
 		rc.outcome = outcomeOrigin
 		w.Header().Set("X-Ferry-Mirror", outcomeOrigin)

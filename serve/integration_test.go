@@ -16,7 +16,7 @@ import (
 
 	"github.com/ferry-migrate/ferry/mirror"
 	"github.com/ferry-migrate/ferry/rules"
-	"gocloud.dev/blob"
+	"github.com/ferry-migrate/ferry/store"
 )
 
 // testOrigin is an httptest origin serving /<key> from a map, counting
@@ -66,6 +66,12 @@ func newTestOrigin(t *testing.T) *testOrigin {
 	return o
 }
 
+func (o *testOrigin) setGate(gate chan struct{}) {
+	o.mu.Lock()
+	o.gate = gate
+	o.mu.Unlock()
+}
+
 func (o *testOrigin) set(key, body string) {
 	o.mu.Lock()
 	o.objects[key] = body
@@ -76,25 +82,7 @@ func originRules(origin string) *rules.Set {
 	return &rules.Set{Rules: []rules.Rule{{Origin: origin + "/", FollowRedirects: true, MirrorHead: true}}}
 }
 
-// realEnv is serve over a real mirror.Mirror.
-func realEnv(t *testing.T, target *blob.Bucket, fileRoot, mode string, set *rules.Set) (*env, *mirror.Mirror) {
-	t.Helper()
-	m, err := mirror.New(mirror.Options{Target: target, SpoolDir: t.TempDir(), Via: DefaultVia, IdleTimeout: 5 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { m.Close() })
-	srv, err := New(Options{Target: target, FileRoot: fileRoot, Mirror: MirrorFiller(m),
-		Settings: Settings{Addressing: mode, Bucket: testBucket, Rules: set}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := &env{t: t, target: target, srv: srv, mode: mode, ts: httptest.NewServer(srv.Handler())}
-	t.Cleanup(e.ts.Close)
-	return e, m
-}
-
-func waitStored(t *testing.T, b *blob.Bucket, key string) {
+func waitStored(t *testing.T, b *store.Bucket, key string) {
 	t.Helper()
 	for i := 0; i < 200; i++ {
 		if ok, _ := b.Exists(context.Background(), key); ok {
@@ -109,16 +97,16 @@ func TestMirrorFillThenHit(t *testing.T) {
 	leakCheck(t)
 	for _, tc := range []struct {
 		name string
-		mk   func(t *testing.T) (*blob.Bucket, string)
+		mk   func(t *testing.T) (*store.Bucket, string)
 	}{
 		{"file", fileTarget},
-		{"minio", func(t *testing.T) (*blob.Bucket, string) { return minioTarget(t), "" }},
+		{"minio", func(t *testing.T) (*store.Bucket, string) { return minioTarget(t), "" }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			o := newTestOrigin(t)
 			o.set("img/a.txt", hundred)
-			b, dir := tc.mk(t)
-			e, _ := realEnv(t, b, dir, AddressingDomain, originRules(o.URL))
+			b, _ := tc.mk(t)
+			e := newEnv(t, b, AddressingDomain, originRules(o.URL))
 
 			r := e.do("GET", "img/a.txt", "Authorization", "Bearer secret", "Cookie", "s=1", "X-Forwarded-For", "1.2.3.4")
 			if r.status != 200 || r.body != hundred || r.header.Get("X-Ferry-Mirror") != "fill" {
@@ -164,12 +152,12 @@ func TestMirrorPassHost(t *testing.T) {
 	o := newTestOrigin(t)
 	o.set("a", "x")
 	o.set("b", "y")
-	b, dir := fileTarget(t)
+	b, _ := fileTarget(t)
 	set := originRules(o.URL)
 	set.Rules[0].KeyPrefix = "a"
 	set.Rules[0].Headers.Pass = []string{"Host"}
 	set.Rules = append(set.Rules, originRules(o.URL).Rules[0])
-	e, _ := realEnv(t, b, dir, AddressingDomain, set)
+	e := newEnv(t, b, AddressingDomain, set)
 	for _, key := range []string{"a", "b"} {
 		req, err := http.NewRequest("GET", e.url(key), nil)
 		if err != nil {
@@ -199,8 +187,8 @@ func TestMirrorCoalescedStreaming(t *testing.T) {
 	o := newTestOrigin(t)
 	o.set("big", strings.Repeat("x", 200000))
 	o.gate = make(chan struct{})
-	b, dir := fileTarget(t)
-	e, _ := realEnv(t, b, dir, AddressingDomain, originRules(o.URL))
+	b, _ := fileTarget(t)
+	e := newEnv(t, b, AddressingDomain, originRules(o.URL))
 
 	// Both clients get the first half while the origin is still held.
 	type got struct {
@@ -256,8 +244,8 @@ func TestMirrorOriginDiesMidBody(t *testing.T) {
 		conn.Close()
 	}))
 	defer origin.Close()
-	b, dir := fileTarget(t)
-	e, _ := realEnv(t, b, dir, AddressingDomain, originRules(origin.URL))
+	b, _ := fileTarget(t)
+	e := newEnv(t, b, AddressingDomain, originRules(origin.URL))
 	// The client sees a broken transfer: an error before or during the body.
 	resp, err := http.Get(e.url("k"))
 	if err == nil {
@@ -277,7 +265,7 @@ func TestMirrorOriginDiesMidBody(t *testing.T) {
 // inner request, so the outer fill fails once instead of recursing.
 func TestMirrorLoop(t *testing.T) {
 	leakCheck(t)
-	b, dir := fileTarget(t)
+	b, _ := fileTarget(t)
 	var calls atomic.Int64
 	var inner http.Handler
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -290,7 +278,7 @@ func TestMirrorLoop(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	srv, err := New(Options{Target: b, FileRoot: dir, Mirror: MirrorFiller(m), Settings: Settings{Rules: originRules(ts.URL)}})
+	srv, err := New(Options{Target: b, Mirror: m, Settings: Settings{Rules: originRules(ts.URL)}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -316,8 +304,8 @@ func TestRcloneInterop(t *testing.T) {
 	}
 	o := newTestOrigin(t)
 	o.set("dir/miss.txt", "from the origin\n")
-	b, dir := fileTarget(t)
-	e, _ := realEnv(t, b, dir, AddressingPath, originRules(o.URL))
+	b, _ := fileTarget(t)
+	e := newEnv(t, b, AddressingPath, originRules(o.URL))
 	e.put("dir/hit.txt", "from the target\n", nil)
 	env := []string{}
 	for _, kv := range os.Environ() {

@@ -51,13 +51,16 @@ var (
 		outcomeRefused:   {400, 404, 405, 501, 508},
 		outcomeError:     {400, 424, 499, 500, 503},
 	}
-	// fillResults are mirror's fill results; fillFailReasons the reasons of
-	// a failed one (mirror.FailedError.Reason, "internal" for anything else).
-	fillResults     = []string{"stored", "exists", "not_found", "redirect", "failed"}
-	fillFailReasons = []string{
-		"status", "network", "timeout", "length", "md5", "too_large", "redirect_loop",
-		"redirect_blocked", "refused_key", "rule", "origin", "origin_open", "spool", "store",
-		"canceled", "internal",
+	// fillResults are mirror's fill outcomes; fillFailReasons the reasons of
+	// a failed one (TestPresetCoversMirrorReasons checks it has them all).
+	fillResults = []mirror.Outcome{
+		mirror.OutcomeStored, mirror.OutcomeExists, mirror.OutcomeNotFound, mirror.OutcomeRedirect, mirror.OutcomeFailed,
+	}
+	fillFailReasons = []mirror.Reason{
+		mirror.ReasonStatus, mirror.ReasonNetwork, mirror.ReasonTimeout, mirror.ReasonLength, mirror.ReasonMD5,
+		mirror.ReasonTooLarge, mirror.ReasonRedirectLoop, mirror.ReasonRedirectBlocked, mirror.ReasonRefusedKey,
+		mirror.ReasonRule, mirror.ReasonOrigin, mirror.ReasonOriginOpen, mirror.ReasonSpool, mirror.ReasonStore,
+		mirror.ReasonTargetRefusedKey, mirror.ReasonCanceled, mirror.ReasonInternal,
 	}
 	reloadResults = []string{"ok", "refused"}
 )
@@ -134,13 +137,13 @@ func (m *Metrics) preset() {
 	}
 	m.requests.WithLabelValues("other", outcomeRefused, statusText(http.StatusMethodNotAllowed))
 	for _, result := range fillResults {
-		m.fillDuration.WithLabelValues(result)
-		if result != "failed" {
-			m.fills.WithLabelValues(result, "")
+		m.fillDuration.WithLabelValues(string(result))
+		if result != mirror.OutcomeFailed {
+			m.fills.WithLabelValues(string(result), "")
 		}
 	}
 	for _, reason := range fillFailReasons {
-		m.fills.WithLabelValues("failed", reason)
+		m.fills.WithLabelValues(string(mirror.OutcomeFailed), string(reason))
 	}
 	for _, result := range reloadResults {
 		m.reloads.WithLabelValues(result)
@@ -168,20 +171,21 @@ func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
 }
 
-// Hooks returns the mirror callbacks that feed the fill metrics; pass them
-// in mirror.Options.Hooks.
-func (m *Metrics) Hooks() mirror.Hooks {
-	return mirror.Hooks{
-		FillStarted: func() {},
-		FillDone: func(result, reason string, _ int64, d time.Duration) {
-			m.fills.WithLabelValues(result, reason).Inc()
-			m.fillDuration.WithLabelValues(result).Observe(d.Seconds())
-		},
-		Coalesced:   func() { m.coalesced.Inc() },
-		OriginBytes: func(n int64) { m.originBytes.Add(float64(n)) },
-		InFlight:    func(delta int) { m.inFlight.Add(float64(delta)) },
-	}
+// MirrorObserver returns the mirror.Observer that feeds the fill metrics;
+// pass it in mirror.Options.Observer.
+func (m *Metrics) MirrorObserver() mirror.Observer { return fillMetrics{m} }
+
+// fillMetrics is the mirror.Observer of Metrics.
+type fillMetrics struct{ m *Metrics }
+
+func (f fillMetrics) FillStarted() {}
+func (f fillMetrics) FillDone(o mirror.Outcome, r mirror.Reason, _ int64, d time.Duration) {
+	f.m.fills.WithLabelValues(string(o), string(r)).Inc()
+	f.m.fillDuration.WithLabelValues(string(o)).Observe(d.Seconds())
 }
+func (f fillMetrics) Coalesced()          { f.m.coalesced.Inc() }
+func (f fillMetrics) OriginBytes(n int64) { f.m.originBytes.Add(float64(n)) }
+func (f fillMetrics) InFlight(delta int)  { f.m.inFlight.Add(float64(delta)) }
 
 func (m *Metrics) observe(method, outcome string, code int, bytes int64, d time.Duration) {
 	m.requests.WithLabelValues(method, outcome, statusText(code)).Inc()

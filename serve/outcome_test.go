@@ -45,20 +45,23 @@ func (l logLines) next(t *testing.T) map[string]any {
 // the "outcome" label of ferry_serve_requests_total.
 func TestOutcomeOneName(t *testing.T) {
 	leakCheck(t)
-	b, dir := fileTarget(t)
+	b, _ := fileTarget(t)
 	if err := b.WriteAll(t.Context(), "there", []byte("v"), nil); err != nil {
 		t.Fatal(err)
 	}
+	o := newMissOrigin(t, time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC))
 	set := &rules.Set{Rules: []rules.Rule{
-		{KeyPrefix: "nohead/", Origin: "http://o.invalid/", FollowRedirects: true, MirrorHead: false},
-		{KeyPrefix: "m/", Origin: "http://o.invalid/", FollowRedirects: true, MirrorHead: true},
+		{KeyPrefix: "nohead/", Origin: o.URL + "/", FollowRedirects: true, MirrorHead: false},
+		{KeyPrefix: "m/redirect", Origin: o.URL + "/", FollowRedirects: false, MirrorHead: true},
+		{KeyPrefix: "m/", Origin: o.URL + "/", FollowRedirects: true, MirrorHead: true},
 	}}
-	fill := newFakeFiller()
-	fill.objects["m/a"] = fakeObject{meta: mirror.Meta{Size: 100}, data: []byte(hundred)}
-	fill.errs["m/redirect"] = &mirror.RedirectError{Status: 302, Location: "http://elsewhere.example/x"}
-	fill.errs["m/failed"] = &mirror.FailedError{Status: 503, Reason: "status"}
+	m, err := mirror.New(mirror.Options{Target: b, SpoolDir: t.TempDir(), Via: DefaultVia})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
 	logs := make(logLines, 100)
-	srv, err := New(Options{Target: b, FileRoot: dir, Mirror: fill,
+	srv, err := New(Options{Target: b, Mirror: m,
 		AccessLog: slog.New(slog.NewJSONHandler(logs, nil)),
 		Settings:  Settings{Addressing: AddressingDomain, Rules: set}})
 	if err != nil {
@@ -75,13 +78,13 @@ func TestOutcomeOneName(t *testing.T) {
 		header       bool // X-Ferry-Mirror is sent
 	}{
 		{"GET", "/there", 200, outcomeHit, true},
-		{"GET", "/m/a", 200, outcomeFill, true},
-		{"HEAD", "/m/a", 200, outcomeOrigin, true},
+		{"GET", "/m/a.png", 200, outcomeFill, true},
+		{"HEAD", "/m/b.png", 200, outcomeOrigin, true},
 		{"GET", "/m/redirect", 302, outcomeOrigin, true},
 		{"GET", "/m/nothere", 404, outcomeNotFound, true},
 		{"GET", "/other/x", 404, outcomeNoRule, false},
 		{"HEAD", "/nohead/x", 404, outcomeNoRule, false},
-		{"PUT", "/m/a", 405, outcomeRefused, false},
+		{"PUT", "/m/a.png", 405, outcomeRefused, false},
 		{"GET", "/m/failed", 424, outcomeError, false},
 	} {
 		method := c.method
@@ -117,12 +120,12 @@ func TestOutcomeOneName(t *testing.T) {
 // (a number) and names the host, the user agent and the query, like caddy's.
 func TestAccessLogFields(t *testing.T) {
 	leakCheck(t)
-	b, dir := fileTarget(t)
+	b, _ := fileTarget(t)
 	if err := b.WriteAll(t.Context(), "k", []byte("v"), nil); err != nil {
 		t.Fatal(err)
 	}
 	logs := make(logLines, 10)
-	srv, err := New(Options{Target: b, FileRoot: dir, AccessLog: slog.New(slog.NewJSONHandler(logs, nil))})
+	srv, err := New(Options{Target: b, AccessLog: slog.New(slog.NewJSONHandler(logs, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}

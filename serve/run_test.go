@@ -18,7 +18,7 @@ import (
 type runEnv struct {
 	srv        *Server
 	base, adm  string
-	fill       *fakeFiller
+	origin     *testOrigin
 	cancel     context.CancelFunc
 	done       chan error
 	cfgFile    string
@@ -34,7 +34,12 @@ func startRun(t *testing.T, grace time.Duration, mod ...func(*Options)) *runEnv 
 	if err := b.WriteAll(context.Background(), "k", []byte("v"), nil); err != nil {
 		t.Fatal(err)
 	}
-	re := &runEnv{fill: newFakeFiller(), done: make(chan error, 1), hup: make(chan os.Signal, 1), targetRoot: dir}
+	re := &runEnv{origin: newTestOrigin(t), done: make(chan error, 1), hup: make(chan os.Signal, 1), targetRoot: dir}
+	m, err := mirror.New(mirror.Options{Target: b, SpoolDir: t.TempDir(), Via: DefaultVia})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
 	re.cfgFile = filepath.Join(t.TempDir(), "settings")
 	writeSettings(t, re.cfgFile, "domain")
 	load := func(context.Context) (Settings, error) {
@@ -42,7 +47,7 @@ func startRun(t *testing.T, grace time.Duration, mod ...func(*Options)) *runEnv 
 		if err != nil {
 			return Settings{}, err
 		}
-		return Settings{Addressing: strings.TrimSpace(string(data)), Bucket: testBucket, Rules: catchAll()}, nil
+		return Settings{Addressing: strings.TrimSpace(string(data)), Bucket: testBucket, Rules: originRules(re.origin.URL)}, nil
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -53,7 +58,7 @@ func startRun(t *testing.T, grace time.Duration, mod ...func(*Options)) *runEnv 
 		t.Fatal(err)
 	}
 	st, _ := load(context.Background())
-	o := Options{Target: b, FileRoot: dir, Mirror: re.fill, Listener: ln, AdminListener: aln,
+	o := Options{Target: b, Mirror: m, Listener: ln, AdminListener: aln,
 		Settings: st, Reload: load, WatchFile: re.cfgFile, WatchInterval: 20 * time.Millisecond,
 		ReloadSignal: re.hup, Grace: grace}
 	for _, m := range mod {
@@ -79,7 +84,7 @@ func startRun(t *testing.T, grace time.Duration, mod ...func(*Options)) *runEnv 
 // empty settings).
 func writeSettings(t *testing.T, file, s string) {
 	t.Helper()
-	tmp := file + ".new"
+	tmp := file + ".tmp"
 	if err := os.WriteFile(tmp, []byte(s+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -157,7 +162,8 @@ func TestGracefulShutdown(t *testing.T) {
 	leakCheck(t)
 	re := startRun(t, 5*time.Second)
 	gate := make(chan struct{})
-	re.fill.objects["slow"] = fakeObject{meta: mirror.Meta{Size: 100}, data: []byte(hundred), gate: gate}
+	re.origin.set("slow", hundred)
+	re.origin.setGate(gate)
 	resp, err := http.Get(re.base + "/slow")
 	if err != nil {
 		t.Fatal(err)
@@ -200,7 +206,8 @@ func TestShutdownGraceExpires(t *testing.T) {
 	re := startRun(t, 200*time.Millisecond)
 	gate := make(chan struct{})
 	defer close(gate)
-	re.fill.objects["stuck"] = fakeObject{meta: mirror.Meta{Size: 100}, data: []byte(hundred), gate: gate}
+	re.origin.set("stuck", hundred)
+	re.origin.setGate(gate)
 	resp, err := http.Get(re.base + "/stuck")
 	if err != nil {
 		t.Fatal(err)

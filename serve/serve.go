@@ -17,8 +17,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ferry-migrate/ferry/mirror"
 	"github.com/ferry-migrate/ferry/rules"
-	"gocloud.dev/blob"
+	"github.com/ferry-migrate/ferry/store"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -58,13 +59,14 @@ const (
 
 // Options configures a Server. Zero values take the defaults above.
 type Options struct {
-	Target *blob.Bucket // required
-	// FileRoot is the directory of a file target (the one Target was opened
-	// on). When set, hits are sent straight from the file (sendfile).
-	FileRoot string
-	Mirror   Filler   // fills misses; nil: a miss with a rule fails with MirrorFailed
-	Metrics  *Metrics // nil: NewMetrics()
-	Logger   *slog.Logger
+	// Target is required. A local directory target's hits are sent straight
+	// from the file (store.Bucket.OpenFile, sendfile).
+	Target *store.Bucket
+	// Mirror fills misses through the rules of the settings; nil: every miss
+	// is 404 NoSuchKey (a server of hits only).
+	Mirror  *mirror.Mirror
+	Metrics *Metrics // nil: NewMetrics()
+	Logger  *slog.Logger
 	// AccessLog receives one line per request; nil: Logger.
 	AccessLog *slog.Logger
 
@@ -95,6 +97,7 @@ type Options struct {
 	// WatchInterval). A failing reload keeps the old settings.
 	Reload        func(ctx context.Context) (Settings, error)
 	WatchFile     string
+	WatchFiles    []string // more files watched like WatchFile (the rules_file)
 	WatchInterval time.Duration
 	ReloadSignal  <-chan os.Signal
 }
@@ -113,7 +116,6 @@ type Server struct {
 	reloadMu sync.Mutex
 	delayCut chan struct{} // closed by cutDelay
 	cutOnce  sync.Once
-	sidecars sidecarCache // file targets: decoded metadata of recent hits
 }
 
 // New checks the options and returns a Server; Run starts it.
@@ -251,14 +253,17 @@ func (s *Server) Reload(ctx context.Context) error {
 	return nil
 }
 
-// watch reloads on signals and when the watched file changed, until ctx is
-// done.
+// watch reloads on signals and when a watched file changed (see
+// fileChanges), until ctx is done.
 func (s *Server) watch(ctx context.Context) {
+	var files []*watchedFile
+	for _, f := range append([]string{s.opts.WatchFile}, s.opts.WatchFiles...) {
+		if f != "" {
+			files = append(files, &watchedFile{name: f, changes: fileChanges{loaded: statFile(f)}})
+		}
+	}
 	var tick <-chan time.Time
-	var files fileChanges
-	warned := false
-	if s.opts.WatchFile != "" {
-		files.loaded = statFile(s.opts.WatchFile)
+	if len(files) > 0 {
 		t := time.NewTicker(s.opts.WatchInterval)
 		defer t.Stop()
 		tick = t.C
@@ -274,17 +279,32 @@ func (s *Server) watch(ctx context.Context) {
 			s.log.Info("reload requested by signal")
 			_ = s.Reload(ctx)
 		case <-tick:
-			st := statFile(s.opts.WatchFile)
-			if st.err != nil && !warned {
-				s.log.Warn("config file not readable; keeping the current configuration", "file", s.opts.WatchFile, "err", st.err)
-			}
-			warned = st.err != nil
-			if files.changed(st) {
-				s.log.Info("config file changed, reloading", "file", s.opts.WatchFile)
-				_ = s.Reload(ctx)
+			for _, f := range files {
+				if s.poll(f) {
+					s.log.Info("config file changed, reloading", "file", f.name)
+					_ = s.Reload(ctx)
+				}
 			}
 		}
 	}
+}
+
+// watchedFile is one file watch polls.
+type watchedFile struct {
+	name    string
+	changes fileChanges
+	warned  bool // its being unreadable was logged
+}
+
+// poll stats f and reports whether to reload; a file that cannot be read
+// keeps the current configuration (logged once).
+func (s *Server) poll(f *watchedFile) bool {
+	st := statFile(f.name)
+	if st.err != nil && !f.warned {
+		s.log.Warn("config file not readable; keeping the current configuration", "file", f.name, "err", st.err)
+	}
+	f.warned = st.err != nil
+	return f.changes.changed(st)
 }
 
 // fileStamp is what a poll sees of a file: mtime and size, or the error.

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ferry-migrate/ferry/internal/miniotest"
+	"github.com/ferry-migrate/ferry/mirror"
 	"github.com/ferry-migrate/ferry/rules"
 	"github.com/ferry-migrate/ferry/store"
 	"go.uber.org/goleak"
@@ -26,17 +27,18 @@ func TestMain(m *testing.M) {
 
 const testBucket = "site"
 
-// env is one serve instance over one target, behind httptest.
+// env is one serve instance over one target with a real mirror, behind
+// httptest.
 type env struct {
 	t      *testing.T
-	target *blob.Bucket
+	target *store.Bucket
 	srv    *Server
+	m      *mirror.Mirror
 	ts     *httptest.Server
 	mode   string
-	fill   *fakeFiller
 }
 
-func fileTarget(t *testing.T) (*blob.Bucket, string) {
+func fileTarget(t *testing.T) (*store.Bucket, string) {
 	t.Helper()
 	dir := t.TempDir()
 	b, err := store.Open(context.Background(), dir)
@@ -47,7 +49,7 @@ func fileTarget(t *testing.T) (*blob.Bucket, string) {
 	return b, dir
 }
 
-func minioTarget(t *testing.T) *blob.Bucket {
+func minioTarget(t *testing.T) *store.Bucket {
 	t.Helper()
 	s := miniotest.Get(t)
 	b, err := store.Open(context.Background(), s.BucketURL(t))
@@ -58,20 +60,23 @@ func minioTarget(t *testing.T) *blob.Bucket {
 	return b
 }
 
-func newEnv(t *testing.T, target *blob.Bucket, fileRoot, mode string, set *rules.Set) *env {
+// newEnv serves target in mode with the rules set through a real mirror.
+func newEnv(t *testing.T, target *store.Bucket, mode string, set *rules.Set) *env {
 	t.Helper()
-	e := &env{t: t, target: target, mode: mode, fill: newFakeFiller()}
+	m, err := mirror.New(mirror.Options{Target: target, SpoolDir: t.TempDir(), Via: DefaultVia, IdleTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
 	srv, err := New(Options{
 		Target:   target,
-		FileRoot: fileRoot,
-		Mirror:   e.fill,
+		Mirror:   m,
 		Settings: Settings{Addressing: mode, Bucket: testBucket, Rules: set},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.srv = srv
-	e.ts = httptest.NewServer(srv.Handler())
+	e := &env{t: t, target: target, srv: srv, m: m, mode: mode, ts: httptest.NewServer(srv.Handler())}
 	t.Cleanup(e.ts.Close)
 	return e
 }
@@ -247,12 +252,13 @@ func TestConformanceFile(t *testing.T) {
 	leakCheck(t)
 	for _, mode := range []string{AddressingDomain, AddressingPath} {
 		t.Run(mode, func(t *testing.T) {
-			b, dir := fileTarget(t)
-			conformance(t, newEnv(t, b, dir, mode, nil))
+			b, _ := fileTarget(t)
+			conformance(t, newEnv(t, b, mode, nil))
 		})
 		t.Run(mode+"/no-sendfile", func(t *testing.T) {
+			// The same directory without its store fast path: the bucket's own.
 			b, _ := fileTarget(t)
-			conformance(t, newEnv(t, b, "", mode, nil))
+			conformance(t, newEnv(t, store.Wrap(b.Bucket), mode, nil))
 		})
 	}
 }
@@ -260,7 +266,7 @@ func TestConformanceFile(t *testing.T) {
 func TestConformanceMinIO(t *testing.T) {
 	for _, mode := range []string{AddressingDomain, AddressingPath} {
 		t.Run(mode, func(t *testing.T) {
-			conformance(t, newEnv(t, minioTarget(t), "", mode, nil))
+			conformance(t, newEnv(t, minioTarget(t), mode, nil))
 		})
 	}
 }
@@ -299,18 +305,15 @@ func rawRequest(t *testing.T, ts *httptest.Server, raw string) *http.Response {
 	return resp
 }
 
-func catchAll() *rules.Set {
-	return &rules.Set{Rules: []rules.Rule{{Origin: "http://origin.invalid/", FollowRedirects: true, MirrorHead: true}}}
-}
-
 // TestAdversarial: refused requests get the right status, never reach the
 // origin, and leave the target untouched.
 func TestAdversarial(t *testing.T) {
 	leakCheck(t)
-	b, dir := fileTarget(t)
-	e := newEnv(t, b, dir, AddressingDomain, catchAll())
+	b, _ := fileTarget(t)
+	o := newTestOrigin(t)
+	e := newEnv(t, b, AddressingDomain, originRules(o.URL))
 	seg := strings.Repeat("a", 99) + "/"
-	long := strings.Repeat(seg, 10) + strings.Repeat("b", MaxKeyBytes+1-10*len(seg))
+	long := strings.Repeat(seg, 10) + strings.Repeat("b", store.MaxKeyBytes+1-10*len(seg))
 	cases := []struct {
 		name, raw string
 		status    int
@@ -349,22 +352,22 @@ func TestAdversarial(t *testing.T) {
 			}
 		})
 	}
-	if n := e.fill.calls(); n != 0 {
+	if n := o.count.Load(); n != 0 {
 		t.Errorf("%d origin requests for refused requests, want 0", n)
 	}
 	if ok, _ := b.Exists(context.Background(), "x"); ok {
 		t.Error("PUT reached the target")
 	}
 	// A key exactly 1024 bytes long is accepted (and fetched).
-	resp := rawRequest(t, e.ts, "GET /"+long[:MaxKeyBytes]+" HTTP/1.1\r\nHost: h\r\n\r\n")
-	if resp.StatusCode != 404 || e.fill.calls() != 1 {
-		t.Errorf("1024-byte key: status %d, %d origin calls", resp.StatusCode, e.fill.calls())
+	resp := rawRequest(t, e.ts, "GET /"+long[:store.MaxKeyBytes]+" HTTP/1.1\r\nHost: h\r\n\r\n")
+	if resp.StatusCode != 404 || o.count.Load() != 1 {
+		t.Errorf("1024-byte key: status %d, %d origin calls", resp.StatusCode, o.count.Load())
 	}
 }
 
 func TestPathAddressingBucket(t *testing.T) {
-	b, dir := fileTarget(t)
-	e := newEnv(t, b, dir, AddressingPath, nil)
+	b, _ := fileTarget(t)
+	e := newEnv(t, b, AddressingPath, nil)
 	e.put("k", "v", nil)
 	if r := doURL(t, "GET", e.ts.URL+"/other/k"); r.status != 404 || s3Code(t, r.body) != "NoSuchBucket" {
 		t.Errorf("wrong bucket: %d %s", r.status, r.body)
@@ -410,8 +413,8 @@ func TestPathAddressingBucket(t *testing.T) {
 // The file fast path caches decoded sidecars; an object replaced in the
 // target (by the application) is served with its new headers and bytes.
 func TestFileHitSidecarCacheFollowsReplacement(t *testing.T) {
-	b, dir := fileTarget(t)
-	e := newEnv(t, b, dir, AddressingDomain, nil)
+	b, _ := fileTarget(t)
+	e := newEnv(t, b, AddressingDomain, nil)
 	e.put("doc", "version one", &blob.WriterOptions{ContentType: "text/plain", CacheControl: "max-age=1"})
 	for range 2 { // the second GET is served from the cache
 		if r := e.do("GET", "doc"); r.body != "version one" || r.header.Get("Content-Type") != "text/plain" || r.header.Get("Cache-Control") != "max-age=1" {

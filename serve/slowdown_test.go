@@ -37,7 +37,7 @@ func TestTargetSlowDownPassedOn(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer target.Close()
-	e := newEnv(t, target, "", AddressingDomain, nil)
+	e := newEnv(t, target, AddressingDomain, nil)
 	resp, err := http.Get(e.ts.URL + "/a.txt")
 	if err != nil {
 		t.Fatal(err)

@@ -13,10 +13,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"time"
 	"unicode/utf8"
-	"weak"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
@@ -47,34 +45,6 @@ type DirectPutter struct {
 	region    string
 	creds     aws.CredentialsProvider // nil: anonymous, requests are not signed
 	signer    *v4.Signer
-}
-
-// directs maps buckets opened by this package to their DirectPutter. Weak
-// keys: a closed and dropped bucket is not kept alive by the map.
-var directs sync.Map // weak.Pointer[blob.Bucket] -> *DirectPutter
-
-func register(b *blob.Bucket, d *DirectPutter) {
-	directs.Range(func(k, _ any) bool {
-		if k.(weak.Pointer[blob.Bucket]).Value() == nil {
-			directs.Delete(k)
-		}
-		return true
-	})
-	directs.Store(weak.Make(b), d)
-}
-
-// Direct returns the DirectPutter of b, or nil when b was not opened by this
-// package from an s3:// URL with an endpoint= (AWS itself, other schemes),
-// or the URL says direct_put=false.
-func Direct(b *blob.Bucket) *DirectPutter {
-	if b == nil {
-		return nil
-	}
-	d, ok := directs.Load(weak.Make(b))
-	if !ok {
-		return nil
-	}
-	return d.(*DirectPutter)
 }
 
 func newDirect(cfg aws.Config, endpoint, bucket, prefix string, pathStyle bool) (*DirectPutter, error) {
@@ -114,14 +84,8 @@ func newDirect(cfg aws.Config, endpoint, bucket, prefix string, pathStyle bool) 
 // keys (control characters, "../", non-UTF-8, "__0x" look-alikes); those, and
 // writes with ContentMD5 or BeforeWrite, go through the bucket.
 func (d *DirectPutter) Eligible(key string, o *blob.WriterOptions) bool {
-	k := d.prefix + key
-	if k == "" || !utf8.ValidString(k) || strings.Contains(k, "../") || strings.Contains(k, "__0x") {
+	if escapedByDriver(d.prefix + key) {
 		return false
-	}
-	for i := 0; i < len(k); i++ {
-		if k[i] < 32 {
-			return false
-		}
 	}
 	if o == nil {
 		return true

@@ -56,7 +56,7 @@ func TestDirectPutNeverFollowsRedirects(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	err = Direct(b).Put(context.Background(), "k", []byte("secret body"), nil)
+	err = b.Direct().Put(context.Background(), "k", []byte("secret body"), nil)
 	var se *S3Error
 	if !errors.As(err, &se) || se.Status != http.StatusTemporaryRedirect {
 		t.Fatalf("Put = %v, want an S3Error with status 307", err)

@@ -21,7 +21,7 @@ func TestDirectOnlyForS3WithEndpoint(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", u, err)
 		}
-		if store.Direct(b) != nil {
+		if b.Direct() != nil {
 			t.Errorf("%s: Direct != nil", u)
 		}
 		b.Close()
@@ -31,7 +31,7 @@ func TestDirectOnlyForS3WithEndpoint(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	if store.Direct(b) == nil {
+	if b.Direct() == nil {
 		t.Error("s3 with endpoint: Direct == nil")
 	}
 	if _, err := store.OpenWith(ctx, "s3://bucket?endpoint=http://127.0.0.1:1&direct_put=maybe", store.Options{SkipCheck: true}); err == nil || !strings.Contains(err.Error(), `direct_put="maybe"`) {
@@ -46,7 +46,7 @@ func TestDirectEligible(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	d := store.Direct(b)
+	d := b.Direct()
 	for key, want := range map[string]bool{
 		"plain/key.txt": true, "with space": true, "日本語/ファイル": true, "plus+sign%25&=?#": true, "a//b": true,
 		"": false, "tab\there": false, "nl\n": false, "up/../x": false, "looks__0x41__escaped": false, "bad\xffutf8": false,
@@ -90,7 +90,7 @@ func TestDirectPutMatchesBucketWriter(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer viaSDK.Close()
-			d := store.Direct(viaDirect)
+			d := viaDirect.Direct()
 			if d == nil {
 				t.Fatal("no DirectPutter for a MinIO bucket")
 			}
@@ -143,7 +143,7 @@ func TestDirectPutMatchesBucketWriter(t *testing.T) {
 					t.Errorf("%q: direct put stored %+v, the bucket writer %+v", key, ga, gw)
 				}
 			}
-			if a, w := keysOf(t, viaDirect), keysOf(t, viaSDK); !reflect.DeepEqual(a, w) || len(a) != len(keys) {
+			if a, w := keysOf(t, viaDirect.Bucket), keysOf(t, viaSDK.Bucket); !reflect.DeepEqual(a, w) || len(a) != len(keys) {
 				t.Errorf("listings differ:\ndirect %q\nsdk    %q", a, w)
 			}
 		})
@@ -173,7 +173,7 @@ func TestDirectPutCreateOnlyAndErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	d := store.Direct(b)
+	d := b.Direct()
 	create := &blob.WriterOptions{IfNotExist: true}
 
 	if err := d.Put(ctx, "k", []byte("first"), create); err != nil {
@@ -211,7 +211,7 @@ func TestDirectPutCreateOnlyAndErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer missing.Close()
-	err = store.Direct(missing).Put(ctx, "k", []byte("x"), create)
+	err = missing.Direct().Put(ctx, "k", []byte("x"), create)
 	if !store.IsNotFound(err) || !strings.Contains(store.Explain(err), "bucket not found") {
 		t.Errorf("missing bucket: %v / %s", err, store.Explain(err))
 	}
@@ -223,7 +223,7 @@ func TestDirectPutCreateOnlyAndErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer bad.Close()
-	err = store.Direct(bad).Put(ctx, "other", []byte("x"), create)
+	err = bad.Direct().Put(ctx, "other", []byte("x"), create)
 	if !store.IsPermission(err) || !strings.Contains(store.Explain(err), "bad credentials: SignatureDoesNotMatch") {
 		t.Errorf("bad credentials: %v / %s", err, store.Explain(err))
 	}

@@ -183,10 +183,15 @@ var builtinTypes = map[string]string{
 // by name, else the type the origin recorded.
 func (c *ContentTypes) ForAttributes(key string, a *blob.Attributes) string {
 	var fi os.FileInfo
-	if a.As(&fi) && len(a.MD5) == 0 && (a.ContentType == "" || a.ContentType == DefaultContentType) {
-		// fileblob answers DefaultContentType and no MD5 for a file without
-		// a sidecar; a sidecar always records the MD5.
+	if a.As(&fi) && untyped(a.MD5, a.ContentType) {
 		return c.ByName(key)
 	}
 	return a.ContentType
+}
+
+// untyped reports whether a local file's attributes record no type: fileblob
+// answers DefaultContentType and no MD5 for a file without a sidecar, and a
+// sidecar it wrote always records the MD5.
+func untyped(md5 []byte, contentType string) bool {
+	return len(md5) == 0 && (contentType == "" || contentType == DefaultContentType)
 }

@@ -15,6 +15,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"net"
 	"net/http"
 	"net/url"
@@ -46,20 +48,45 @@ type Options struct {
 	SkipCheck bool
 }
 
+// Bucket is an opened bucket together with what ferry knows about how it
+// stores objects, so that no caller has to guess it again from the URL: the
+// direct PUT path of an S3 endpoint, and the directory of a local bucket
+// (whose objects and fileblob sidecars serve reads straight from disk). Open
+// and OpenOrigin return one; Wrap turns any *blob.Bucket into one without
+// those paths. The embedded *blob.Bucket is the bucket itself; Close closes it.
+type Bucket struct {
+	*blob.Bucket
+	direct   *DirectPutter // small objects into S3 with one signed PUT; nil: none
+	dir      string        // a local directory's absolute path; "" for other buckets
+	sidecars sidecarCache  // decoded fileblob sidecars of recent file reads
+}
+
+// Wrap returns b as a Bucket without a direct PUT path or a local directory
+// (for buckets opened elsewhere, e.g. memblob in tests).
+func Wrap(b *blob.Bucket) *Bucket { return &Bucket{Bucket: b} }
+
+// Direct returns the bucket's direct PUT path, or nil when it has none: it
+// was not opened from an s3:// URL with an endpoint= (AWS itself, other
+// schemes), or the URL says direct_put=false.
+func (b *Bucket) Direct() *DirectPutter { return b.direct }
+
+// Dir returns the absolute directory of a local bucket, "" for others.
+func (b *Bucket) Dir() string { return b.dir }
+
 // Open opens the bucket named by rawURL for a target (created when it is a
 // local directory) and checks that it is reachable with one cheap call.
-func Open(ctx context.Context, rawURL string) (*blob.Bucket, error) {
+func Open(ctx context.Context, rawURL string) (*Bucket, error) {
 	return OpenWith(ctx, rawURL, Options{Create: true})
 }
 
 // OpenOrigin opens a listable origin; a local directory must already exist.
-func OpenOrigin(ctx context.Context, rawURL string) (*blob.Bucket, error) {
+func OpenOrigin(ctx context.Context, rawURL string) (*Bucket, error) {
 	return OpenWith(ctx, rawURL, Options{})
 }
 
 // OpenWith opens rawURL with explicit options. Errors name the URL without
 // secrets and say what to check.
-func OpenWith(ctx context.Context, rawURL string, o Options) (*blob.Bucket, error) {
+func OpenWith(ctx context.Context, rawURL string, o Options) (*Bucket, error) {
 	b, err := open(ctx, rawURL, o)
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", Redact(rawURL), err)
@@ -76,7 +103,7 @@ func OpenWith(ctx context.Context, rawURL string, o Options) (*blob.Bucket, erro
 	return b, nil
 }
 
-func open(ctx context.Context, rawURL string, o Options) (*blob.Bucket, error) {
+func open(ctx context.Context, rawURL string, o Options) (*Bucket, error) {
 	if rawURL == "" {
 		return nil, errors.New("empty URL")
 	}
@@ -98,7 +125,7 @@ func open(ctx context.Context, rawURL string, o Options) (*blob.Bucket, error) {
 		}
 		return openDir(filepath.FromSlash(p), o)
 	case "mem":
-		return memblob.OpenBucket(nil), nil
+		return Wrap(memblob.OpenBucket(nil)), nil
 	case "s3":
 		return openS3(ctx, u)
 	case "gs", "azblob":
@@ -108,7 +135,7 @@ func open(ctx context.Context, rawURL string, o Options) (*blob.Bucket, error) {
 		if err != nil {
 			return nil, err
 		}
-		return scope(b, prefix), nil
+		return Wrap(scope(b, prefix)), nil
 	default:
 		return nil, fmt.Errorf("unsupported scheme %q (use a path, file://, s3://, gs://, azblob:// or mem://)", u.Scheme)
 	}
@@ -124,7 +151,7 @@ func scope(b *blob.Bucket, prefix string) *blob.Bucket {
 	return blob.PrefixedBucket(b, prefix)
 }
 
-func openDir(dir string, o Options) (*blob.Bucket, error) {
+func openDir(dir string, o Options) (*Bucket, error) {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, err
@@ -145,7 +172,11 @@ func openDir(dir string, o Options) (*blob.Bucket, error) {
 	// fileblob writes a temp file and renames it into place, so nothing partial
 	// is ever visible. The temp file lives in os.TempDir unless that is on
 	// another file system (rename would fail); then it lives next to the object.
-	return fileblob.OpenBucket(abs, &fileblob.Options{NoTempDir: !sameFS(abs), Metadata: fileblob.MetadataInSidecar})
+	b, err := fileblob.OpenBucket(abs, &fileblob.Options{NoTempDir: !sameFS(abs), Metadata: fileblob.MetadataInSidecar})
+	if err != nil {
+		return nil, err
+	}
+	return &Bucket{Bucket: b, dir: abs}, nil
 }
 
 // sameFS reports whether a file in os.TempDir can be renamed into dir.
@@ -170,7 +201,7 @@ const (
 	paramDirectPut  = "direct_put"
 )
 
-func openS3(ctx context.Context, u *url.URL) (*blob.Bucket, error) {
+func openS3(ctx context.Context, u *url.URL) (*Bucket, error) {
 	bucketName := u.Host
 	if bucketName == "" {
 		return nil, errors.New("s3 URL has no bucket name (s3://BUCKET/prefix)")
@@ -232,13 +263,11 @@ func openS3(ctx context.Context, u *url.URL) (*blob.Bucket, error) {
 		return nil, err
 	}
 	prefix := strings.TrimPrefix(u.Path, "/")
-	sb := scope(b, prefix)
+	sb := &Bucket{Bucket: scope(b, prefix)}
 	if directPut && endpoint != "" {
-		d, err := newDirect(cfg, endpoint, bucketName, prefix, pathStyle)
-		if err != nil {
+		if sb.direct, err = newDirect(cfg, endpoint, bucketName, prefix, pathStyle); err != nil {
 			return nil, err
 		}
-		register(sb, d)
 	}
 	return sb, nil
 }
@@ -259,12 +288,55 @@ func httpClient() *http.Client {
 	return &http.Client{Transport: tr}
 }
 
-// IsNotFound reports whether err means the object or bucket does not exist.
+// IsNotFound reports whether err means the object or bucket does not exist
+// (a 404 of S3, gocloud's NotFound, or a file that is not there).
 func IsNotFound(err error) bool {
 	if e, ok := s3ErrorStatus(err); ok {
 		return e.Status == http.StatusNotFound
 	}
-	return err != nil && gcerrors.Code(err) == gcerrors.NotFound
+	return err != nil && (gcerrors.Code(err) == gcerrors.NotFound || errors.Is(err, fs.ErrNotExist))
+}
+
+// IsTemporary reports whether retrying what failed with err may help: a
+// 5xx, 429 or 408 answer, a timeout, a reset or refused connection, a
+// truncated body. A cancelled context, a 4xx answer, a missing object and
+// bad credentials are not temporary.
+func IsTemporary(err error) bool {
+	if err == nil || errors.Is(err, context.Canceled) {
+		return false
+	}
+	var sc interface{ HTTPStatusCode() int }
+	if errors.As(err, &sc) {
+		c := sc.HTTPStatusCode()
+		if c >= 500 || c == http.StatusTooManyRequests || c == http.StatusRequestTimeout {
+			return true
+		}
+		if c >= 400 {
+			return false
+		}
+	}
+	switch gcerrors.Code(err) {
+	case gcerrors.ResourceExhausted, gcerrors.DeadlineExceeded, gcerrors.Internal:
+		return true
+	case gcerrors.NotFound, gcerrors.PermissionDenied, gcerrors.FailedPrecondition, gcerrors.InvalidArgument, gcerrors.AlreadyExists, gcerrors.Unimplemented:
+		return false
+	}
+	var ne net.Error
+	if errors.As(err, &ne) {
+		return true
+	}
+	return errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) ||
+		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.EPIPE) || errors.Is(err, context.DeadlineExceeded)
+}
+
+// IsInvalid reports whether err is a target refusing a request as invalid
+// (HTTP 400, gocloud's InvalidArgument), as MinIO refuses a key with "//".
+func IsInvalid(err error) bool {
+	var sc interface{ HTTPStatusCode() int }
+	if errors.As(err, &sc) && sc.HTTPStatusCode() == http.StatusBadRequest {
+		return true
+	}
+	return err != nil && gcerrors.Code(err) == gcerrors.InvalidArgument
 }
 
 // IsExists reports whether err is a create-only write that lost because the
@@ -343,8 +415,10 @@ func lastLine(err error) string {
 	return s
 }
 
-// Redact removes secrets (user info, credential-like query values) from a
-// URL so it can be printed.
+// Redact removes secrets from a URL so it can be printed: its user info, the
+// user info of URLs in its query values (endpoint=http://user:pass@host),
+// and query values that name credentials (secrets, tokens, passwords,
+// signatures, access keys and access key ids).
 func Redact(rawURL string) string {
 	u, err := url.Parse(rawURL)
 	if err != nil || u.Scheme == "" {
@@ -355,15 +429,34 @@ func Redact(rawURL string) string {
 	}
 	q := u.Query()
 	changed := false
-	for k := range q {
-		lk := strings.ToLower(k)
-		if strings.Contains(lk, "secret") || strings.Contains(lk, "token") || strings.Contains(lk, "password") || lk == "access_key" {
-			q.Set(k, "REDACTED")
-			changed = true
+	for k, vs := range q {
+		for i, v := range vs {
+			nv := v
+			if credentialParam(k) {
+				nv = "REDACTED"
+			} else if inner, err := url.Parse(v); err == nil && inner.User != nil {
+				inner.User = url.User("REDACTED")
+				nv = inner.String()
+			}
+			if nv != v {
+				vs[i], changed = nv, true
+			}
 		}
 	}
 	if changed {
 		u.RawQuery = q.Encode()
 	}
 	return u.String()
+}
+
+// credentialParam reports whether a query parameter's name says it holds a
+// credential.
+func credentialParam(name string) bool {
+	n := strings.NewReplacer("_", "", "-", "").Replace(strings.ToLower(name))
+	for _, w := range []string{"secret", "token", "password", "passwd", "signature", "credential", "accesskey", "keyid", "apikey"} {
+		if strings.Contains(n, w) {
+			return true
+		}
+	}
+	return n == "sig" // an Azure SAS signature
 }

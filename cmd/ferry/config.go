@@ -12,6 +12,8 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/ferry-migrate/ferry/internal/confval"
+	"github.com/ferry-migrate/ferry/rules"
 	"github.com/ferry-migrate/ferry/store"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -19,72 +21,45 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// configKey is one configuration key: its default and its help text. Every
-// key can be set in the config file, as FERRY_<KEY> in the environment (with
-// "." and "-" as "_"), and through the flag annotated with it.
-type configKey struct {
-	name string
-	def  any
-	help string
-}
-
-// globalKeys are the top-level keys. Commands declare their own lists next to
-// their code (serveKeys, scanKeys); allKeys joins them.
-var globalKeys = []configKey{
-	{"target", "file://./ferry-data", "where the data goes: a directory, file://, s3://bucket/prefix?endpoint=..., gs://, azblob://"},
-	{"origin", "", "listable origin for scan and finalize: a directory, file://, s3://..., gs://..."},
-	{"state_dir", "./.ferry", "where journals, checkpoints and failure manifests are kept"},
-	{"mime_types", "", `mime.types file (Apache or nginx format) whose types override ferry's table for files of a directory origin ("": ferry's table)`},
-	{"log_level", "info", "debug, info, warn or error"},
-	{"log_format", "text", "text or json"},
-}
-
-func allKeys() []configKey {
-	return slices.Concat(globalKeys, serveKeys, scanKeys)
-}
-
-// keyAnnotation ties a flag to a config key.
-const keyAnnotation = "ferry-config-key"
-
-// bindKey marks flag name of fs as the flag for config key.
-func bindKey(fs *pflag.FlagSet, name, key string) {
-	if err := fs.SetAnnotation(name, keyAnnotation, []string{key}); err != nil {
-		panic(err) // programming error: the flag does not exist
-	}
-}
-
-// Config is the typed configuration every command decodes once.
+// Config is the typed configuration every command decodes once. Each key
+// is declared once, in (*Config).keys and the keys methods of the sections.
 type Config struct {
-	File      string      `mapstructure:"-"` // the config file used, "" if none
-	Target    string      `mapstructure:"target"`
-	Origin    string      `mapstructure:"origin"`
-	StateDir  string      `mapstructure:"state_dir"`
-	MIMETypes string      `mapstructure:"mime_types"`
-	LogLevel  string      `mapstructure:"log_level"`
-	LogFormat string      `mapstructure:"log_format"`
-	Serve     serveConfig `mapstructure:"serve"`
-	Scan      scanConfig  `mapstructure:"scan"`
+	File      string // the config file used, "" if none
+	Target    string
+	Origin    string
+	StateDir  string
+	MIMETypes string
+	RulesFile string
+	LogLevel  string
+	LogFormat string
+	Serve     serveConfig
+	Scan      scanConfig
 }
 
-// Validate checks values that have a closed set of choices.
-func (c *Config) Validate() error {
-	switch strings.ToLower(c.LogLevel) {
-	case "debug", "info", "warn", "warning", "error":
-	default:
-		return fmt.Errorf("log_level: %q is not one of debug, info, warn, error", c.LogLevel)
-	}
-	switch c.LogFormat {
-	case "text", "json":
-	default:
-		return fmt.Errorf("log_format: %q is not one of text, json", c.LogFormat)
-	}
-	if c.Target == "" {
-		return errors.New("target: must not be empty")
-	}
-	if c.StateDir == "" {
-		return errors.New("state_dir: must not be empty")
-	}
-	return c.validateCommands()
+// keys declares every configuration key, bound to the fields of c (loading
+// decodes each key's value, or its default, into its field).
+func (c *Config) keys() []key {
+	return slices.Concat([]key{
+		{"target", "target", "where the data goes: a directory, file://, s3://bucket/prefix?endpoint=..., gs://, azblob://",
+			confval.String(&c.Target, "file://./ferry-data", confval.NotEmpty, bucketURL("target"))},
+		{"origin", "origin", "listable origin for scan and finalize: a directory, file://, s3://..., gs://...",
+			confval.String(&c.Origin, "", bucketURL("origin"))},
+		{"state_dir", "state-dir", "where journals, checkpoints and failure manifests are kept",
+			confval.String(&c.StateDir, "./.ferry", confval.NotEmpty)},
+		{"mime_types", "", `mime.types file (Apache or nginx format) whose types override ferry's table for files of a directory origin ("": ferry's table)`,
+			confval.String(&c.MIMETypes, "")},
+		{"rules_file", "", `file that holds the rules instead of the config file's rules: section, for a read-only config file (a Kubernetes ConfigMap); until it exists the config file's rules are used, and the first edit creates it ("": the config file)`,
+			confval.String(&c.RulesFile, "")},
+		{"log_level", "log-level", "debug, info, warn or error",
+			confval.String(&c.LogLevel, "info", confval.OneOf([]string{"debug", "info", "warn", "error"}, "warning"))},
+		{"log_format", "log-format", "text or json",
+			confval.String(&c.LogFormat, "text", confval.OneOf([]string{"text", "json"}))},
+	}, c.Serve.keys(), c.Scan.keys())
+}
+
+// allKeys is the key table with the defaults, for listings and docs.
+func allKeys() []key {
+	return (&Config{}).keys()
 }
 
 // contentTypes returns the types given to plain files of directory origins:
@@ -95,7 +70,7 @@ func (c *Config) contentTypes() (*store.ContentTypes, error) {
 	}
 	ct, err := store.LoadContentTypes(c.MIMETypes)
 	if err != nil {
-		return nil, asUsage(fmt.Errorf("mime_types: %w", err))
+		return nil, &configError{msg: "mime_types: " + err.Error()}
 	}
 	return ct, nil
 }
@@ -139,85 +114,119 @@ func unwrapPathError(err error) error {
 
 // loadConfig builds one viper for this run with the precedence
 // flags > FERRY_* environment > config file > defaults, checks the file
-// strictly, and decodes it into a Config.
+// strictly, and decodes every key into a Config. Every error is a
+// *configError (exit 2) that names the file, line, variable or flag.
 func loadConfig(cmd *cobra.Command, explicit string) (*Config, *viper.Viper, error) {
+	c := &Config{}
+	keys := c.keys()
 	v := viper.New()
-	keys := allKeys()
-	for _, k := range keys {
-		v.SetDefault(k.name, k.def)
-	}
 	v.SetEnvPrefix("FERRY")
 	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_", "-", "_"))
 	for _, k := range keys {
+		v.SetDefault(k.name, k.val.DefaultText())
 		if err := v.BindEnv(k.name); err != nil {
-			return nil, nil, err
+			return nil, nil, &configError{msg: err.Error()}
 		}
 	}
 	file, err := findConfig(explicit)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, &configError{msg: err.Error()}
 	}
+	var lines map[string]int
 	if file != "" {
-		data, err := os.ReadFile(file)
-		if err != nil {
-			return nil, nil, fmt.Errorf("config file %s: %w", file, unwrapPathError(err))
-		}
-		if err := checkConfigYAML(file, data, keys); err != nil {
+		if lines, err = readConfigFile(v, file, keys); err != nil {
 			return nil, nil, err
 		}
-		v.SetConfigType("yaml")
-		if err := v.ReadConfig(bytes.NewReader(data)); err != nil {
-			return nil, nil, fmt.Errorf("config file %s: %w", file, err)
+	}
+	flags := map[string]*pflag.Flag{}
+	collect := func(f *pflag.Flag) {
+		if k, ok := f.Annotations[keyAnnotation]; ok && f.Changed {
+			flags[k[0]] = f
 		}
 	}
-	// Flags win over everything when the user set them.
-	var bindErr error
-	bind := func(f *pflag.Flag) {
-		if key, ok := f.Annotations[keyAnnotation]; ok && bindErr == nil {
-			bindErr = v.BindPFlag(key[0], f)
+	cmd.Flags().VisitAll(collect)
+	cmd.InheritedFlags().VisitAll(collect)
+	for _, k := range keys {
+		text, source := fmt.Sprint(v.Get(k.name)), ""
+		switch f, line := flags[k.name], lines[k.name]; {
+		case f != nil:
+			text, source = f.Value.String(), "flag --"+f.Name
+		case os.Getenv(k.env()) != "":
+			source = "environment " + k.env()
+		case line > 0:
+			source = fmt.Sprintf("config file %s: line %d", file, line)
 		}
-	}
-	cmd.Flags().VisitAll(bind)
-	cmd.InheritedFlags().VisitAll(bind)
-	if bindErr != nil {
-		return nil, nil, bindErr
-	}
-	var c Config
-	if err := v.Unmarshal(&c); err != nil {
-		msg := err.Error()
-		if i := strings.LastIndex(msg, "\n"); i >= 0 {
-			msg = msg[i+1:] // mapstructure prefixes a generic multi-line header
+		if err := k.val.Decode(text); err != nil {
+			return nil, nil, &configError{source: source, key: k.name, value: text, msg: err.Error()}
 		}
-		if file != "" {
-			return nil, nil, fmt.Errorf("config file %s (or environment, flags): %s", file, msg)
-		}
-		return nil, nil, fmt.Errorf("configuration: %s", msg)
 	}
 	c.File = file
-	if err := c.Validate(); err != nil {
-		if file != "" {
-			return nil, nil, fmt.Errorf("%w (config file %s, environment or flags)", err, file)
-		}
-		return nil, nil, err
-	}
-	return &c, v, nil
+	return c, v, nil
 }
 
-// checkConfigYAML parses the file strictly: a YAML error or an unknown key is
-// reported with the file name and line. The rules section is checked later by
-// the rules package.
-func checkConfigYAML(file string, data []byte, keys []configKey) error {
+// configError is a configuration value or file that cannot be used (exit
+// 2): where it came from (a file and line, an environment variable, a flag;
+// "" for a default), the key, the value and what is wrong.
+type configError struct {
+	source, key, value, msg string
+}
+
+func (e *configError) Error() string {
+	var b strings.Builder
+	if e.source != "" {
+		b.WriteString(e.source + ": ")
+	}
+	if e.key != "" {
+		b.WriteString(e.key + ": ")
+		if e.value != "" {
+			fmt.Fprintf(&b, "%q ", e.value)
+		}
+	}
+	b.WriteString(e.msg)
+	return b.String()
+}
+
+// readConfigFile checks the config file strictly and reads it into v. It
+// returns the line of every key the file sets.
+func readConfigFile(v *viper.Viper, file string, keys []key) (map[string]int, error) {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return nil, &configError{msg: fmt.Sprintf("config file %s: %v", file, unwrapPathError(err))}
+	}
+	lines, err := checkConfigYAML(file, data, keys)
+	if err != nil {
+		return nil, err
+	}
+	v.SetConfigType("yaml")
+	if err := v.ReadConfig(bytes.NewReader(data)); err != nil {
+		return nil, &configError{msg: fmt.Sprintf("config file %s: %v", file, err)}
+	}
+	return lines, nil
+}
+
+// checkConfigYAML parses the file strictly: a YAML error, an unknown key, a
+// key without a value or a mapping where a value belongs is a *configError
+// with the file name and line. It returns the line of each key. The rules
+// section is checked by the rules package.
+func checkConfigYAML(file string, data []byte, keys []key) (map[string]int, error) {
+	fail := func(line int, format string, args ...any) (map[string]int, error) {
+		return nil, &configError{source: fmt.Sprintf("config file %s: line %d", file, line), msg: fmt.Sprintf(format, args...)}
+	}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return fmt.Errorf("config file %s: %s", file, strings.TrimPrefix(err.Error(), "yaml: "))
+		e := rules.YAMLError(data)
+		return fail(e.Line, "%s", e.Msg)
 	}
+	lines := map[string]int{}
 	if len(doc.Content) == 0 {
-		return nil // empty file
+		return lines, nil // empty file
 	}
-	known := map[string]bool{"rules": true}
+	known := map[string]key{}
+	var names []string
 	sections := map[string]bool{}
 	for _, k := range keys {
-		known[k.name] = true
+		known[k.name] = k
+		names = append(names, k.name)
 		if i := strings.IndexByte(k.name, '.'); i > 0 {
 			sections[k.name[:i]] = true
 		}
@@ -225,76 +234,53 @@ func checkConfigYAML(file string, data []byte, keys []configKey) error {
 	var walk func(n *yaml.Node, prefix string) error
 	walk = func(n *yaml.Node, prefix string) error {
 		if n.Kind != yaml.MappingNode {
-			return fmt.Errorf("config file %s: line %d: expected a mapping of keys", file, n.Line)
+			_, err := fail(n.Line, "expected a mapping of keys")
+			return err
 		}
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			kn, vn := n.Content[i], n.Content[i+1]
 			name := prefix + kn.Value
+			k, isKey := known[name]
 			switch {
 			case name == "rules":
-				continue
+			case sections[name] && isNull(vn):
 			case sections[name]:
-				if vn.Kind == yaml.ScalarNode && vn.Tag == "!!null" {
-					continue
-				}
 				if err := walk(vn, name+"."); err != nil {
 					return err
 				}
-			case known[name]:
-				if vn.Kind != yaml.ScalarNode && vn.Kind != yaml.SequenceNode {
-					return fmt.Errorf("config file %s: line %d: %s: expected a value, not a mapping", file, vn.Line, name)
+			case isKey && isNull(vn):
+				_, err := fail(kn.Line, "%s has no value: write %s: \"\" for an empty value, or remove the line for the default (%s)", name, kn.Value, fmtDefault(k.val.DefaultText()))
+				return err
+			case isKey && vn.Kind != yaml.ScalarNode:
+				what := "a mapping"
+				if vn.Kind == yaml.SequenceNode {
+					what = "a list"
 				}
+				_, err := fail(vn.Line, "%s: expected a value, not %s", name, what)
+				return err
+			case isKey:
+				lines[name] = kn.Line
 			default:
-				return fmt.Errorf("config file %s: line %d: unknown key %q%s", file, kn.Line, name, suggestKey(name, known))
+				hint := ""
+				if s := rules.Suggest(name, append(names, "rules")); s != "" {
+					hint = fmt.Sprintf(" (did you mean %q?)", s)
+				}
+				_, err := fail(kn.Line, "unknown key %q%s", name, hint)
+				return err
 			}
 		}
 		return nil
 	}
-	root := doc.Content[0]
-	if root.Kind == yaml.ScalarNode && root.Tag == "!!null" {
-		return nil
+	if root := doc.Content[0]; !isNull(root) {
+		if err := walk(root, ""); err != nil {
+			return nil, err
+		}
 	}
-	return walk(root, "")
+	return lines, nil
 }
 
-// suggestKey returns ` (did you mean "x"?)` for the known key closest to
-// name (edit distance at most 2, or name is a suffix of it), or "".
-func suggestKey(name string, known map[string]bool) string {
-	best, bestD := "", 3
-	for k := range known {
-		d := editDistance(name, k)
-		if strings.HasSuffix(k, "."+name) {
-			d = 1
-		}
-		if d < bestD || (d == bestD && k < best) {
-			best, bestD = k, d
-		}
-	}
-	if best == "" {
-		return ""
-	}
-	return fmt.Sprintf(" (did you mean %q?)", best)
-}
-
-// editDistance is the Levenshtein distance between a and b.
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
+func isNull(n *yaml.Node) bool {
+	return n.Kind == yaml.ScalarNode && n.Tag == "!!null"
 }
 
 // printKeys writes every config key with its default, for `ferry config keys`.
@@ -302,14 +288,13 @@ func printKeys(w io.Writer) {
 	keys := allKeys()
 	sort.Slice(keys, func(i, j int) bool { return keys[i].name < keys[j].name })
 	for _, k := range keys {
-		env := "FERRY_" + strings.ToUpper(strings.NewReplacer(".", "_", "-", "_").Replace(k.name))
-		fmt.Fprintf(w, "%-28s %-32s default %v\n    %s\n", k.name, env, fmtDefault(k.def), k.help)
+		fmt.Fprintf(w, "%-28s %-32s default %s\n    %s\n", k.name, k.env(), fmtDefault(k.val.DefaultText()), k.help)
 	}
 }
 
-func fmtDefault(v any) string {
-	if s, ok := v.(string); ok && s == "" {
+func fmtDefault(s string) string {
+	if s == "" {
 		return `""`
 	}
-	return fmt.Sprint(v)
+	return s
 }

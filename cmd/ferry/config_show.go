@@ -7,20 +7,22 @@ import (
 	"github.com/ferry-migrate/ferry/store"
 )
 
+// showConfig prints the value in effect of every key and the file used.
+// URLs are printed without credentials (store.Redact).
 func showConfig(a *app) error {
 	if a.cfg.File != "" {
 		fmt.Fprintf(a.stdout, "# config file: %s\n", a.cfg.File)
 	} else {
 		fmt.Fprintln(a.stdout, "# config file: none (defaults, environment and flags only)")
 	}
-	keys := allKeys()
+	keys := a.cfg.keys()
 	sort.Slice(keys, func(i, j int) bool { return keys[i].name < keys[j].name })
 	for _, k := range keys {
-		v := a.v.Get(k.name)
+		v := k.val.Text()
 		if k.name == "target" || k.name == "origin" {
-			v = store.Redact(fmt.Sprint(v)) // no user info or credential-like query values
+			v = store.Redact(v)
 		}
-		fmt.Fprintf(a.stdout, "%s: %v\n", k.name, fmtDefault(v))
+		fmt.Fprintf(a.stdout, "%s: %s\n", k.name, fmtDefault(v))
 	}
 	return nil
 }

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"github.com/ferry-migrate/ferry/internal/demo"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -18,7 +20,6 @@ func TestDemo(t *testing.T) {
 	}
 	for _, want := range []string{
 		"$ ferry rules add",
-		"copied 50 ",
 		"X-Ferry-Mirror: fill",
 		"X-Ferry-Mirror: hit",
 		"finalize: target COMPLETE",
@@ -30,6 +31,11 @@ func TestDemo(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("demo output lacks %q\n%s", want, out)
 		}
+	}
+	// scan copies the 50 cold files and the hot ones produced so far.
+	m := regexp.MustCompile(`scan \(list\): (\d+) keys, copied (\d+) `).FindStringSubmatch(out)
+	if m == nil || m[1] != m[2] || atoi(m[2]) < 50 {
+		t.Errorf("demo scan did not copy every listed key (at least the 50 cold files):\n%s", out)
 	}
 	if !regexp.MustCompile(`x2  X-Ferry-Mirror: (fill, coalesced|coalesced, fill)  \(origin requests: 1\)`).MatchString(out) {
 		t.Errorf("demo did not show two clients sharing one fill:\n%s", out)
@@ -44,4 +50,18 @@ func TestDemoBadFlag(t *testing.T) {
 	if code, _, _ := ferryIn(t, dir, "demo", "--files", "0"); code != exitUsage {
 		t.Fatalf("demo --files 0 exited %d, want 2", code)
 	}
+}
+
+// freeAddr is a loopback address for a test server.
+func freeAddr() (string, error) { return demo.FreeAddr() }
+
+// waitHTTP and metricValue are the demo's, for the end-to-end test.
+var (
+	waitHTTP    = demo.WaitHTTP
+	metricValue = demo.MetricValue
+)
+
+func atoi(s string) int {
+	n, _ := strconv.Atoi(s)
+	return n
 }

@@ -118,7 +118,7 @@ func TestConfigKeysDocumented(t *testing.T) {
 	doc := string(data)
 	var missing []string
 	for _, k := range allKeys() {
-		if !strings.Contains(doc, "`"+k.name+"`") || !strings.Contains(doc, "`"+keyEnvName(k.name)+"`") {
+		if !strings.Contains(doc, "`"+k.name+"`") || !strings.Contains(doc, "`"+k.env()+"`") {
 			missing = append(missing, k.name)
 		}
 	}
@@ -154,6 +154,27 @@ func TestGenDocsManAndUsage(t *testing.T) {
 		if !bytes.Contains(data, []byte(".TH ")) {
 			t.Errorf("%s: no .TH header:\n%s", name, data)
 		}
+	}
+	// Each page is titled after its command, and text such as <state_dir>
+	// and *.jsonl survives the markdown that cobra renders to roff.
+	for name, want := range map[string][]string{
+		"ferry.1":          {`.TH "FERRY" "1"`},
+		"ferry-scan.1":     {`.TH "FERRY-SCAN" "1"`, "<state_dir>/scan/"},
+		"ferry-finalize.1": {`.TH "FERRY-FINALIZE" "1"`, `<state_dir>/serve-journal-*\&.jsonl`},
+	} {
+		data, err := os.ReadFile(filepath.Join(tmp, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, w := range want {
+			if !bytes.Contains(data, []byte(w)) {
+				t.Errorf("%s lacks %q", name, w)
+			}
+		}
+	}
+	md := docsMarkdownFiles(t, filepath.Join("..", "..", "docs", "cli"))
+	if !bytes.Contains(md["ferry_scan.md"], []byte(`\<state_dir\>/scan/`)) {
+		t.Error("docs/cli/ferry_scan.md does not escape <state_dir> for markdown")
 	}
 	if _, err := os.Stat(filepath.Join(tmp, "ferry-gen-docs.1")); err == nil {
 		t.Error("the hidden gen-docs command got a man page")
@@ -263,7 +284,7 @@ func checkExample(root *cobraCommand, ex string) string {
 			if depth == 0 {
 				return "pending: no command " + quoteCmd(cmd, tok) + " yet"
 			}
-			if cmd.Runnable() {
+			if cmd.Runnable() && cmd.ValidateArgs([]string{tok}) == nil {
 				break // an argument
 			}
 			return "no command " + quoteCmd(cmd, tok)

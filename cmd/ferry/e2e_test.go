@@ -95,7 +95,7 @@ serve:
 	go func() {
 		defer watchWG.Done()
 		for watchCtx.Err() == nil {
-			if err := checkWhole(watchCtx, target, origin.Dir, false); err != nil && watchCtx.Err() == nil {
+			if err := checkWhole(watchCtx, target.Bucket, origin.Dir, false); err != nil && watchCtx.Err() == nil {
 				watchErr.Store(err)
 				return
 			}
@@ -243,7 +243,7 @@ serve:
 	if err, _ := watchErr.Load().(error); err != nil {
 		t.Fatal(err)
 	}
-	if err := checkWhole(ctx, target, origin.Dir, true); err != nil {
+	if err := checkWhole(ctx, target.Bucket, origin.Dir, true); err != nil {
 		t.Fatal(err)
 	}
 	if n := s.PendingUploads(t, bucket); n != 0 {

@@ -3,7 +3,10 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 
+	"github.com/ferry-migrate/ferry/rules"
+	"github.com/ferry-migrate/ferry/scan"
 	"github.com/spf13/cobra"
 )
 
@@ -19,18 +22,19 @@ const (
 const exitCodesHelp = `Exit codes: 0 done, 1 fatal error, 2 usage/config/rules error,
 3 finished with failed or missing keys, 130 interrupted.`
 
-// usageError marks bad flags, arguments, configuration or rules (exit 2).
+// usageError marks bad flags or arguments that cmd itself finds (exit 2).
 type usageError struct{ err error }
 
 func (e usageError) Error() string { return e.err.Error() }
 func (e usageError) Unwrap() error { return e.err }
 
-// incompleteError marks a run that finished with failed or missing keys (exit 3).
-type incompleteError struct{ err error }
+// usagef is a usageError with a formatted message.
+func usagef(format string, args ...any) error {
+	return usageError{fmt.Errorf(format, args...)}
+}
 
-func (e incompleteError) Error() string { return e.err.Error() }
-func (e incompleteError) Unwrap() error { return e.err }
-
+// asUsage marks an error cmd made about its flags as a usage error. Errors
+// of the domain packages are never wrapped: exitCode knows their types.
 func asUsage(err error) error {
 	if err == nil {
 		return nil
@@ -38,14 +42,30 @@ func asUsage(err error) error {
 	return usageError{err}
 }
 
-// exitCode is the one place that maps an outcome to an exit code.
+// incompleteError marks a run that finished with failed or missing keys (exit 3).
+type incompleteError struct{ err error }
+
+func (e incompleteError) Error() string { return e.err.Error() }
+func (e incompleteError) Unwrap() error { return e.err }
+
+// exitCode is the one place that maps an outcome to an exit code, from the
+// types of the errors: cmd's usage and configuration errors, the rules
+// package's parse and validation errors and refused keys, and scan's bad
+// key-list lines are usage errors (2); an interrupt is 130; an incomplete result 3; anything
+// else is fatal (1).
 func exitCode(ctx context.Context, err error) int {
-	var ue usageError
-	var ie incompleteError
+	var (
+		ue usageError
+		ce *configError
+		re *rules.Error
+		le *scan.LineError
+		ie incompleteError
+	)
 	switch {
 	case err == nil:
 		return exitOK
-	case errors.As(err, &ue):
+	case errors.As(err, &ue), errors.As(err, &ce), errors.As(err, &re), errors.As(err, &le),
+		errors.Is(err, rules.ErrKeyRefused):
 		return exitUsage
 	case ctx.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, ctx.Err())):
 		return exitInterrupted
@@ -59,6 +79,33 @@ func exitCode(ctx context.Context, err error) int {
 // usageArgs wraps a cobra argument validator so its errors exit 2.
 func usageArgs(f cobra.PositionalArgs) cobra.PositionalArgs {
 	return func(cmd *cobra.Command, args []string) error {
-		return asUsage(f(cmd, args))
+		if err := f(cmd, args); err != nil {
+			return usageError{err}
+		}
+		return nil
 	}
+}
+
+// noArgs refuses arguments; for a command with subcommands an argument is a
+// mistyped subcommand, answered with the closest name (rules.Suggest, the
+// same helper as for config keys).
+func noArgs(cmd *cobra.Command, args []string) error {
+	if len(args) == 0 {
+		return nil
+	}
+	if !cmd.HasAvailableSubCommands() {
+		return usagef("%s takes no arguments (got %q)", cmd.CommandPath(), args[0])
+	}
+	var names []string
+	for _, c := range cmd.Commands() {
+		if c.IsAvailableCommand() {
+			names = append(names, c.Name())
+			names = append(names, c.Aliases...)
+		}
+	}
+	hint := ""
+	if s := rules.Suggest(args[0], names); s != "" {
+		hint = fmt.Sprintf(" (did you mean %q?)", s)
+	}
+	return usagef("unknown command %q for %q%s; see %s --help", args[0], cmd.CommandPath(), hint, cmd.CommandPath())
 }

@@ -5,11 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"path/filepath"
-	"sort"
 
-	"github.com/ferry-migrate/ferry/mirror"
 	"github.com/ferry-migrate/ferry/scan"
+	"github.com/ferry-migrate/ferry/store"
 	"github.com/spf13/cobra"
 )
 
@@ -37,57 +35,22 @@ from the config file (with a backup) only after a complete result.
 ` + exitCodesHelp,
 		Example: `  ferry finalize --origin /srv/www --checksum --report ready.json
   ferry finalize --keys all-keys.txt --config ferry.yaml --remove-rules`,
-		Args: usageArgs(cobra.NoArgs),
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if removeRules {
+				if err := checkRulesWritable(a); err != nil {
+					return err
+				}
+			}
 			return runFinalize(cmd.Context(), a, &sf, journal, removeRules)
 		},
 	}
 	f := c.Flags()
-	f.String("origin", "", "listable origin URL (env FERRY_ORIGIN)")
-	bindKey(f, "origin", "origin")
 	addScanFlags(c, &sf)
 	f.StringArrayVar(&journal, "journal", nil, "serve journal files (glob, repeatable); default <state_dir>/serve-journal-*.jsonl and <state_dir>/journal/*.jsonl")
 	f.BoolVar(&sf.checksum, "checksum", false, "compare the content of every object, not only its size")
 	f.BoolVar(&removeRules, "remove-rules", false, "remove the rules from the config file (with a backup) once the target is complete")
 	return c
-}
-
-// failedKeys gathers the keys that failed earlier: scan's manifests and
-// serve's journals.
-func failedKeys(stateDir string, journals []string) ([]string, error) {
-	seen := map[string]bool{}
-	mk, err := scan.ManifestKeys(filepath.Join(stateDir, "scan", "failed-*.jsonl"))
-	if err != nil {
-		return nil, err
-	}
-	for _, k := range mk {
-		seen[k] = true
-	}
-	if len(journals) == 0 {
-		journals = []string{filepath.Join(stateDir, "serve-journal-*.jsonl"), filepath.Join(stateDir, "journal", "*.jsonl")}
-	}
-	for _, g := range journals {
-		files, err := filepath.Glob(g)
-		if err != nil {
-			return nil, asUsage(fmt.Errorf("--journal %q: %w", g, err))
-		}
-		if len(files) == 0 {
-			continue
-		}
-		keys, err := mirror.FailedKeys(g)
-		if err != nil {
-			return nil, fmt.Errorf("journal %s: %w", g, err)
-		}
-		for _, k := range keys {
-			seen[k] = true
-		}
-	}
-	keys := make([]string, 0, len(seen))
-	for k := range seen {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys, nil
 }
 
 func runFinalize(ctx context.Context, a *app, sf *scanFlags, journals []string, removeRules bool) error {
@@ -97,22 +60,21 @@ func runFinalize(ctx context.Context, a *app, sf *scanFlags, journals []string, 
 	if a.cfg.Origin != "" && sf.keys != "" {
 		return asUsage(errors.New("finalize takes --origin or --keys, not both"))
 	}
-	extra, err := failedKeys(a.cfg.StateDir, journals)
-	if err != nil {
-		return err
+	if err := scan.CheckJournals(journals); err != nil {
+		return asUsage(fmt.Errorf("--journal %w", err))
 	}
-	o, cleanup, err := scanOptions(ctx, a, sf, "finalize")
+	o, cleanup, err := scanOptions(a, sf, "finalize")
 	if err != nil {
 		return err
 	}
 	defer cleanup()
-	o.Extra = extra
+	o.Journals = journals
 	o.Progress = newProgress(a.stderr, a.log, "finalize", false)
 	rep, err := scan.Finalize(ctx, o)
 	if err != nil {
-		return scanError(err)
+		return err
 	}
-	if werr := writeSummary(a, sf, rep, func(w io.Writer) { printReport(w, rep) }); werr != nil {
+	if werr := writeSummary(a, sf, rep, func(w io.Writer) { rep.WriteSummary(w, store.Redact(a.cfg.Target)) }); werr != nil {
 		return werr
 	}
 	if !rep.Complete {
@@ -124,47 +86,14 @@ func runFinalize(ctx context.Context, a *app, sf *scanFlags, journals []string, 
 		return incompleteError{msg}
 	}
 	if removeRules {
-		backup, n, err := clearRules(a)
+		done, backup, err := clearRules(a)
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(a.stderr, "removed %d rules from %s (backup: %s); a running serve stops going back to the origin on its next reload\n", n, a.cfg.File, backup)
+		if backup != "" {
+			done += " (backup: " + backup + ")"
+		}
+		fmt.Fprintf(a.stderr, "%s; a running serve stops going back to the origin on its next reload\n", done)
 	}
 	return nil
-}
-
-func printReport(w io.Writer, r *scan.Report) {
-	state := "COMPLETE"
-	if !r.Complete {
-		state = "NOT COMPLETE"
-	}
-	fmt.Fprintf(w, "finalize: target %s\n", state)
-	fmt.Fprintf(w, "  origin keys         %d\n", r.OriginKeys)
-	fmt.Fprintf(w, "  present             %d\n", r.Present)
-	fmt.Fprintf(w, "  copied now          %d%s\n", r.CopiedNow, sample(r.CopiedSample))
-	fmt.Fprintf(w, "  still missing       %d%s\n", r.StillMissing, sample(r.MissingSample))
-	fmt.Fprintf(w, "  size mismatches     %d%s\n", r.SizeMismatches, sample(r.SizeSample))
-	if r.ContentVerified > 0 || r.ContentMismatches > 0 {
-		fmt.Fprintf(w, "  content mismatches  %d of %d compared%s\n", r.ContentMismatches, r.ContentVerified, sample(r.ContentSample))
-	}
-	fmt.Fprintf(w, "  failed              %d\n", r.Failed)
-	for _, f := range r.FailedSample {
-		fmt.Fprintf(w, "      %q: %s: %s\n", f.Key, f.Reason, f.Error)
-	}
-	if r.NotInOrigin > 0 {
-		fmt.Fprintf(w, "  not in the origin   %d (earlier failures the origin no longer has)%s\n", r.NotInOrigin, sample(r.NotInOriginSample))
-	}
-	fmt.Fprintf(w, "  earlier failures    %d rechecked\n", r.RetriedKeys)
-	fmt.Fprintf(w, "  duration            %.1fs\n", r.Seconds)
-}
-
-func sample(keys []string) string {
-	if len(keys) == 0 {
-		return ""
-	}
-	s := "  e.g."
-	for _, k := range keys {
-		s += fmt.Sprintf(" %q", k)
-	}
-	return s
 }

@@ -2,10 +2,10 @@ package main
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -45,7 +45,7 @@ and release archives:
 		Annotations: map[string]string{"noconfig": "true"},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 0 && manDir == "" && keysDoc == "" {
-				return asUsage(errors.New("gen-docs: give DIR, --man DIR or --keys-doc FILE"))
+				return usagef("gen-docs: give DIR, --man DIR or --keys-doc FILE")
 			}
 			root := cmd.Root()
 			root.DisableAutoGenTag = true // no dates: the output must be reproducible
@@ -73,7 +73,8 @@ and release archives:
 }
 
 // genMarkdown writes one markdown file per visible command into dir, removing
-// stale ferry*.md files first so a deleted command does not linger.
+// stale ferry*.md files first so a deleted command does not linger. The help
+// texts are escaped for markdown, so "<state_dir>" is not taken for HTML.
 func genMarkdown(root *cobra.Command, dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("gen-docs: %w", err)
@@ -87,21 +88,81 @@ func genMarkdown(root *cobra.Command, dir string) error {
 			return fmt.Errorf("gen-docs: %w", err)
 		}
 	}
-	if err := doc.GenMarkdownTree(root, dir); err != nil {
+	err = withEscapedHelp(root, false, func() error { return doc.GenMarkdownTree(root, dir) })
+	if err != nil {
 		return fmt.Errorf("gen-docs: markdown: %w", err)
 	}
 	return nil
 }
 
+// genMan writes a man page (section 1) per visible command into dir, each
+// titled after its command (FERRY-SCAN(1)), with the help texts escaped for
+// the markdown that cobra renders to roff.
 func genMan(root *cobra.Command, dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("gen-docs: %w", err)
 	}
-	hdr := &doc.GenManHeader{Title: "FERRY", Section: "1", Source: "ferry", Manual: "ferry manual"}
-	if err := doc.GenManTree(root, hdr, dir); err != nil {
+	var write func(c *cobra.Command) error
+	write = func(c *cobra.Command) error {
+		for _, sub := range c.Commands() {
+			if sub.IsAvailableCommand() && !sub.IsAdditionalHelpTopicCommand() {
+				if err := write(sub); err != nil {
+					return err
+				}
+			}
+		}
+		name := strings.ReplaceAll(c.CommandPath(), " ", "-") + ".1"
+		f, err := os.Create(filepath.Join(dir, name))
+		if err != nil {
+			return err
+		}
+		// A fresh header per page: cobra titles a page after its command
+		// when Title is empty.
+		hdr := &doc.GenManHeader{Section: "1", Source: "ferry", Manual: "ferry manual"}
+		err = doc.GenMan(c, hdr, f)
+		if err2 := f.Close(); err == nil {
+			err = err2
+		}
+		return err
+	}
+	if err := withEscapedHelp(root, true, func() error { return write(root) }); err != nil {
 		return fmt.Errorf("gen-docs: man pages: %w", err)
 	}
 	return nil
+}
+
+// mdEscaper escapes what markdown would take for HTML or emphasis.
+var mdEscaper = strings.NewReplacer(`\`, `\\`, "<", `\<`, ">", `\>`, "*", `\*`)
+
+// withEscapedHelp runs fn with the Short and Long text of every command
+// (and with flags, every flag's usage) escaped for markdown, and restores
+// them afterwards. Examples are code blocks and stay as they are.
+func withEscapedHelp(root *cobra.Command, flags bool, fn func() error) error {
+	var restore []func()
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		short, long := c.Short, c.Long
+		c.Short, c.Long = mdEscaper.Replace(short), mdEscaper.Replace(long)
+		restore = append(restore, func() { c.Short, c.Long = short, long })
+		if flags {
+			visit := func(f *pflag.Flag) {
+				usage := f.Usage
+				f.Usage = mdEscaper.Replace(usage)
+				restore = append(restore, func() { f.Usage = usage })
+			}
+			c.LocalFlags().VisitAll(visit)
+		}
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+	}
+	walk(root)
+	defer func() {
+		for i := len(restore) - 1; i >= 0; i-- {
+			restore[i]()
+		}
+	}()
+	return fn()
 }
 
 // updateKeysDoc replaces the text between keysBegin and keysEnd in file with
@@ -148,78 +209,57 @@ func keysTable(root *cobra.Command) string {
 			flag = "—"
 		}
 		fmt.Fprintf(&b, "| `%s` | `%s` | %s | `%s` | %s |\n",
-			k.name, keyEnvName(k.name), flag, fmtDefault(k.def), mdCell(k.help))
+			k.name, k.env(), flag, fmtDefault(k.val.DefaultText()), mdCell(k.help))
 	}
 	b.WriteString("\nFlags that are not configuration keys (per run only; no environment variable):\n\n")
 	b.WriteString("| Command | Flag | Default | Meaning |\n")
 	b.WriteString("| --- | --- | --- | --- |\n")
-	var walk func(c *cobra.Command)
-	walk = func(c *cobra.Command) {
-		if !c.IsAvailableCommand() && c != root {
+	eachFlag(root, func(c *cobra.Command, f *pflag.Flag, _ bool) {
+		if _, ok := f.Annotations[keyAnnotation]; ok || f.Name == "help" || f.Hidden || (!c.IsAvailableCommand() && c != root) {
 			return
 		}
-		visit := func(f *pflag.Flag) {
-			if _, ok := f.Annotations[keyAnnotation]; ok || f.Name == "help" || f.Hidden {
-				return
-			}
-			def := f.DefValue
-			if def == "" {
-				def = `""`
-			}
-			fmt.Fprintf(&b, "| `%s` | `--%s` | `%s` | %s |\n", c.CommandPath(), f.Name, def, mdCell(f.Usage))
+		def := f.DefValue
+		if def == "" {
+			def = `""`
 		}
-		c.PersistentFlags().VisitAll(visit)
-		c.LocalNonPersistentFlags().VisitAll(visit)
-		for _, sub := range c.Commands() {
-			walk(sub)
-		}
-	}
-	walk(root)
+		fmt.Fprintf(&b, "| `%s` | `--%s` | `%s` | %s |\n", c.CommandPath(), f.Name, def, mdCell(f.Usage))
+	})
 	return b.String()
-}
-
-// keyEnvName is the FERRY_ environment variable of a key.
-func keyEnvName(key string) string {
-	return "FERRY_" + strings.ToUpper(strings.NewReplacer(".", "_", "-", "_").Replace(key))
 }
 
 // keyFlags maps each config key to the flags bound to it, as
 // "`--flag` (command)" strings, walking every command of the tree.
 func keyFlags(root *cobra.Command) map[string][]string {
-	seen := map[string]bool{}
 	out := map[string][]string{}
-	var walk func(c *cobra.Command)
-	walk = func(c *cobra.Command) {
-		visit := func(persistent bool) func(f *pflag.Flag) {
-			return func(f *pflag.Flag) {
-				key, ok := f.Annotations[keyAnnotation]
-				if !ok {
-					return
-				}
-				where := strings.TrimPrefix(c.CommandPath(), root.Name()+" ")
-				if c == root {
-					where = "all commands"
-				} else if persistent {
-					where += " and below"
-				}
-				s := fmt.Sprintf("`--%s` (%s)", f.Name, where)
-				if !seen[key[0]+s] {
-					seen[key[0]+s] = true
-					out[key[0]] = append(out[key[0]], s)
-				}
-			}
+	eachFlag(root, func(c *cobra.Command, f *pflag.Flag, persistent bool) {
+		key, ok := f.Annotations[keyAnnotation]
+		if !ok {
+			return
 		}
-		c.PersistentFlags().VisitAll(visit(true))
-		c.LocalNonPersistentFlags().VisitAll(visit(false))
-		for _, sub := range c.Commands() {
-			walk(sub)
+		where := strings.TrimPrefix(c.CommandPath(), root.Name()+" ")
+		if c == root {
+			where = "all commands"
+		} else if persistent {
+			where += " and below"
 		}
-	}
-	walk(root)
+		if s := fmt.Sprintf("`--%s` (%s)", f.Name, where); !slices.Contains(out[key[0]], s) {
+			out[key[0]] = append(out[key[0]], s)
+		}
+	})
 	for k := range out {
 		sort.Strings(out[k])
 	}
 	return out
+}
+
+// eachFlag calls fn for the persistent and the local flags of every command
+// of the tree, parents first.
+func eachFlag(c *cobra.Command, fn func(c *cobra.Command, f *pflag.Flag, persistent bool)) {
+	c.PersistentFlags().VisitAll(func(f *pflag.Flag) { fn(c, f, true) })
+	c.LocalNonPersistentFlags().VisitAll(func(f *pflag.Flag) { fn(c, f, false) })
+	for _, sub := range c.Commands() {
+		eachFlag(sub, fn)
+	}
 }
 
 func mdCell(s string) string {

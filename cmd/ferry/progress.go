@@ -18,9 +18,10 @@ func isTerminal(w io.Writer) bool {
 	return ok && term.IsTerminal(int(f.Fd()))
 }
 
-// progress shows a scan's progress: a bar (objects, bytes, rate, ETA; the
-// total grows as the listing advances) on a terminal, a log line every
-// interval otherwise.
+// progress shows a scan's progress: on a terminal a bar with objects, bytes
+// and MiB/s, a spinner without an ETA while the listing still grows the
+// total, a bar with an ETA once it is known; a log line every interval
+// otherwise.
 type progress struct {
 	bar      *progressbar.ProgressBar
 	log      *slog.Logger
@@ -36,31 +37,35 @@ func newProgress(w io.Writer, log *slog.Logger, what string, quiet bool) scan.Pr
 	}
 	p := &progress{log: log, interval: 10 * time.Second, start: time.Now(), last: time.Now(), what: what}
 	if isTerminal(w) {
-		p.bar = progressbar.NewOptions64(-1,
-			progressbar.OptionSetWriter(w),
-			progressbar.OptionSetVisibility(true),
-			progressbar.OptionSetDescription(what),
-			progressbar.OptionShowCount(),
-			progressbar.OptionShowIts(),
-			progressbar.OptionSetItsString("obj"),
-			progressbar.OptionSetPredictTime(true),
-			progressbar.OptionThrottle(200*time.Millisecond),
-			progressbar.OptionClearOnFinish(),
-			progressbar.OptionFullWidth(),
-		)
+		p.bar = newBar(w, what)
 	}
 	return p
+}
+
+// newBar is the terminal bar, on an unknown total (no ETA) until the listing
+// is done; extra options override the defaults.
+func newBar(w io.Writer, what string, extra ...progressbar.Option) *progressbar.ProgressBar {
+	return progressbar.NewOptions64(-1, append([]progressbar.Option{
+		progressbar.OptionSetWriter(w),
+		progressbar.OptionSetVisibility(true),
+		progressbar.OptionSetDescription(what),
+		progressbar.OptionShowCount(),
+		progressbar.OptionShowIts(),
+		progressbar.OptionSetItsString("obj"),
+		progressbar.OptionSetPredictTime(true),
+		progressbar.OptionThrottle(200 * time.Millisecond),
+		progressbar.OptionClearOnFinish(),
+		progressbar.OptionFullWidth(),
+	}, extra...)...)
 }
 
 func (p *progress) Update(s scan.Stats) {
 	done := s.Processed()
 	if p.bar != nil {
-		if s.ListingDone || s.Final {
-			p.bar.ChangeMax64(max(s.Listed, done))
-		} else {
-			p.bar.ChangeMax64(max(s.Listed, done) + 1) // keep it growing until the listing ends
+		p.bar.Describe(p.describe(s, time.Since(p.start)))
+		if (s.ListingDone || s.Final) && p.bar.GetMax64() != max(s.Listed, done) {
+			p.bar.ChangeMax64(max(s.Listed, done)) // the total is known: a bar with an ETA
 		}
-		p.bar.Describe(fmt.Sprintf("%s %s/%s", p.what, human(s.ProcessedBytes()), human(s.ListedBytes)))
 		_ = p.bar.Set64(done)
 		if s.Final {
 			_ = p.bar.Finish()
@@ -78,16 +83,13 @@ func (p *progress) Update(s scan.Stats) {
 		"mib_per_s", fmt.Sprintf("%.1f", float64(s.CopiedBytes)/el/(1<<20)))
 }
 
-// human formats a byte count.
-func human(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
+// describe is the text before the bar: bytes done of bytes listed (the
+// listing's total still growing is marked "+") and the copy rate.
+func (p *progress) describe(s scan.Stats, elapsed time.Duration) string {
+	total := scan.FormatBytes(s.ListedBytes)
+	if !s.ListingDone && !s.Final {
+		total += "+"
 	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+	rate := float64(s.CopiedBytes) / max(elapsed.Seconds(), 1e-3) / (1 << 20)
+	return fmt.Sprintf("%s %s/%s %.1f MiB/s", p.what, scan.FormatBytes(s.ProcessedBytes()), total, rate)
 }

@@ -45,7 +45,7 @@ The config file is --config, else ./ferry.yaml, $XDG_CONFIG_HOME/ferry/ferry.yam
 ` + exitCodesHelp,
 		SilenceUsage:  true,
 		SilenceErrors: true,
-		Args:          usageArgs(cobra.NoArgs),
+		Args:          noArgs,
 		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
 			if a.cpuProfile != "" {
 				if err := startCPUProfile(a.cpuProfile); err != nil {
@@ -59,22 +59,19 @@ The config file is --config, else ./ferry.yaml, $XDG_CONFIG_HOME/ferry/ferry.yam
 		},
 		RunE: func(cmd *cobra.Command, args []string) error { return cmd.Help() },
 	}
+	// ferry --version, as cobra does it, prints what ferry version prints.
+	v, c, d := buildVersion()
+	root.Version = v
+	root.SetVersionTemplate(versionText(v, c, d))
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return asUsage(err) })
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 
 	pf := root.PersistentFlags()
 	pf.StringVar(&a.configFlag, "config", "", "config file (default: ./ferry.yaml, $XDG_CONFIG_HOME/ferry/ferry.yaml, /etc/ferry/ferry.yaml)")
-	pf.String("target", "file://./ferry-data", "target bucket URL (env FERRY_TARGET)")
-	pf.String("state-dir", "./.ferry", "directory for journals, checkpoints and failure manifests (env FERRY_STATE_DIR)")
-	pf.String("log-level", "info", "log level: debug, info, warn, error")
-	pf.String("log-format", "text", "log format: text or json")
+	addKeyFlags(pf, "target", "state_dir", "log_level", "log_format")
 	pf.StringVar(&a.cpuProfile, "cpuprofile", "", "write a Go CPU profile of the run to this file (go tool pprof FILE)")
-	bindKey(pf, "target", "target")
-	bindKey(pf, "state-dir", "state_dir")
-	bindKey(pf, "log-level", "log_level")
-	bindKey(pf, "log-format", "log_format")
 
 	root.AddCommand(
 		newVersionCmd(a),
@@ -88,7 +85,7 @@ The config file is --config, else ./ferry.yaml, $XDG_CONFIG_HOME/ferry/ferry.yam
 func (a *app) load(cmd *cobra.Command) error {
 	cfg, v, err := loadConfig(cmd, a.configFlag)
 	if err != nil {
-		return asUsage(err)
+		return err
 	}
 	a.cfg, a.v = cfg, v
 	a.log = newLogger(a.stderr, cfg.LogLevel, cfg.LogFormat)
@@ -98,18 +95,11 @@ func (a *app) load(cmd *cobra.Command) error {
 	return nil
 }
 
+// newLogger logs at level (checked by the log_level key; "warning" is
+// "warn") in format, text or json.
 func newLogger(w io.Writer, level, format string) *slog.Logger {
 	var l slog.Level
-	switch strings.ToLower(level) {
-	case "debug":
-		l = slog.LevelDebug
-	case "warn", "warning":
-		l = slog.LevelWarn
-	case "error":
-		l = slog.LevelError
-	default:
-		l = slog.LevelInfo
-	}
+	_ = l.UnmarshalText([]byte(strings.TrimSuffix(strings.ToLower(level), "ing")))
 	opts := &slog.HandlerOptions{Level: l}
 	if format == "json" {
 		return slog.New(slog.NewJSONHandler(w, opts))
@@ -121,12 +111,13 @@ func newConfigCmd(a *app) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "config",
 		Short: "Show the configuration in effect and every configuration key",
-		Args:  usageArgs(cobra.NoArgs),
+		Args:  noArgs,
+		RunE:  func(cmd *cobra.Command, args []string) error { return cmd.Help() },
 	}
 	c.AddCommand(&cobra.Command{
 		Use:   "keys",
 		Short: "List every configuration key, its environment variable and default",
-		Args:  usageArgs(cobra.NoArgs),
+		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			printKeys(a.stdout)
 			return nil
@@ -134,7 +125,7 @@ func newConfigCmd(a *app) *cobra.Command {
 	}, &cobra.Command{
 		Use:   "show",
 		Short: "Print the configuration in effect (after flags, environment and file) and which file was used",
-		Args:  usageArgs(cobra.NoArgs),
+		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return showConfig(a)
 		},

@@ -42,7 +42,7 @@ func newRulesCmd(a *app) *cobra.Command {
 		Use:   "rules",
 		Short: "List, edit, validate, test, import and export the back-to-origin rules",
 		Long:  rulesHelp,
-		Args:  usageArgs(cobra.NoArgs),
+		Args:  noArgs,
 		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
 			return rc.load(cmd)
 		},
@@ -85,33 +85,49 @@ func (rc *rulesCmd) load(cmd *cobra.Command) error {
 	return a.load(cmd)
 }
 
-// file is the config file the rules are read from and written to.
-func (rc *rulesCmd) file() string {
-	switch {
-	case rc.a.cfg.File != "":
-		return rc.a.cfg.File
-	case rc.newFile != "":
-		return rc.newFile
-	}
-	return "ferry.yaml"
+// source is where the rules in effect live (rules.Source), with the
+// config file add and import create when there is none.
+func (rc *rulesCmd) source() rules.Source {
+	src := rulesSource(rc.a)
+	src.NewFile = rc.newFile
+	return src
 }
 
-// loadRules reads the rules of the config file in use (a.cfg.File): an empty
-// Set when there is no file or no rules: section. Errors say which file and
-// line, and exit 2.
+// file is the file the rules are read from and written to.
+func (rc *rulesCmd) file() string { return rc.source().Path() }
+
+// edit applies change to the rules in effect and writes them back
+// (rules.Source.Edit).
+func (rc *rulesCmd) edit(change func([]rules.Rule) ([]rules.Rule, error)) (*rules.Set, error) {
+	return rc.source().Edit(change)
+}
+
+func rulesSource(a *app) rules.Source {
+	return rules.Source{ConfigFile: a.cfg.File, RulesFile: a.cfg.RulesFile, Self: selfAddrs(a)}
+}
+
+// loadRules reads the rules in effect (rules.Source.Load; errors are a
+// *rules.Error naming file and line: exit 2).
 func loadRules(a *app) (*rules.Set, error) {
-	if a.cfg == nil || a.cfg.File == "" {
+	if a.cfg == nil {
 		return &rules.Set{}, nil
 	}
-	data, err := os.ReadFile(a.cfg.File)
-	if err != nil {
-		return nil, asUsage(fmt.Errorf("config file %s: %w", a.cfg.File, unwrapPathError(err)))
+	return rulesSource(a).Load()
+}
+
+// clearRules removes every rule in effect (rules clear, finalize
+// --remove-rules), keeping a backup in the state directory.
+func clearRules(a *app) (done, backup string, err error) {
+	return rulesSource(a).Clear(a.cfg.StateDir)
+}
+
+// checkRulesWritable refuses finalize --remove-rules before any work when
+// the rules could not be removed at the end.
+func checkRulesWritable(a *app) error {
+	if err := rulesSource(a).CheckClearable(); err != nil {
+		return usagef("--remove-rules: %w", err)
 	}
-	set, err := rules.ParseConfig(strings.NewReader(string(data)))
-	if err != nil {
-		return nil, asUsage(fmt.Errorf("config file %s: %w", a.cfg.File, err))
-	}
-	return set, nil
+	return nil
 }
 
 // selfAddrs is where ferry itself answers, for rules.CheckLoop: the target
@@ -128,17 +144,11 @@ func (rc *rulesCmd) warn(ws []string) {
 
 // ruleIndex parses a 1-based rule number argument against n rules.
 func ruleIndex(arg string, n int) (int, error) {
-	i, err := strconv.Atoi(arg)
+	i, err := rules.Index(arg, n)
 	if err != nil {
-		return 0, asUsage(fmt.Errorf("rule number %q is not a number (see ferry rules list)", arg))
+		return 0, usageError{err}
 	}
-	if n == 0 {
-		return 0, asUsage(fmt.Errorf("there are no rules"))
-	}
-	if i < 1 || i > n {
-		return 0, asUsage(fmt.Errorf("rule %d does not exist: there are %d rules (1-%d)", i, n, n))
-	}
-	return i - 1, nil
+	return i, nil
 }
 
 // --- list ---
@@ -149,7 +159,7 @@ func (rc *rulesCmd) listCmd() *cobra.Command {
 		Use:   "list",
 		Short: "Print the rules in order as a table (or --json)",
 		Long:  "Print the rules in the order they are matched.\n\n" + exitCodesHelp,
-		Args:  usageArgs(cobra.NoArgs),
+		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			set, err := loadRules(rc.a)
 			if err != nil {
@@ -195,71 +205,9 @@ func printRules(w io.Writer, rs []rules.Rule) {
 		if name == "" {
 			name = "-"
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", i+1, name, dash(r.KeyPrefix), dash(r.KeySuffix), originsText(&r), ruleOptions(&r))
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", i+1, name, dash(r.KeyPrefix), dash(r.KeySuffix), r.OriginsText(store.Redact), r.Options())
 	}
 	tw.Flush()
-}
-
-// originsText lists a rule's origins in order, with their Host when set.
-func originsText(r *rules.Rule) string {
-	var out []string
-	for _, o := range r.Origins() {
-		s := store.Redact(o.URL)
-		if o.Host != "" {
-			s += " (Host " + o.Host + ")"
-		}
-		out = append(out, s)
-	}
-	return strings.Join(out, ", ")
-}
-
-// ruleOptions summarises everything but the conditions and the origin.
-func ruleOptions(r *rules.Rule) string {
-	var o []string
-	if r.ReplaceKeyPrefixWith != "" {
-		o = append(o, "replace_key_prefix_with="+strconv.Quote(r.ReplaceKeyPrefixWith))
-	}
-	if r.ReplaceKeyWith != "" {
-		o = append(o, "replace_key_with="+strconv.Quote(r.ReplaceKeyWith))
-	}
-	if r.PassQueryString {
-		o = append(o, "pass_query_string")
-	}
-	if !r.FollowRedirects {
-		o = append(o, "follow_redirects=false")
-	}
-	if !r.MirrorHead {
-		o = append(o, "mirror_head=false")
-	}
-	for _, c := range r.WhenHeaders {
-		o = append(o, fmt.Sprintf("when_headers=%s:%q", c.Name, c.Value))
-	}
-	if len(r.FailoverOn) > 0 {
-		o = append(o, "failover_on="+strings.Join(r.FailoverOn, ","))
-	}
-	if len(r.PassStatus) > 0 {
-		o = append(o, "pass_status="+joinInts(r.PassStatus, ","))
-	}
-	if r.NoStore {
-		o = append(o, "store=false")
-	}
-	h := r.Headers
-	if h.PassAll {
-		o = append(o, "headers.pass_all")
-	}
-	if len(h.Pass) > 0 {
-		o = append(o, "headers.pass="+strings.Join(h.Pass, ","))
-	}
-	if len(h.Remove) > 0 {
-		o = append(o, "headers.remove="+strings.Join(h.Remove, ","))
-	}
-	for _, hv := range h.Set {
-		o = append(o, fmt.Sprintf("headers.set=%s:%q", hv.Name, hv.Value))
-	}
-	if len(o) == 0 {
-		return "-"
-	}
-	return strings.Join(o, " ")
 }
 
 // --- add and edit ---
@@ -370,8 +318,8 @@ func (f *ruleFlags) applyOrigins(ch func(string) bool, r *rules.Rule) error {
 	}
 	if ch("origin-host") {
 		if len(f.originHosts) > len(origins) {
-			return asUsage(fmt.Errorf("--origin-host: %d hosts for %d origins: give at most one --origin-host per --origin, in the same order (an empty value for none)",
-				len(f.originHosts), len(origins)))
+			return usagef("--origin-host: %d hosts for %d origins: give at most one --origin-host per --origin, in the same order (an empty value for none)",
+				len(f.originHosts), len(origins))
 		}
 		for i, h := range f.originHosts {
 			origins[i].Host = strings.TrimSpace(h)
@@ -390,22 +338,14 @@ func (f *ruleFlags) applyOrigins(ch func(string) bool, r *rules.Rule) error {
 // headerFlags parses "Name: value" flag values (empty values are skipped).
 func headerFlags(flag string, values []string) ([]rules.HeaderValue, error) {
 	var out []rules.HeaderValue
-	for _, s := range nonEmpty(values) {
-		name, value, ok := strings.Cut(s, ":")
-		if !ok {
-			return nil, asUsage(fmt.Errorf("%s %q: write \"Name: value\"", flag, s))
+	for _, v := range nonEmpty(values) {
+		hv, err := rules.ParseHeaderValue(v)
+		if err != nil {
+			return nil, usagef("%s %w", flag, err)
 		}
-		out = append(out, rules.HeaderValue{Name: strings.TrimSpace(name), Value: strings.TrimSpace(value)})
+		out = append(out, hv)
 	}
 	return out, nil
-}
-
-func joinInts(ns []int, sep string) string {
-	s := make([]string, len(ns))
-	for i, n := range ns {
-		s[i] = strconv.Itoa(n)
-	}
-	return strings.Join(s, sep)
 }
 
 // statusCodes parses --pass-status values (empty values are skipped).
@@ -414,7 +354,7 @@ func statusCodes(values []string) ([]int, error) {
 	for _, s := range nonEmpty(values) {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
 		if err != nil {
-			return nil, asUsage(fmt.Errorf("--pass-status %q: not a status code (e.g. 403)", s))
+			return nil, usagef("--pass-status %q: not a status code (e.g. 403)", s)
 		}
 		out = append(out, n)
 	}
@@ -449,11 +389,11 @@ Examples:
   ferry rules add --origin http://old.example.com/ --when-header "X-Client: a" --pass-status 403 --store=false
 
 ` + exitCodesHelp,
-		Args:        usageArgs(cobra.NoArgs),
+		Args:        noArgs,
 		Annotations: map[string]string{"creates-config": "true"},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if !cmd.Flags().Changed("origin") {
-				return asUsage(errors.New("rules add: --origin is required"))
+				return usagef("rules add: --origin is required")
 			}
 			r := rules.Rule{FollowRedirects: true, MirrorHead: true}
 			if err := f.apply(cmd.Flags(), &r); err != nil {
@@ -463,17 +403,13 @@ Examples:
 			set, err := rc.edit(func(rs []rules.Rule) ([]rules.Rule, error) {
 				at = len(rs)
 				if cmd.Flags().Changed("position") {
-					if position < 1 || position > len(rs)+1 {
-						return nil, asUsage(fmt.Errorf("--position %d: must be from 1 to %d", position, len(rs)+1))
-					}
 					at = position - 1
 				}
-				if len(rs) >= rules.MaxRules {
-					return nil, asUsage(fmt.Errorf("rules: at most %d rules are allowed and there are already %d; remove one first (ferry rules remove N)", rules.MaxRules, len(rs)))
+				out, err := rules.Insert(rs, r, at)
+				if err != nil {
+					return nil, usagef("rules add: %w", err)
 				}
-				out := append([]rules.Rule(nil), rs[:at]...)
-				out = append(out, r)
-				return append(out, rs[at:]...), nil
+				return out, nil
 			})
 			if err != nil {
 				return err
@@ -513,11 +449,7 @@ Example:
 				}
 				idx = i
 				out := append([]rules.Rule(nil), rs...)
-				r := out[i]
-				r.Headers.Pass = append([]string(nil), r.Headers.Pass...)
-				r.Headers.Remove = append([]string(nil), r.Headers.Remove...)
-				r.Headers.Set = append([]rules.HeaderValue(nil), r.Headers.Set...)
-				r.WhenHeaders = append([]rules.HeaderValue(nil), r.WhenHeaders...)
+				r := out[i].Clone()
 				if err := f.apply(cmd.Flags(), &r); err != nil {
 					return nil, err
 				}
@@ -553,13 +485,12 @@ func (rc *rulesCmd) removeCmd() *cobra.Command {
 					return nil, err
 				}
 				idx, removed = i, rs[i]
-				out := append([]rules.Rule(nil), rs[:i]...)
-				return append(out, rs[i+1:]...), nil
+				return rules.Remove(rs, i), nil
 			})
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(rc.a.stdout, "removed rule %d (origin %s) from %s\n", idx+1, originsText(&removed), rc.file())
+			fmt.Fprintf(rc.a.stdout, "removed rule %d (origin %s) from %s\n", idx+1, removed.OriginsText(store.Redact), rc.file())
 			return nil
 		},
 	}
@@ -574,7 +505,7 @@ func (rc *rulesCmd) moveCmd() *cobra.Command {
 		Args:  usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if !cmd.Flags().Changed("to") {
-				return asUsage(errors.New("rules move: --to M is required"))
+				return usagef("rules move: --to M is required")
 			}
 			var from int
 			_, err := rc.edit(func(rs []rules.Rule) ([]rules.Rule, error) {
@@ -584,14 +515,10 @@ func (rc *rulesCmd) moveCmd() *cobra.Command {
 				}
 				j, err := ruleIndex(strconv.Itoa(to), len(rs))
 				if err != nil {
-					return nil, asUsage(fmt.Errorf("--to: %w", err))
+					return nil, usagef("--to: %w", err)
 				}
 				from = i
-				out := append([]rules.Rule(nil), rs[:i]...)
-				out = append(out, rs[i+1:]...)
-				r := rs[i]
-				out = append(out[:j], append([]rules.Rule{r}, out[j:]...)...)
-				return out, nil
+				return rules.Move(rs, i, j), nil
 			})
 			if err != nil {
 				return err
@@ -618,7 +545,7 @@ path is printed; copy it back into the config file to restore the rules.
 A running serve picks the change up without a restart.
 
 ` + exitCodesHelp,
-		Args: usageArgs(cobra.NoArgs),
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			a := rc.a
 			set, err := loadRules(a)
@@ -636,14 +563,17 @@ A running serve picks the change up without a restart.
 				case "y", "yes":
 				default:
 					fmt.Fprintln(a.stderr)
-					return asUsage(errors.New("rules clear: not confirmed, nothing changed (use --yes to skip the question)"))
+					return usagef("rules clear: not confirmed, nothing changed (use --yes to skip the question)")
 				}
 			}
-			backup, n, err := clearRules(a)
+			done, backup, err := clearRules(a)
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(a.stdout, "removed %d rules from %s\nbackup: %s\n", n, a.cfg.File, backup)
+			fmt.Fprintln(a.stdout, done)
+			if backup != "" {
+				fmt.Fprintln(a.stdout, "backup: "+backup)
+			}
 			return nil
 		},
 	}

@@ -7,10 +7,10 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"sort"
 	"strings"
 	"time"
 
+	"github.com/ferry-migrate/ferry/mirror"
 	"github.com/ferry-migrate/ferry/rules"
 	"github.com/ferry-migrate/ferry/store"
 	"github.com/spf13/cobra"
@@ -30,7 +30,7 @@ mirror loop), and print warnings such as headers.pass_all passing the client's
 Host header.
 
 ` + exitCodesHelp,
-		Args: usageArgs(cobra.NoArgs),
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			a := rc.a
 			set, err := loadRules(a)
@@ -38,7 +38,7 @@ Host header.
 				return err
 			}
 			if err := rules.CheckLoop(set, selfAddrs(a)); err != nil {
-				return asUsage(fmt.Errorf("config file %s: %w", a.cfg.File, err))
+				return usagef("config file %s: %w", a.cfg.File, err)
 			}
 			rc.warn(set.Warnings)
 			if a.cfg.File == "" {
@@ -87,32 +87,16 @@ Example:
 			for _, h := range headers {
 				name, value, ok := strings.Cut(h, ":")
 				if !ok || strings.TrimSpace(name) == "" {
-					return asUsage(fmt.Errorf("--header %q: write \"Name: value\"", h))
+					return usagef("--header %q: write \"Name: value\"", h)
 				}
 				client.Add(strings.TrimSpace(name), strings.TrimSpace(value))
 			}
-			i, r := set.MatchRequest(key, client)
-			printSkipped(a.stdout, set, i, key, client)
-			if r == nil {
-				fmt.Fprintf(a.stdout, "no rule matches %q: serve answers a miss with 404 NoSuchKey\n", key)
-				return nil
-			}
-			label := ruleLabel(i, r)
-			fmt.Fprintf(a.stdout, "%s matches %q (%s)\n", label, key, matchReason(r))
 			w := a.stdout
-			req, err := printOriginRequests(w, r, key, client, query)
-			if err != nil {
-				return asUsage(fmt.Errorf("%s: %w", label, err))
+			r, req, err := set.Explain(w, key, client, query, store.Redact)
+			if err != nil || r == nil || !fetch {
+				return err
 			}
-			if !fetch {
-				return nil
-			}
-			ctx, cancel := context.WithTimeout(cmd.Context(), fetchTimeout)
-			defer cancel()
-			if r.IsBucket() {
-				return fetchBucket(ctx, w, req)
-			}
-			return fetchHTTP(ctx, w, r, req)
+			return fetchOrigin(cmd.Context(), a, w, req, mirror.Request{Key: key, Rules: set, Header: client, RawQuery: query})
 		},
 	}
 	f := c.Flags()
@@ -122,196 +106,47 @@ Example:
 	return c
 }
 
-func ruleLabel(i int, r *rules.Rule) string {
-	label := fmt.Sprintf("rule %d", i+1)
-	if r.Name != "" {
-		label += fmt.Sprintf(" (%s)", r.Name)
-	}
-	return label
-}
-
-// matchReason says why r matched.
-func matchReason(r *rules.Rule) string {
-	var c []string
-	if r.KeyPrefix != "" {
-		c = append(c, fmt.Sprintf("key_prefix %q", r.KeyPrefix))
-	}
-	if r.KeySuffix != "" {
-		c = append(c, fmt.Sprintf("key_suffix %q", r.KeySuffix))
-	}
-	for _, hv := range r.WhenHeaders {
-		c = append(c, fmt.Sprintf("when_headers %s: %q", hv.Name, hv.Value))
-	}
-	if len(c) == 0 {
-		return "no key_prefix or key_suffix: it matches every key"
-	}
-	return strings.Join(c, ", ")
-}
-
-// printSkipped explains each rule before the matching one (index i, or every
-// rule when i is -1) whose key conditions hold but whose when_headers do not.
-func printSkipped(w io.Writer, set *rules.Set, i int, key string, client http.Header) {
-	for j := range set.Rules {
-		if i >= 0 && j >= i {
-			return
-		}
-		r := &set.Rules[j]
-		hv, unmet := r.UnmetHeader(client)
-		if !r.MatchesKey(key) || !unmet {
-			continue
-		}
-		has := "the request has no " + hv.Name + " header"
-		if vs := rules.HeaderValues(client, hv.Name); len(vs) > 0 {
-			has = fmt.Sprintf("the request has %s: %q", hv.Name, strings.Join(vs, ", "))
-		}
-		fmt.Fprintf(w, "%s is skipped: when_headers %s: %q does not hold (%s)\n", ruleLabel(j, r), hv.Name, hv.Value, has)
-	}
-}
-
-// printOriginRequests prints the exact request a fill sends to each origin
-// of r, in order, and the rule's fill settings; it returns the request for
-// the first origin.
-func printOriginRequests(w io.Writer, r *rules.Rule, key string, client http.Header, query string) (*rules.Request, error) {
-	origins := r.Origins()
-	var first *rules.Request
-	anyHTTP := false
-	for j, o := range origins {
-		req, err := rules.OriginRequestAt(r, j, key, client, query)
-		if err != nil {
-			return nil, err
-		}
-		if j == 0 {
-			first = req
-		}
-		anyHTTP = anyHTTP || !o.IsBucket()
-		printOriginRequest(w, req, j, len(origins))
-	}
-	if r.Stores() {
-		fmt.Fprintf(w, "stored as:     %s\n", key)
-	} else {
-		fmt.Fprintln(w, "stored as:     nothing (store: false: the answer is streamed to the client only)")
-	}
-	fmt.Fprintf(w, "follow_redirects: %t, mirror_head: %t\n", r.FollowRedirects, r.MirrorHead)
-	if len(origins) > 1 {
-		policy, def := r.FailoverOn, ""
-		if len(policy) == 0 {
-			policy, def = rules.DefaultFailoverOn(), " (the default)"
-		}
-		fmt.Fprintf(w, "failover_on: %s%s: the next origin is tried only before any byte reached the client\n", strings.Join(policy, ", "), def)
-	}
-	if len(r.PassStatus) > 0 {
-		fmt.Fprintf(w, "pass_status: %s: these origin answers reach the client with their body and are never stored\n", joinInts(r.PassStatus, ", "))
-	}
-	if query != "" && !r.PassQueryString && anyHTTP {
-		fmt.Fprintln(w, "the query string is not forwarded (pass_query_string: false)")
-	}
-	return first, nil
-}
-
-// printOriginRequest prints one origin request (origin j of n).
-func printOriginRequest(w io.Writer, req *rules.Request, j, n int) {
-	if req.URL == nil {
-		if n == 1 {
-			fmt.Fprintf(w, "origin bucket: %s\norigin key:    %s\n", store.Redact(req.BucketURL), req.Key)
-		} else {
-			fmt.Fprintf(w, "origin %d of %d:\n  bucket: %s\n  key:    %s\n", j+1, n, store.Redact(req.BucketURL), req.Key)
-		}
-		return
-	}
-	if n == 1 {
-		fmt.Fprintln(w, "origin request:")
-	} else {
-		fmt.Fprintf(w, "origin %d of %d:\n", j+1, n)
-	}
-	fmt.Fprintf(w, "  GET %s\n", req.URL)
-	host := req.Host
-	if host == "" {
-		host = req.URL.Host
-	}
-	fmt.Fprintf(w, "  Host: %s\n", host)
-	names := make([]string, 0, len(req.Header))
-	for k := range req.Header {
-		names = append(names, k)
-	}
-	sort.Slice(names, func(i, j int) bool { return strings.ToLower(names[i]) < strings.ToLower(names[j]) })
-	for _, k := range names {
-		for _, v := range req.Header[k] {
-			fmt.Fprintf(w, "  %s: %s\n", k, v)
-		}
-	}
-}
-
-// fetchHTTP sends the origin request as a HEAD and prints the answer.
-func fetchHTTP(ctx context.Context, w io.Writer, r *rules.Rule, req *rules.Request) error {
-	hr, err := http.NewRequestWithContext(ctx, http.MethodHead, req.URL.String(), nil)
+// fetchOrigin sends the origin request a fill of mr.Key sends (req, as built for
+// display), as a HEAD, through the mirror's own code with serve's fetch
+// settings, prints the answer and returns an error when a fill would not
+// store the key.
+func fetchOrigin(ctx context.Context, a *app, w io.Writer, req *rules.Request, mr mirror.Request) error {
+	fo, err := fetchOptions(a.cfg, a.log)
 	if err != nil {
 		return err
 	}
-	hr.URL = req.URL // keep the exact escaping
-	hr.Header = req.Header.Clone()
-	if req.Host != "" {
-		hr.Host = req.Host
-	}
-	hops := 0
-	client := &http.Client{
-		Timeout:   fetchTimeout,
-		Transport: &http.Transport{Proxy: http.ProxyFromEnvironment, DisableCompression: true},
-		CheckRedirect: func(next *http.Request, via []*http.Request) error {
-			if !r.FollowRedirects {
-				return http.ErrUseLastResponse
-			}
-			hops++
-			if hops > 10 {
-				return errors.New("more than 10 redirects")
-			}
-			return nil
-		},
-	}
-	defer client.CloseIdleConnections()
-	resp, err := client.Do(hr)
-	if err != nil {
+	ctx, cancel := context.WithTimeout(ctx, fetchTimeout)
+	defer cancel()
+	p, err := mirror.Probe(ctx, fo, mr)
+	switch {
+	case req.BucketURL != "" && errors.Is(err, mirror.ErrNotFound):
+		return fmt.Errorf("origin bucket: %q not found: a fill would answer 404", req.Key)
+	case req.BucketURL != "" && err != nil:
+		return fmt.Errorf("origin bucket: %s", store.Explain(err))
+	case err != nil:
 		return fmt.Errorf("origin HEAD %s: %w", req.URL.Redacted(), err)
+	case p.Meta != nil:
+		fmt.Fprintf(w, "origin answered: found\n  Size: %d\n", p.Meta.Size)
+		if p.Meta.ContentType != "" {
+			fmt.Fprintf(w, "  Content-Type: %s\n", p.Meta.ContentType)
+		}
+		if p.Meta.ETag != "" {
+			fmt.Fprintf(w, "  ETag: %s\n", p.Meta.ETag)
+		}
+		return nil
 	}
-	resp.Body.Close()
-	fmt.Fprintf(w, "origin answered: %s", resp.Status)
-	if hops > 0 {
-		fmt.Fprintf(w, " (after %d redirects, from %s)", hops, resp.Request.URL.Redacted())
+	fmt.Fprintf(w, "origin answered: %s", p.StatusText)
+	if p.Redirects > 0 {
+		fmt.Fprintf(w, " (after %d redirects, from %s)", p.Redirects, p.URL)
 	}
 	fmt.Fprintln(w)
 	for _, h := range []string{"Content-Length", "Content-Type", "ETag", "Last-Modified", "Location"} {
-		if v := resp.Header.Get(h); v != "" {
+		if v := p.Header.Get(h); v != "" {
 			fmt.Fprintf(w, "  %s: %s\n", h, v)
 		}
 	}
-	switch {
-	case resp.StatusCode >= 200 && resp.StatusCode < 300:
-		return nil
-	case resp.StatusCode >= 300 && resp.StatusCode < 400 && !r.FollowRedirects:
-		return nil
-	}
-	return fmt.Errorf("origin answered %s: a fill would not store this key", resp.Status)
-}
-
-// fetchBucket reads the attributes of the key in a bucket origin.
-func fetchBucket(ctx context.Context, w io.Writer, req *rules.Request) error {
-	b, err := store.OpenWith(ctx, req.BucketURL, store.Options{SkipCheck: true})
-	if err != nil {
-		return err
-	}
-	defer b.Close()
-	attrs, err := b.Attributes(ctx, req.Key)
-	if err != nil {
-		if store.IsNotFound(err) {
-			return fmt.Errorf("origin bucket: %q not found: a fill would answer 404", req.Key)
-		}
-		return fmt.Errorf("origin bucket: %s", store.Explain(err))
-	}
-	fmt.Fprintf(w, "origin answered: found\n  Size: %d\n", attrs.Size)
-	if attrs.ContentType != "" {
-		fmt.Fprintf(w, "  Content-Type: %s\n", attrs.ContentType)
-	}
-	if attrs.ETag != "" {
-		fmt.Fprintf(w, "  ETag: %s\n", attrs.ETag)
+	if !p.OK() {
+		return fmt.Errorf("origin answered %s: a fill would not store this key", p.StatusText)
 	}
 	return nil
 }
@@ -339,7 +174,7 @@ store: false in jdcloud; a Host per origin and bucket origins in both), and a
 warning otherwise (name, mirror_head). See docs/rules.md for the mapping.
 
 ` + exitCodesHelp,
-		Args: usageArgs(cobra.NoArgs),
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			set, err := loadRules(rc.a)
 			if err != nil {
@@ -347,14 +182,14 @@ warning otherwise (name, mirror_head). See docs/rules.md for the mapping.
 			}
 			data, warn, err := rules.Export(format, set.Rules)
 			if err != nil {
-				return asUsage(fmt.Errorf("rules export: %w", err))
+				return usagef("rules export: %w", err)
 			}
 			rc.warn(warn)
 			if output == "" || output == "-" {
 				_, err = rc.a.stdout.Write(data)
 				return err
 			}
-			return writeFileAtomic(output, data)
+			return rules.WriteFileAtomic(output, data)
 		},
 	}
 	c.Flags().StringVar(&format, "format", "", "jdcloud or aliyun (required)")
@@ -380,7 +215,7 @@ input leaves the file unchanged.
 		Annotations: map[string]string{"creates-config": "true"},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if replace && appendRules {
-				return asUsage(errors.New("rules import: --replace and --append exclude each other"))
+				return usagef("rules import: --replace and --append exclude each other")
 			}
 			var data []byte
 			var err error
@@ -390,14 +225,14 @@ input leaves the file unchanged.
 				data, err = os.ReadFile(args[0])
 			}
 			if err != nil {
-				return asUsage(fmt.Errorf("rules import: %w", err))
+				return usagef("rules import: %w", err)
 			}
 			imported, warn, err := rules.Import(format, data)
 			if err != nil {
-				return asUsage(fmt.Errorf("rules import: %s: %w", args[0], err))
+				return usagef("rules import: %s: %w", args[0], err)
 			}
 			if _, err := rules.NewSet(imported); err != nil {
-				return asUsage(fmt.Errorf("rules import: %s: %w", args[0], err))
+				return usagef("rules import: %s: %w", args[0], err)
 			}
 			rc.warn(warn)
 			set, err := rc.edit(func(rs []rules.Rule) ([]rules.Rule, error) {
@@ -407,7 +242,7 @@ input leaves the file unchanged.
 				case appendRules:
 					return append(append([]rules.Rule(nil), rs...), imported...), nil
 				}
-				return nil, asUsage(fmt.Errorf("rules import: %s already has %d rules: pass --replace or --append", rc.file(), len(rs)))
+				return nil, usagef("rules import: %s already has %d rules: pass --replace or --append", rc.file(), len(rs))
 			})
 			if err != nil {
 				return err

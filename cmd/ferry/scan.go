@@ -7,10 +7,11 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 
-	"github.com/ferry-migrate/ferry/mirror"
+	"github.com/ferry-migrate/ferry/internal/confval"
 	"github.com/ferry-migrate/ferry/scan"
 	"github.com/ferry-migrate/ferry/store"
 	"github.com/spf13/cobra"
@@ -18,19 +19,21 @@ import (
 
 // scanConfig holds the scan.* keys.
 type scanConfig struct {
-	Transfers int     `mapstructure:"transfers"`
-	Checkers  int     `mapstructure:"checkers"`
-	Retries   int     `mapstructure:"retries"`
-	BWLimit   string  `mapstructure:"bwlimit"`
-	MaxRPS    float64 `mapstructure:"max_rps"`
+	Transfers int
+	Checkers  int
+	Retries   int
+	BWLimit   string
+	MaxRPS    float64
 }
 
-var scanKeys = []configKey{
-	{"scan.transfers", scan.DefaultTransfers, "objects copied in parallel"},
-	{"scan.checkers", scan.DefaultCheckers, "existence checks in parallel (key-list mode)"},
-	{"scan.retries", scan.DefaultRetries, "extra attempts per key for transient errors (5xx, 429, timeouts, resets)"},
-	{"scan.bwlimit", "", "bytes per second read from a bucket origin, e.g. 50M (empty: unlimited)"},
-	{"scan.max_rps", 0.0, "origin requests per second (0: unlimited)"},
+func (s *scanConfig) keys() []key {
+	return []key{
+		{"scan.transfers", "transfers", "objects copied in parallel", confval.Int(&s.Transfers, scan.DefaultTransfers, 1)},
+		{"scan.checkers", "checkers", "existence checks in parallel (key-list mode)", confval.Int(&s.Checkers, scan.DefaultCheckers, 1)},
+		{"scan.retries", "retries", "extra attempts per key for transient errors (5xx, 429, timeouts, resets)", confval.Int(&s.Retries, scan.DefaultRetries, 0)},
+		{"scan.bwlimit", "bwlimit", "bytes per second read from the origin (bucket or through the rules), e.g. 50M or 1GiB (empty: unlimited)", confval.String(&s.BWLimit, "", sizeText)},
+		{"scan.max_rps", "max-rps", "origin requests per second (0: unlimited)", confval.Float(&s.MaxRPS, 0, 0)},
+	}
 }
 
 // scanFlags are the flags scan and finalize share.
@@ -71,14 +74,12 @@ key list restarts after the last key a checkpoint recorded.
   ferry scan --keys keys.txt --config ferry.yaml
   ferry scan --keys .ferry/scan/failed-20260101T000000.000Z-42.jsonl --origin s3://old-bucket
   ferry scan --origin s3://old --shard 0/4 --transfers 64`,
-		Args: usageArgs(cobra.NoArgs),
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runScan(cmd.Context(), a, &sf)
 		},
 	}
 	f := c.Flags()
-	f.String("origin", "", "listable origin URL (env FERRY_ORIGIN)")
-	bindKey(f, "origin", "origin")
 	addScanFlags(c, &sf)
 	f.BoolVar(&sf.dryRun, "dry-run", false, "list and diff only: report what would be copied")
 	f.StringVar(&sf.compare, "compare", "size", "compare keys present on both sides: size or none")
@@ -90,21 +91,12 @@ func addScanFlags(c *cobra.Command, sf *scanFlags) {
 	f := c.Flags()
 	f.StringVar(&sf.keys, "keys", "", "key list file, or - for stdin")
 	f.StringVar(&sf.prefix, "prefix", "", "only keys with this prefix")
-	f.StringArrayVar(&sf.include, "include", nil, `only keys matching this glob (repeatable; "*" stops at "/", "**" does not; a glob without "/" also matches base names)`)
+	f.StringArrayVar(&sf.include, "include", nil, `only keys matching this glob (repeatable; "*" stops at "/", "**" as a path element does not, {a,b} is either; a glob without "/" also matches base names)`)
 	f.StringArrayVar(&sf.exclude, "exclude", nil, "skip keys matching this glob (repeatable)")
 	f.StringVar(&sf.shard, "shard", "", "i/n: only the keys of shard i (0-based) of n, split by a hash of the key")
 	f.BoolVar(&sf.jsonOut, "json", false, "print a machine-readable JSON summary on stdout")
 	f.StringVar(&sf.report, "report", "", "also write the JSON summary to this file")
-	f.Int("transfers", scan.DefaultTransfers, "objects copied in parallel")
-	f.Int("checkers", scan.DefaultCheckers, "existence checks in parallel")
-	f.Int("retries", scan.DefaultRetries, "extra attempts per key for transient errors")
-	f.String("bwlimit", "", "bytes per second read from a bucket origin, e.g. 50M")
-	f.Float64("max-rps", 0, "origin requests per second (0: unlimited)")
-	bindKey(f, "transfers", "scan.transfers")
-	bindKey(f, "checkers", "scan.checkers")
-	bindKey(f, "retries", "scan.retries")
-	bindKey(f, "bwlimit", "scan.bwlimit")
-	bindKey(f, "max-rps", "scan.max_rps")
+	addKeyFlags(f, "origin", "scan.transfers", "scan.checkers", "scan.retries", "scan.bwlimit", "scan.max_rps")
 }
 
 // parseShard parses "i/n".
@@ -121,67 +113,49 @@ func parseShard(s string) (int, int, error) {
 	return si, sn, nil
 }
 
-// parseBytes parses a byte rate such as 512K, 50M, 1G or 1000.
+// parseBytes parses a byte rate such as 512K, 50M, 1G or 1000 (parseSize).
 func parseBytes(s string) (int64, error) {
-	if s == "" || s == "0" {
-		return 0, nil
+	n, err := confval.ParseSize(s)
+	if err != nil {
+		return 0, &configError{key: "scan.bwlimit", value: s, msg: err.Error()}
 	}
-	mult := int64(1)
-	u := strings.ToUpper(strings.TrimSuffix(strings.TrimSuffix(s, "/s"), "B"))
-	u = strings.TrimSuffix(u, "I")
-	if n := len(u); n > 0 {
-		switch u[n-1] {
-		case 'K':
-			mult, u = 1<<10, u[:n-1]
-		case 'M':
-			mult, u = 1<<20, u[:n-1]
-		case 'G':
-			mult, u = 1<<30, u[:n-1]
-		}
-	}
-	v, err := strconv.ParseFloat(u, 64)
-	if err != nil || v < 0 {
-		return 0, fmt.Errorf("bwlimit %q: want a byte rate such as 512K, 50M or 1G", s)
-	}
-	return int64(v * float64(mult)), nil
+	return n, nil
 }
 
-// scanOptions turns flags and configuration into scan.Options. The returned
-// cleanup closes what was opened.
-func scanOptions(ctx context.Context, a *app, sf *scanFlags, what string) (scan.Options, func(), error) {
+// scanOptions turns flags and configuration into scan.Options (the
+// target, origin and mirror are opened by scan). The returned cleanup
+// closes the keys file.
+func scanOptions(a *app, sf *scanFlags, what string) (scan.Options, func(), error) {
 	cfg := a.cfg
-	var o scan.Options
-	var closers []func()
-	cleanup := func() {
-		for i := len(closers) - 1; i >= 0; i-- {
-			closers[i]()
-		}
-	}
-	fail := func(err error) (scan.Options, func(), error) { cleanup(); return scan.Options{}, func() {}, err }
-
+	none := func() {}
 	shard, shards, err := parseShard(sf.shard)
 	if err != nil {
-		return fail(asUsage(err))
+		return scan.Options{}, none, asUsage(err)
 	}
 	for _, g := range append(append([]string{}, sf.include...), sf.exclude...) {
 		if _, err := scan.CompileGlob(g); err != nil {
-			return fail(asUsage(fmt.Errorf("glob %q: %w", g, err)))
+			return scan.Options{}, none, asUsage(fmt.Errorf("glob %q: %w", g, err))
 		}
 	}
 	bw, err := parseBytes(cfg.Scan.BWLimit)
 	if err != nil {
-		return fail(asUsage(err))
+		return scan.Options{}, none, asUsage(err)
 	}
 	if sf.compare != "" && sf.compare != "size" && sf.compare != "none" {
-		return fail(asUsage(fmt.Errorf("--compare %q: want size or none", sf.compare)))
+		return scan.Options{}, none, asUsage(fmt.Errorf("--compare %q: want size or none", sf.compare))
 	}
 	if cfg.Scan.Transfers < 1 || cfg.Scan.Checkers < 1 {
-		return fail(asUsage(errors.New("transfers and checkers must be at least 1")))
+		return scan.Options{}, none, asUsage(errors.New("transfers and checkers must be at least 1"))
 	}
 	if cfg.Origin == "" && sf.keys == "" {
-		return fail(asUsage(fmt.Errorf("%s needs a source: --origin URL (listable origin) or --keys FILE|- (key list)", what)))
+		return scan.Options{}, none, asUsage(fmt.Errorf("%s needs a source: --origin URL (listable origin) or --keys FILE|- (key list)", what))
 	}
-	o = scan.Options{
+	fetch, err := fetchOptions(cfg, a.log)
+	if err != nil {
+		return scan.Options{}, none, err
+	}
+	o := scan.Options{
+		TargetURL: cfg.Target, OriginURL: cfg.Origin, Fetch: fetch, ContentTypes: fetch.ContentTypes,
 		Prefix: sf.prefix, Include: sf.include, Exclude: sf.exclude, Shard: shard, Shards: shards,
 		Transfers: cfg.Scan.Transfers, Checkers: cfg.Scan.Checkers, Retries: cfg.Scan.Retries,
 		DryRun: sf.dryRun, CompareSize: sf.compare != "none", Checksum: sf.checksum,
@@ -190,60 +164,35 @@ func scanOptions(ctx context.Context, a *app, sf *scanFlags, what string) (scan.
 	if o.Retries == 0 {
 		o.Retries = -1 // 0 in the configuration means no retries
 	}
-	if o.ContentTypes, err = cfg.contentTypes(); err != nil {
-		return fail(err)
+	if sf.keys == "" {
+		return o, none, nil
 	}
-
-	target, err := store.Open(ctx, cfg.Target)
-	if err != nil {
-		return fail(err)
-	}
-	closers = append(closers, func() { target.Close() })
-	o.Target = target
-	if cfg.Origin != "" {
-		origin, err := store.OpenOrigin(ctx, cfg.Origin)
+	cleanup := none
+	if sf.keys == "-" {
+		o.Keys, o.KeysName = a.stdin, "-"
+	} else {
+		f, err := os.Open(sf.keys)
 		if err != nil {
-			return fail(err)
+			return scan.Options{}, none, asUsage(fmt.Errorf("keys file %s: %w", sf.keys, unwrapPathError(err)))
 		}
-		closers = append(closers, func() { origin.Close() })
-		o.Origin = origin
+		o.Keys, o.KeysName, cleanup = f, sf.keys, func() { f.Close() }
 	}
-	runID := []string{what, store.Redact(cfg.Target), store.Redact(cfg.Origin), sf.keys, sf.prefix,
-		strings.Join(sf.include, "\x00"), strings.Join(sf.exclude, "\x00"), sf.shard}
-	o.RunID = strings.Join(runID, "\n")
-
-	if sf.keys != "" {
-		if sf.keys == "-" {
-			o.Keys, o.KeysName = a.stdin, "-"
-		} else {
-			f, err := os.Open(sf.keys)
-			if err != nil {
-				return fail(asUsage(fmt.Errorf("keys file %s: %w", sf.keys, unwrapPathError(err))))
-			}
-			closers = append(closers, func() { f.Close() })
-			o.Keys, o.KeysName = f, sf.keys
+	if o.OriginURL == "" {
+		set, err := loadRules(a)
+		if err == nil && len(set.Rules) == 0 {
+			err = asUsage(errors.New("--keys without --origin fetches through the rules, and the configuration has none (add rules, or give --origin)"))
 		}
-		if o.Origin == nil {
-			set, err := loadRules(a)
-			if err != nil {
-				return fail(err)
-			}
-			if len(set.Rules) == 0 {
-				return fail(asUsage(errors.New("--keys without --origin fetches through the rules, and the configuration has none (add rules, or give --origin)")))
-			}
-			m, err := mirror.New(mirror.Options{Target: target, Logger: a.log, ContentTypes: o.ContentTypes})
-			if err != nil {
-				return fail(err)
-			}
-			closers = append(closers, func() { m.Close() })
-			o.Rules, o.Filler = set, m
+		if err != nil {
+			cleanup()
+			return scan.Options{}, none, err
 		}
+		o.Rules = set
 	}
 	return o, cleanup, nil
 }
 
 func runScan(ctx context.Context, a *app, sf *scanFlags) error {
-	o, cleanup, err := scanOptions(ctx, a, sf, "scan")
+	o, cleanup, err := scanOptions(a, sf, "scan")
 	if err != nil {
 		return err
 	}
@@ -251,35 +200,57 @@ func runScan(ctx context.Context, a *app, sf *scanFlags) error {
 	o.Progress = newProgress(a.stderr, a.log, "scan", false)
 	res, err := scan.Run(ctx, o)
 	if res != nil {
-		if werr := writeSummary(a, sf, res, func(w io.Writer) { printScanSummary(w, res) }); werr != nil && err == nil {
+		if werr := writeSummary(a, sf, res, func(w io.Writer) { res.WriteSummary(w, store.Redact(a.cfg.Target), retryCommand(a, res.Manifest)) }); werr != nil && err == nil {
 			err = werr
 		}
 	}
 	if err != nil {
-		return scanError(err)
+		return err
 	}
 	if !res.Complete() {
 		return incompleteError{fmt.Errorf("scan finished with %d failed, %d missing, %d size mismatches%s",
-			res.Failed, res.Missing, res.SizeMismatch, manifestHint(res.Manifest))}
+			res.Failed, res.Missing, res.SizeMismatch, manifestHint(a, res.Manifest))}
 	}
 	return nil
 }
 
-func manifestHint(path string) string {
+// manifestHint is the retry advice after a run whose failures are in the
+// manifest at path.
+func manifestHint(a *app, path string) string {
 	if path == "" {
 		return ""
 	}
-	return fmt.Sprintf("; retry the failed keys with: ferry scan --keys %s", path)
+	return "; retry the failed keys with: " + retryCommand(a, path)
 }
 
-// scanError maps scan's errors to exit codes: a bad key list line is a
-// usage error; the rest pass through.
-func scanError(err error) error {
-	var le *scan.LineError
-	if errors.As(err, &le) {
-		return asUsage(err)
+// retryCommand is a command line that retries the keys of a failure
+// manifest with the source, target, state directory and config file of this
+// run (a manifest read alone would go through the rules, or have no source).
+func retryCommand(a *app, manifest string) string {
+	args := []string{"ferry", "scan", "--keys", shellQuote(manifest)}
+	cfg, def := a.cfg, allKeys()
+	for _, kv := range []struct{ flag, val, key string }{
+		{"--origin", store.Redact(cfg.Origin), "origin"},
+		{"--target", store.Redact(cfg.Target), "target"},
+		{"--state-dir", cfg.StateDir, "state_dir"},
+	} {
+		i := slices.IndexFunc(def, func(k key) bool { return k.name == kv.key })
+		if kv.val != def[i].val.DefaultText() {
+			args = append(args, kv.flag, shellQuote(kv.val))
+		}
 	}
-	return err
+	if cfg.File != "" {
+		args = append(args, "--config", shellQuote(cfg.File))
+	}
+	return strings.Join(args, " ")
+}
+
+// shellQuote quotes s for a POSIX shell when it needs it.
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_./:=@%+,-") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 // writeSummary prints the human summary (or JSON with --json) and writes
@@ -298,40 +269,4 @@ func writeSummary(a *app, sf *scanFlags, v any, human func(io.Writer)) error {
 	}
 	human(a.stdout)
 	return nil
-}
-
-func printScanSummary(w io.Writer, r *scan.Result) {
-	verb := "copied"
-	if r.DryRun {
-		verb = "would copy"
-	}
-	n := r.Copied
-	if r.DryRun {
-		n = r.Missing
-	}
-	rate := 0.0
-	if r.Seconds > 0 {
-		rate = float64(r.CopiedBytes) / r.Seconds / (1 << 20)
-	}
-	fmt.Fprintf(w, "scan (%s): %d keys, %s %d (%s), skipped %d already present, failed %d",
-		r.Mode, r.Listed, verb, n, human(r.CopiedBytes), r.Skipped, r.Failed)
-	if r.Vanished > 0 {
-		fmt.Fprintf(w, ", %d gone from the origin", r.Vanished)
-	}
-	if r.SizeMismatch > 0 {
-		fmt.Fprintf(w, ", %d size mismatches", r.SizeMismatch)
-	}
-	fmt.Fprintf(w, " in %.1fs (%.1f MiB/s, %.0f objects/s)\n", r.Seconds, rate, float64(r.Processed())/max(r.Seconds, 1e-9))
-	if r.Resumed > 0 {
-		fmt.Fprintf(w, "resumed after %d keys done by an interrupted run\n", r.Resumed)
-	}
-	for _, f := range r.Failures {
-		fmt.Fprintf(w, "  failed %q: %s: %s\n", f.Key, f.Reason, f.Error)
-	}
-	for _, k := range r.SizeMismatchKeys {
-		fmt.Fprintf(w, "  size differs %q\n", k)
-	}
-	if r.Manifest != "" {
-		fmt.Fprintf(w, "failure manifest: %s (retry with: ferry scan --keys %s)\n", r.Manifest, r.Manifest)
-	}
 }

@@ -3,102 +3,74 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
-	"net/url"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/ferry-migrate/ferry/internal/confval"
 	"github.com/ferry-migrate/ferry/mirror"
 	"github.com/ferry-migrate/ferry/rules"
+	"github.com/ferry-migrate/ferry/scan"
 	"github.com/ferry-migrate/ferry/serve"
-	"github.com/ferry-migrate/ferry/store"
 	"github.com/spf13/cobra"
 )
 
 // serveConfig holds the serve.* keys.
 type serveConfig struct {
-	Listen                string        `mapstructure:"listen"`
-	AdminListen           string        `mapstructure:"admin_listen"`
-	Addressing            string        `mapstructure:"addressing"`
-	Bucket                string        `mapstructure:"bucket"`
-	Grace                 time.Duration `mapstructure:"grace"`
-	ShutdownDelay         time.Duration `mapstructure:"shutdown_delay"`
-	ReadHeaderTimeout     time.Duration `mapstructure:"read_header_timeout"`
-	IdleTimeout           time.Duration `mapstructure:"idle_timeout"`
-	WriteIdleTimeout      time.Duration `mapstructure:"write_idle_timeout"`
-	MaxHeaderBytes        int           `mapstructure:"max_header_bytes"`
-	MaxObjectSize         int64         `mapstructure:"max_object_size"`
-	ConnectTimeout        time.Duration `mapstructure:"connect_timeout"`
-	OriginHeaderTimeout   time.Duration `mapstructure:"origin_header_timeout"`
-	OriginIdleTimeout     time.Duration `mapstructure:"origin_idle_timeout"`
-	FillTimeout           time.Duration `mapstructure:"fill_timeout"`
-	AllowPrivateRedirects bool          `mapstructure:"allow_private_redirects"`
-	SpoolDir              string        `mapstructure:"spool_dir"`
-	Via                   string        `mapstructure:"via"`
-	AccessLog             bool          `mapstructure:"access_log"`
-	ReloadInterval        time.Duration `mapstructure:"reload_interval"`
+	Listen                string
+	AdminListen           string
+	Addressing            string
+	Bucket                string
+	Grace                 time.Duration
+	ShutdownDelay         time.Duration
+	ReadHeaderTimeout     time.Duration
+	IdleTimeout           time.Duration
+	WriteIdleTimeout      time.Duration
+	MaxHeaderBytes        int
+	MaxObjectSize         int64
+	ConnectTimeout        time.Duration
+	OriginHeaderTimeout   time.Duration
+	OriginIdleTimeout     time.Duration
+	FillTimeout           time.Duration
+	AllowPrivateRedirects bool
+	SpoolDir              string
+	Via                   string
+	AccessLog             bool
+	ReloadInterval        time.Duration
 }
 
-var serveKeys = []configKey{
-	{"serve.listen", ":8080", "address the mirror listens on"},
-	{"serve.admin_listen", "127.0.0.1:9091", `address of /metrics, /healthz, /readyz ("" disables it)`},
-	{"serve.addressing", "domain", "domain (the path is the key) or path (/bucket/key, for S3 clients)"},
-	{"serve.bucket", "", `bucket name expected in path addressing ("" accepts any)`},
-	{"serve.grace", 30 * time.Second, "on SIGTERM/SIGINT, how long in-flight responses and fills may finish"},
-	{"serve.shutdown_delay", time.Duration(0), "on SIGTERM/SIGINT, how long /readyz answers 503 while serving goes on, before the drain (so load balancers stop sending first)"},
-	{"serve.read_header_timeout", 10 * time.Second, "time a client has to send the request headers"},
-	{"serve.idle_timeout", 120 * time.Second, "keep-alive connections idle this long are closed"},
-	{"serve.write_idle_timeout", 60 * time.Second, "a response that makes no write progress this long is aborted (idle, not total)"},
-	{"serve.max_header_bytes", 64 << 10, "largest request header block accepted"},
-	{"serve.max_object_size", int64(5 << 30), "fills of larger objects fail (bytes)"},
-	{"serve.connect_timeout", 10 * time.Second, "origin dial timeout"},
-	{"serve.origin_header_timeout", 30 * time.Second, "time the origin has to send response headers"},
-	{"serve.origin_idle_timeout", 60 * time.Second, "a fill whose origin sends no byte this long fails"},
-	{"serve.fill_timeout", time.Hour, "total deadline of one fill"},
-	{"serve.allow_private_redirects", false, "let origin redirects reach loopback, private and link-local addresses"},
-	{"serve.spool_dir", "", "directory for fill spool files (default: the system temp dir)"},
-	{"serve.via", "ferry", "Via token added to origin requests; a request carrying it is refused with 508 (loop)"},
-	{"serve.access_log", true, "log one line per request"},
-	{"serve.reload_interval", 2 * time.Second, "how often the config file is checked for changes"},
+func (s *serveConfig) keys() []key {
+	return []key{
+		{"serve.listen", "listen", "address the mirror listens on", confval.String(&s.Listen, ":8080", confval.NotEmpty, listenAddr)},
+		{"serve.admin_listen", "admin-listen", `address of /metrics, /healthz, /readyz ("" disables it)`, confval.String(&s.AdminListen, "127.0.0.1:9091", listenAddr)},
+		{"serve.addressing", "addressing", "domain (the path is the key) or path (/bucket/key, for S3 clients)",
+			confval.String(&s.Addressing, serve.AddressingDomain, confval.OneOf([]string{serve.AddressingDomain, serve.AddressingPath}))},
+		{"serve.bucket", "bucket", `bucket name expected in path addressing ("" accepts any)`, confval.String(&s.Bucket, "")},
+		{"serve.grace", "grace", "on SIGTERM/SIGINT, how long in-flight responses and fills may finish", confval.Duration(&s.Grace, serve.DefaultGrace)},
+		{"serve.shutdown_delay", "shutdown-delay", "on SIGTERM/SIGINT, how long /readyz answers 503 while serving goes on, before the drain (so load balancers stop sending first)", confval.Delay(&s.ShutdownDelay, 0)},
+		{"serve.read_header_timeout", "", "time a client has to send the request headers", confval.Duration(&s.ReadHeaderTimeout, serve.DefaultReadHeaderTimeout)},
+		{"serve.idle_timeout", "", "keep-alive connections idle this long are closed", confval.Duration(&s.IdleTimeout, serve.DefaultIdleTimeout)},
+		{"serve.write_idle_timeout", "", "a response that makes no write progress this long is aborted (idle, not total)", confval.Duration(&s.WriteIdleTimeout, serve.DefaultWriteIdleTimeout)},
+		{"serve.max_header_bytes", "", "largest request header block accepted (a size: 64K, 1M)", confval.Size(&s.MaxHeaderBytes, serve.DefaultMaxHeaderBytes, 1024)},
+		{"serve.max_object_size", "", "fills of larger objects fail (a size: 5GiB, 500M)", confval.Size(&s.MaxObjectSize, mirror.DefaultMaxObjectSize, 1)},
+		{"serve.connect_timeout", "", "origin dial timeout", confval.Duration(&s.ConnectTimeout, mirror.DefaultConnectTimeout)},
+		{"serve.origin_header_timeout", "", "time the origin has to send response headers", confval.Duration(&s.OriginHeaderTimeout, mirror.DefaultHeaderTimeout)},
+		{"serve.origin_idle_timeout", "", "a fill whose origin sends no byte this long fails", confval.Duration(&s.OriginIdleTimeout, mirror.DefaultIdleTimeout)},
+		{"serve.fill_timeout", "", "total deadline of one fill", confval.Duration(&s.FillTimeout, mirror.DefaultFillTimeout)},
+		{"serve.allow_private_redirects", "", "let origin redirects reach loopback, private and link-local addresses", confval.Bool(&s.AllowPrivateRedirects, false)},
+		{"serve.spool_dir", "", "directory for fill spool files (default: the system temp dir)", confval.String(&s.SpoolDir, "")},
+		{"serve.via", "", "Via token added to origin requests; a request carrying it is refused with 508 (loop)", confval.String(&s.Via, serve.DefaultVia, oneToken)},
+		{"serve.access_log", "", "log one line per request", confval.Bool(&s.AccessLog, true)},
+		{"serve.reload_interval", "", "how often the config file is checked for changes", confval.Duration(&s.ReloadInterval, serve.DefaultWatchInterval)},
+	}
 }
 
-// validate checks the serve.* keys.
-func (s *serveConfig) validate() error {
-	switch s.Addressing {
-	case serve.AddressingDomain, serve.AddressingPath:
-	default:
-		return fmt.Errorf("serve.addressing: %q is not one of domain, path", s.Addressing)
-	}
-	if s.Listen == "" {
-		return errors.New("serve.listen: must not be empty")
-	}
-	if strings.ContainsAny(s.Via, " ,\t") {
-		return fmt.Errorf("serve.via: %q must be one token (no spaces or commas)", s.Via)
-	}
-	for _, d := range []struct {
-		name string
-		v    time.Duration
-	}{
-		{"serve.grace", s.Grace}, {"serve.read_header_timeout", s.ReadHeaderTimeout},
-		{"serve.idle_timeout", s.IdleTimeout}, {"serve.write_idle_timeout", s.WriteIdleTimeout},
-		{"serve.connect_timeout", s.ConnectTimeout}, {"serve.origin_header_timeout", s.OriginHeaderTimeout},
-		{"serve.origin_idle_timeout", s.OriginIdleTimeout}, {"serve.fill_timeout", s.FillTimeout},
-		{"serve.reload_interval", s.ReloadInterval},
-	} {
-		if d.v <= 0 {
-			return fmt.Errorf("%s: %v must be a positive duration such as 30s", d.name, d.v)
-		}
-	}
-	if s.MaxHeaderBytes < 1024 {
-		return fmt.Errorf("serve.max_header_bytes: %d is too small (at least 1024)", s.MaxHeaderBytes)
-	}
-	if s.MaxObjectSize <= 0 {
-		return fmt.Errorf("serve.max_object_size: %d must be positive (bytes)", s.MaxObjectSize)
+func oneToken(s string) error {
+	if strings.ContainsAny(s, " ,\t") {
+		return errors.New("must be one token (no spaces or commas)")
 	}
 	return nil
 }
@@ -127,24 +99,12 @@ Fill outcomes are journaled in <state_dir>/serve-journal-<host>.jsonl for finali
 ` + exitCodesHelp,
 		Example: `  ferry serve --target s3://new-bucket?endpoint=https://s3.example.com --config ferry.yaml
   ferry serve --target ./data --addressing path --bucket site --listen 127.0.0.1:8080`,
-		Args: usageArgs(cobra.NoArgs),
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runServe(cmd.Context(), a, cmd)
 		},
 	}
-	f := c.Flags()
-	f.String("listen", ":8080", "address to listen on")
-	f.String("admin-listen", "127.0.0.1:9091", `address of /metrics, /healthz and /readyz ("" disables)`)
-	f.String("addressing", "domain", "domain (the path is the key) or path (/bucket/key)")
-	f.String("bucket", "", "bucket name expected in path addressing")
-	f.Duration("grace", 30*time.Second, "drain time on SIGTERM/SIGINT")
-	bindKey(f, "listen", "serve.listen")
-	bindKey(f, "admin-listen", "serve.admin_listen")
-	bindKey(f, "addressing", "serve.addressing")
-	bindKey(f, "bucket", "serve.bucket")
-	bindKey(f, "grace", "serve.grace")
-	f.Duration("shutdown-delay", 0, "on SIGTERM/SIGINT, keep serving this long with /readyz 503 before draining")
-	bindKey(f, "shutdown-delay", "serve.shutdown_delay")
+	addKeyFlags(c.Flags(), "serve.listen", "serve.admin_listen", "serve.addressing", "serve.bucket", "serve.grace", "serve.shutdown_delay")
 	return c
 }
 
@@ -166,61 +126,16 @@ func serveSettings(cfg *Config, log *slog.Logger) (serve.Settings, error) {
 	return serve.Settings{Addressing: cfg.Serve.Addressing, Bucket: cfg.Serve.Bucket, Rules: set}, nil
 }
 
-// localDir returns the directory of a file target URL, "" for other schemes
-// (the same interpretation as store.Open).
-func localDir(target string) string {
-	if !strings.Contains(target, "://") {
-		abs, err := filepath.Abs(target)
-		if err != nil {
-			return ""
-		}
-		return abs
-	}
-	u, err := url.Parse(target)
-	if err != nil || u.Scheme != "file" || u.RawQuery != "" {
-		return ""
-	}
-	abs, err := filepath.Abs(filepath.FromSlash(u.Host + u.Path))
-	if err != nil {
-		return ""
-	}
-	return abs
-}
-
-func runServe(ctx context.Context, a *app, cmd *cobra.Command) error {
-	cfg := a.cfg
+// fetchOptions are the origin fetch settings (serve.* keys) of every
+// command that fetches through the rules: serve's fills, scan's key lists
+// and rules test --fetch send the same requests.
+func fetchOptions(cfg *Config, log *slog.Logger) (mirror.Options, error) {
 	sc := cfg.Serve
-	settings, err := serveSettings(cfg, a.log)
-	if err != nil {
-		return asUsage(err)
-	}
 	types, err := cfg.contentTypes()
 	if err != nil {
-		return err
+		return mirror.Options{}, err
 	}
-	target, err := store.Open(ctx, cfg.Target)
-	if err != nil {
-		return err
-	}
-	defer target.Close()
-
-	if err := os.MkdirAll(cfg.StateDir, 0o755); err != nil {
-		return fmt.Errorf("state dir: %w", err)
-	}
-	host, _ := os.Hostname()
-	if host == "" {
-		host = "local"
-	}
-	journalPath := filepath.Join(cfg.StateDir, "serve-journal-"+host+".jsonl")
-	journal, err := mirror.OpenJournal(journalPath)
-	if err != nil {
-		return fmt.Errorf("journal %s: %w", journalPath, err)
-	}
-	defer journal.Close()
-
-	metrics := serve.NewMetrics()
-	m, err := mirror.New(mirror.Options{
-		Target:                target,
+	return mirror.Options{
 		SpoolDir:              sc.SpoolDir,
 		MaxObjectSize:         sc.MaxObjectSize,
 		ConnectTimeout:        sc.ConnectTimeout,
@@ -230,61 +145,60 @@ func runServe(ctx context.Context, a *app, cmd *cobra.Command) error {
 		AllowPrivateRedirects: sc.AllowPrivateRedirects,
 		ContentTypes:          types,
 		Via:                   sc.Via,
-		Journal:               journal,
-		Hooks:                 metrics.Hooks(),
-		Logger:                a.log,
-	})
+		Logger:                log,
+	}, nil
+}
+
+func runServe(ctx context.Context, a *app, cmd *cobra.Command) error {
+	cfg := a.cfg
+	sc := cfg.Serve
+	settings, err := serveSettings(cfg, a.log)
+	if err != nil {
+		return asUsage(err)
+	}
+	fetch, err := fetchOptions(cfg, a.log)
 	if err != nil {
 		return err
 	}
-
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
-
 	access := a.log
 	if !sc.AccessLog {
 		access = slog.New(slog.DiscardHandler)
 	}
+	a.log.Debug("serve", "config", cfg.File)
 	ver, rev, _ := buildVersion()
-	srv, err := serve.New(serve.Options{
-		Target:            target,
-		FileRoot:          localDir(cfg.Target),
-		Mirror:            serve.MirrorFiller(m),
-		Metrics:           metrics,
-		Logger:            a.log,
-		AccessLog:         access,
-		Listen:            sc.Listen,
-		AdminListen:       sc.AdminListen,
-		Via:               sc.Via,
-		ReadHeaderTimeout: sc.ReadHeaderTimeout,
-		IdleTimeout:       sc.IdleTimeout,
-		WriteIdleTimeout:  sc.WriteIdleTimeout,
-		MaxHeaderBytes:    sc.MaxHeaderBytes,
-		Grace:             sc.Grace,
-		ShutdownDelay:     sc.ShutdownDelay,
-		Build:             serve.BuildInfo{Version: ver, Commit: rev},
-		Settings:          settings,
-		Reload: func(context.Context) (serve.Settings, error) {
-			ncfg, _, err := loadConfig(cmd, a.configFlag)
-			if err != nil {
-				return serve.Settings{}, err
-			}
-			return serveSettings(ncfg, a.log)
+	// serve.Run returns nil after a graceful drain on SIGTERM/SIGINT (exit 0).
+	return serve.Run(ctx, serve.Config{
+		TargetURL:   cfg.Target,
+		JournalPath: scan.StateDir(cfg.StateDir).ServeJournal(),
+		Fetch:       fetch,
+		Server: serve.Options{
+			Logger:            a.log,
+			AccessLog:         access,
+			Listen:            sc.Listen,
+			AdminListen:       sc.AdminListen,
+			Via:               sc.Via,
+			ReadHeaderTimeout: sc.ReadHeaderTimeout,
+			IdleTimeout:       sc.IdleTimeout,
+			WriteIdleTimeout:  sc.WriteIdleTimeout,
+			MaxHeaderBytes:    sc.MaxHeaderBytes,
+			Grace:             sc.Grace,
+			ShutdownDelay:     sc.ShutdownDelay,
+			Build:             serve.BuildInfo{Version: ver, Commit: rev},
+			Settings:          settings,
+			Reload: func(context.Context) (serve.Settings, error) {
+				ncfg, _, err := loadConfig(cmd, a.configFlag)
+				if err != nil {
+					return serve.Settings{}, err
+				}
+				return serveSettings(ncfg, a.log)
+			},
+			WatchFile:     cfg.File,
+			WatchFiles:    []string{cfg.RulesFile},
+			WatchInterval: sc.ReloadInterval,
+			ReloadSignal:  hup,
 		},
-		WatchFile:     cfg.File,
-		WatchInterval: sc.ReloadInterval,
-		ReloadSignal:  hup,
 	})
-	if err != nil {
-		return asUsage(err)
-	}
-	a.log.Info("serve", "target", store.Redact(cfg.Target), "config", cfg.File, "journal", journalPath)
-	// Run returns nil after a graceful drain on SIGTERM/SIGINT (exit 0); it
-	// has shut the mirror down by then. Close covers a listener that failed.
-	if err := srv.Run(ctx); err != nil {
-		_ = m.Close()
-		return err
-	}
-	return nil
 }

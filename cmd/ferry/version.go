@@ -51,12 +51,16 @@ func newVersionCmd(a *app) *cobra.Command {
 	return &cobra.Command{
 		Use:         "version",
 		Short:       "Print the version, commit and build date",
-		Args:        usageArgs(cobra.NoArgs),
+		Args:        noArgs,
 		Annotations: map[string]string{"noconfig": "true"},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			v, c, d := buildVersion()
-			fmt.Fprintf(a.stdout, "ferry %s\ncommit %s\nbuilt %s\n", v, c, d)
+			fmt.Fprint(a.stdout, versionText(buildVersion()))
 			return nil
 		},
 	}
+}
+
+// versionText is the output of ferry version and ferry --version.
+func versionText(v, c, d string) string {
+	return fmt.Sprintf("ferry %s\ncommit %s\nbuilt %s\n", v, c, d)
 }

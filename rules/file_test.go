@@ -1,4 +1,4 @@
-package main
+package rules
 
 import (
 	"bytes"
@@ -6,14 +6,12 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/ferry-migrate/ferry/rules"
 )
 
 // TestReplaceRulesLayouts: the rules: section is replaced in files of many
 // shapes, every other line is kept, and the result reads back.
 func TestReplaceRulesLayouts(t *testing.T) {
-	one := []rules.Rule{{Origin: "http://h/", KeyPrefix: "a/", FollowRedirects: true, MirrorHead: true}}
+	one := []Rule{{Origin: "http://h/", KeyPrefix: "a/", FollowRedirects: true, MirrorHead: true}}
 	tests := []struct{ name, in, want string }{
 		{"empty file", "", "rules:\n  - key_prefix: a/\n    origin: http://h/\n"},
 		{"comments only", "# hello\n", "# hello\nrules:\n  - key_prefix: a/\n    origin: http://h/\n"},
@@ -27,7 +25,7 @@ func TestReplaceRulesLayouts(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			out, _, err := replaceRules("ferry.yaml", []byte(tt.in), one)
+			out, _, err := Replace("ferry.yaml", []byte(tt.in), one)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -37,13 +35,13 @@ func TestReplaceRulesLayouts(t *testing.T) {
 		})
 	}
 	// A top level that is not a mapping is refused.
-	if _, _, err := replaceRules("ferry.yaml", []byte("- a\n- b\n"), one); err == nil {
+	if _, _, err := Replace("ferry.yaml", []byte("- a\n- b\n"), one); err == nil {
 		t.Error("a list at the top level was accepted")
 	}
 	// An anchor in the rules used elsewhere: other keys would change, so the
 	// rewrite is refused rather than silently altering them.
 	in := "rules:\n  - &o {origin: \"http://h/\"}\ntarget: file:///x\nx: *o\n"
-	if _, _, err := replaceRules("ferry.yaml", []byte(in), one); err == nil {
+	if _, _, err := Replace("ferry.yaml", []byte(in), one); err == nil {
 		t.Error("a rewrite that changes another key was accepted")
 	}
 }
@@ -58,7 +56,7 @@ func TestWriteFileAtomic(t *testing.T) {
 	if err := os.Symlink(real, link); err != nil {
 		t.Skip(err)
 	}
-	if err := writeFileAtomic(link, []byte("new")); err != nil {
+	if err := WriteFileAtomic(link, []byte("new")); err != nil {
 		t.Fatal(err)
 	}
 	data, _ := os.ReadFile(real)
@@ -74,5 +72,43 @@ func TestWriteFileAtomic(t *testing.T) {
 		if strings.Contains(e.Name(), ".tmp-") {
 			t.Errorf("temp file left: %s", e.Name())
 		}
+	}
+}
+
+// TestClearFileReadOnly: a config file nobody may write (a ConfigMap mounted
+// read-only) is refused before anything is written, also for root, and an
+// editable file is cleared with a backup that restores the rules.
+func TestClearFileReadOnly(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "ferry.yaml")
+	content := "target: file:///x\nrules:\n  - origin: http://h/\n"
+	if err := os.WriteFile(file, []byte(content), 0o444); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := ClearFile(file, filepath.Join(dir, "state")); err == nil {
+		t.Fatal("a read-only config file was rewritten")
+	}
+	if err := CheckWritable(file); err == nil {
+		t.Error("CheckWritable accepted a 0444 file")
+	}
+	if data, _ := os.ReadFile(file); string(data) != content {
+		t.Errorf("file changed: %q", data)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "state")); err == nil {
+		t.Error("a backup was written for a refused clear")
+	}
+	if err := os.Chmod(file, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	backup, n, err := ClearFile(file, filepath.Join(dir, "state"))
+	if err != nil || n != 1 {
+		t.Fatalf("ClearFile: %d, %v", n, err)
+	}
+	set, err := ReadFile(file)
+	if err != nil || len(set.Rules) != 0 {
+		t.Fatalf("rules left: %v, %v", set, err)
+	}
+	if set, err := ReadFile(backup); err != nil || len(set.Rules) != 1 || set.Rules[0].Origin != "http://h/" {
+		t.Errorf("backup %s does not restore the rule: %v, %v", backup, set, err)
 	}
 }
