@@ -3,6 +3,7 @@ package serve
 import (
 	"context"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -14,7 +15,14 @@ import (
 
 // BenchmarkHit4K measures a 4 KiB hit on a file target through a real
 // loopback connection (keep-alive).
-func BenchmarkHit4K(b *testing.B) {
+func BenchmarkHit4K(b *testing.B) { benchHit4K(b, nil) }
+
+// BenchmarkHit4KAccessLog is BenchmarkHit4K with the JSON access log on.
+func BenchmarkHit4KAccessLog(b *testing.B) {
+	benchHit4K(b, slog.New(slog.NewJSONHandler(io.Discard, nil)))
+}
+
+func benchHit4K(b *testing.B, access *slog.Logger) {
 	dir := b.TempDir()
 	bk, err := store.Open(context.Background(), dir)
 	if err != nil {
@@ -24,7 +32,7 @@ func BenchmarkHit4K(b *testing.B) {
 	if err := bk.WriteAll(context.Background(), "4k.bin", make([]byte, 4096), nil); err != nil {
 		b.Fatal(err)
 	}
-	srv, err := New(Options{Target: bk})
+	srv, err := New(Options{Target: bk, AccessLog: access})
 	if err != nil {
 		b.Fatal(err)
 	}

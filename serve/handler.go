@@ -13,15 +13,18 @@ import (
 	"github.com/ferry-migrate/ferry/store"
 )
 
-// Outcomes, in X-Ferry-Mirror (the first four), metrics and the access log.
+// Outcomes: one name each in the X-Ferry-Mirror header, the access log's
+// "mirror" field and the metrics' "outcome" label. The header is sent for
+// the first five (the target or the origin answered about the object).
 const (
-	outcomeHit       = "hit"
-	outcomeFill      = "fill"
-	outcomeCoalesced = "coalesced"
-	outcomeOrigin    = "origin"
-	outcomeNotFound  = "not_found"
-	outcomeRefused   = "refused"
-	outcomeError     = "error"
+	outcomeHit       = "hit"       // served from the target
+	outcomeFill      = "fill"      // fetched from the origin, streamed and stored
+	outcomeCoalesced = "coalesced" // joined a fill already in flight
+	outcomeOrigin    = "origin"    // answered from the origin, nothing stored: HEAD, passed-through redirect
+	outcomeNotFound  = "not_found" // the origin answered 404
+	outcomeNoRule    = "no_rule"   // missing, and no rule sends it to the origin (or mirror_head: false)
+	outcomeRefused   = "refused"   // a request serve does not take (method, key, loop, bucket)
+	outcomeError     = "error"     // the target or the fill failed
 )
 
 // reqCtx is what one request carries through the handler.
@@ -84,16 +87,19 @@ func (s *Server) finish(r *http.Request, w *respWriter, rc *reqCtx, start time.T
 	if !s.access.Enabled(r.Context(), slog.LevelInfo) {
 		return
 	}
-	attrs := make([]slog.Attr, 0, 12)
+	attrs := make([]slog.Attr, 0, 15)
 	attrs = append(attrs,
 		slog.String("method", r.Method),
 		slog.String("key", rc.key),
 		slog.Int("status", status),
 		slog.Int64("bytes", w.bytes),
-		slog.Duration("duration", d),
+		slog.Float64("duration", d.Seconds()),
 		slog.String("mirror", rc.outcome),
 		slog.String("request_id", rc.id),
 		slog.String("remote", r.RemoteAddr),
+		slog.String("host", r.Host),
+		slog.String("query", r.URL.RawQuery),
+		slog.String("user_agent", r.UserAgent()),
 	)
 	if rg := r.Header.Get("Range"); rg != "" {
 		attrs = append(attrs, slog.String("range", rg))
@@ -306,7 +312,7 @@ func (s *Server) serveHit(w *respWriter, r *http.Request, rc *reqCtx, meta store
 // serveMiss handles a key the target lacks: the mirror matches the rules
 // and answers 404 (no rule), a fill (GET) or an origin HEAD.
 func (s *Server) serveMiss(w *respWriter, r *http.Request, rc *reqCtx, st *Settings) {
-	rc.outcome = outcomeNotFound
+	rc.outcome = outcomeNoRule
 	if s.opts.Mirror == nil || st.Rules == nil {
 		writeError(w, r, rc, errNoSuchKey)
 		return
@@ -398,7 +404,7 @@ func (s *Server) originError(w *respWriter, r *http.Request, rc *reqCtx, err err
 		w.WriteHeader(re.Status)
 	case errors.Is(err, mirror.ErrNotFound):
 		rc.outcome = outcomeNotFound
-		w.Header().Set("X-Ferry-Mirror", outcomeOrigin)
+		w.Header().Set("X-Ferry-Mirror", outcomeNotFound)
 		writeError(w, r, rc, err)
 	case errors.Is(err, context.Canceled) && r.Context().Err() != nil:
 		rc.outcome = outcomeError

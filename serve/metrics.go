@@ -2,6 +2,7 @@ package serve
 
 import (
 	"net/http"
+	"runtime"
 	"time"
 
 	"github.com/ferry-migrate/ferry/mirror"
@@ -25,7 +26,44 @@ type Metrics struct {
 	inFlight     prometheus.Gauge
 	reloads      *prometheus.CounterVec
 	rules        prometheus.Gauge
+	build        *prometheus.GaugeVec
 }
+
+// BuildInfo names the running binary (cmd passes its ldflags values).
+type BuildInfo struct {
+	Version string // "" is reported as "unknown"
+	Commit  string // "" is reported as "unknown"
+}
+
+// Known label values, pre-set to 0 by NewMetrics so that every series an
+// alert selects exists from the first scrape: rate() and increase() then see
+// the first event instead of a series that starts at 1.
+var (
+	requestMethods = []string{"GET", "HEAD"} // plus "other", which is always refused with 405
+	// outcomeCodes are the status codes each outcome can answer with.
+	outcomeCodes = map[string][]int{
+		outcomeHit:       {200, 206, 304, 412, 416},
+		outcomeFill:      {200, 206, 304, 412, 416},
+		outcomeCoalesced: {200, 206, 304, 412, 416},
+		outcomeOrigin:    {200, 206, 301, 302, 303, 304, 307, 308, 412, 416},
+		outcomeNotFound:  {404},
+		outcomeNoRule:    {404},
+		outcomeRefused:   {400, 404, 405, 501, 508},
+		outcomeError:     {400, 424, 499, 500, 503},
+	}
+	// fillResults are mirror's fill outcomes; fillFailReasons the reasons of
+	// a failed one (TestPresetCoversMirrorReasons checks it has them all).
+	fillResults = []mirror.Outcome{
+		mirror.OutcomeStored, mirror.OutcomeExists, mirror.OutcomeNotFound, mirror.OutcomeRedirect, mirror.OutcomeFailed,
+	}
+	fillFailReasons = []mirror.Reason{
+		mirror.ReasonStatus, mirror.ReasonNetwork, mirror.ReasonTimeout, mirror.ReasonLength, mirror.ReasonMD5,
+		mirror.ReasonTooLarge, mirror.ReasonRedirectLoop, mirror.ReasonRedirectBlocked, mirror.ReasonRefusedKey,
+		mirror.ReasonRule, mirror.ReasonOrigin, mirror.ReasonOriginOpen, mirror.ReasonSpool, mirror.ReasonStore,
+		mirror.ReasonTargetRefusedKey, mirror.ReasonCanceled, mirror.ReasonInternal,
+	}
+	reloadResults = []string{"ok", "refused"}
+)
 
 // NewMetrics registers serve's metrics (and the Go and process collectors)
 // on a new registry.
@@ -34,7 +72,7 @@ func NewMetrics() *Metrics {
 	latency := []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60}
 	m.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "ferry_serve_requests_total",
-		Help: "Requests answered, by method, mirror outcome (hit, fill, coalesced, origin, not_found, refused, error) and status code.",
+		Help: "Requests answered, by method, mirror outcome (hit, fill, coalesced, origin, not_found, no_rule, refused, error) and status code.",
 	}, []string{"method", "outcome", "code"})
 	m.duration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "ferry_serve_request_duration_seconds",
@@ -74,10 +112,55 @@ func NewMetrics() *Metrics {
 		Name: "ferry_serve_rules",
 		Help: "Back-to-origin rules currently loaded.",
 	})
+	m.build = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "ferry_build_info",
+		Help: "Always 1; the labels name the running ferry build.",
+	}, []string{"version", "commit", "go_version"})
 	m.reg.MustRegister(m.requests, m.duration, m.clientBytes, m.fills, m.fillDuration,
-		m.coalesced, m.originBytes, m.inFlight, m.reloads, m.rules,
+		m.coalesced, m.originBytes, m.inFlight, m.reloads, m.rules, m.build,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.preset()
+	m.setBuild(BuildInfo{})
 	return m
+}
+
+// preset creates every known label combination at 0.
+func (m *Metrics) preset() {
+	for outcome, codes := range outcomeCodes {
+		for _, method := range requestMethods {
+			for _, code := range codes {
+				m.requests.WithLabelValues(method, outcome, statusText(code))
+			}
+		}
+		m.duration.WithLabelValues(outcome)
+		m.clientBytes.WithLabelValues(outcome)
+	}
+	m.requests.WithLabelValues("other", outcomeRefused, statusText(http.StatusMethodNotAllowed))
+	for _, result := range fillResults {
+		m.fillDuration.WithLabelValues(string(result))
+		if result != mirror.OutcomeFailed {
+			m.fills.WithLabelValues(string(result), "")
+		}
+	}
+	for _, reason := range fillFailReasons {
+		m.fills.WithLabelValues(string(mirror.OutcomeFailed), string(reason))
+	}
+	for _, result := range reloadResults {
+		m.reloads.WithLabelValues(result)
+	}
+}
+
+// setBuild sets ferry_build_info to 1 for b (and drops an earlier build).
+func (m *Metrics) setBuild(b BuildInfo) {
+	v, c := b.Version, b.Commit
+	if v == "" {
+		v = "unknown"
+	}
+	if c == "" {
+		c = "unknown"
+	}
+	m.build.Reset()
+	m.build.WithLabelValues(v, c, runtime.Version()).Set(1)
 }
 
 // Registry returns the private registry, to add more collectors.

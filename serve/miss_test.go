@@ -125,7 +125,7 @@ func TestMiss(t *testing.T) {
 		t.Errorf("mirror_head false: %d, origin heads %d", r.status, o.heads.Load()-heads)
 	}
 
-	if r := e.do("GET", "m/nothere"); r.status != 404 || s3Code(t, r.body) != "NoSuchKey" || r.header.Get("X-Ferry-Mirror") != "origin" {
+	if r := e.do("GET", "m/nothere"); r.status != 404 || s3Code(t, r.body) != "NoSuchKey" || r.header.Get("X-Ferry-Mirror") != "not_found" {
 		t.Errorf("origin 404: %d %s", r.status, r.body)
 	}
 	gets := o.gets.Load()

@@ -28,7 +28,7 @@ type runEnv struct {
 
 // startRun runs a Server on loopback listeners; its settings come from a
 // small file ("domain", "path" or "bad") re-read on reload.
-func startRun(t *testing.T, grace time.Duration) *runEnv {
+func startRun(t *testing.T, grace time.Duration, mod ...func(*Options)) *runEnv {
 	t.Helper()
 	b, dir := fileTarget(t)
 	if err := b.WriteAll(context.Background(), "k", []byte("v"), nil); err != nil {
@@ -58,9 +58,13 @@ func startRun(t *testing.T, grace time.Duration) *runEnv {
 		t.Fatal(err)
 	}
 	st, _ := load(context.Background())
-	re.srv, err = New(Options{Target: b, Mirror: m, Listener: ln, AdminListener: aln,
+	o := Options{Target: b, Mirror: m, Listener: ln, AdminListener: aln,
 		Settings: st, Reload: load, WatchFile: re.cfgFile, WatchInterval: 20 * time.Millisecond,
-		ReloadSignal: re.hup, Grace: grace})
+		ReloadSignal: re.hup, Grace: grace}
+	for _, m := range mod {
+		m(&o)
+	}
+	re.srv, err = New(o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,9 +79,11 @@ func startRun(t *testing.T, grace time.Duration) *runEnv {
 	return re
 }
 
+// writeSettings replaces file in one rename, so the watcher never sees it
+// truncated or with its old mtime (which would be an extra reload, of
+// empty settings).
 func writeSettings(t *testing.T, file, s string) {
 	t.Helper()
-	// Written aside and renamed, so a poll never reads a half-written file.
 	tmp := file + ".tmp"
 	if err := os.WriteFile(tmp, []byte(s+"\n"), 0o644); err != nil {
 		t.Fatal(err)
@@ -90,15 +96,17 @@ func writeSettings(t *testing.T, file, s string) {
 	}
 }
 
+// eventually waits for cond, polling; the deadline is generous because the
+// machine may be loaded, and only a failing test waits for all of it.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	for i := 0; i < 300; i++ {
-		if cond() {
-			return
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out (30s) waiting for %s", what)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	t.Fatalf("timed out waiting for %s", what)
 }
 
 func reloads(t *testing.T, re *runEnv, result string) string {
@@ -216,5 +224,35 @@ func TestShutdownGraceExpires(t *testing.T) {
 	re.done <- nil
 	if d := time.Since(start); d > 3*time.Second {
 		t.Errorf("Run took %v with a 200ms grace", d)
+	}
+}
+
+// TestFileChangesSettle: a change is reported once the file kept its new
+// mtime and size for one more poll, so a file seen while being written
+// (truncated, then the final size, then the final mtime) is loaded once, in
+// its final state; a file that goes away is never reported, its return is.
+func TestFileChangesSettle(t *testing.T) {
+	v1 := fileStamp{mod: 1, size: 10}
+	c := fileChanges{loaded: v1}
+	missing := fileStamp{err: os.ErrNotExist}
+	for i, step := range []struct {
+		st   fileStamp
+		want bool
+	}{
+		{v1, false},
+		{fileStamp{mod: 2, size: 0}, false}, // truncated
+		{fileStamp{mod: 2, size: 7}, false}, // written, old mtime
+		{fileStamp{mod: 9, size: 7}, false}, // final mtime
+		{fileStamp{mod: 9, size: 7}, true},  // settled: reload
+		{fileStamp{mod: 9, size: 7}, false},
+		{missing, false},
+		{missing, false}, // gone: keep the configuration
+		{missing, false},
+		{fileStamp{mod: 12, size: 7}, false},
+		{fileStamp{mod: 12, size: 7}, true}, // back, settled
+	} {
+		if got := c.changed(step.st); got != step.want {
+			t.Errorf("poll %d (%+v): changed %v, want %v", i+1, step.st, got, step.want)
+		}
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/ferry-migrate/ferry/mirror"
 	"github.com/ferry-migrate/ferry/rules"
 	"github.com/ferry-migrate/ferry/store"
+	"golang.org/x/sync/errgroup"
 )
 
 // Addressing modes.
@@ -79,7 +80,15 @@ type Options struct {
 	IdleTimeout       time.Duration // keep-alive idle; default 120s
 	WriteIdleTimeout  time.Duration // no write progress for this long aborts a response; default 60s
 	MaxHeaderBytes    int           // default 64 KiB
-	Grace             time.Duration // drain time on shutdown; default 30s
+	Grace             time.Duration // drain time on shutdown, after ShutdownDelay; default 30s
+	// ShutdownDelay: once Run's context is done, readiness answers 503 and
+	// the listeners keep serving this long before the drain starts, so load
+	// balancers take the replica out before it refuses connections; 0 (the
+	// default) drains at once.
+	ShutdownDelay time.Duration
+
+	// Build names the running binary in ferry_build_info.
+	Build BuildInfo
 
 	Settings Settings // initial settings
 
@@ -105,6 +114,8 @@ type Server struct {
 	idPrefix string
 	idSeq    atomic.Uint64
 	reloadMu sync.Mutex
+	delayCut chan struct{} // closed by cutDelay
+	cutOnce  sync.Once
 }
 
 // New checks the options and returns a Server; Run starts it.
@@ -138,7 +149,11 @@ func New(o Options) (*Server, error) {
 	if o.MaxHeaderBytes <= 0 {
 		o.MaxHeaderBytes = DefaultMaxHeaderBytes
 	}
-	s := &Server{opts: o, log: o.Logger, access: o.AccessLog, metrics: o.Metrics}
+	if o.ShutdownDelay < 0 {
+		return nil, fmt.Errorf("serve.shutdown_delay: %v must not be negative", o.ShutdownDelay)
+	}
+	s := &Server{opts: o, log: o.Logger, access: o.AccessLog, metrics: o.Metrics, delayCut: make(chan struct{})}
+	s.metrics.setBuild(o.Build)
 	s.idPrefix = fmt.Sprintf("%08X", uint32(time.Now().UnixNano()^int64(os.Getpid())<<20))
 	st := o.Settings
 	s.settings.Store(&st)
@@ -238,18 +253,14 @@ func (s *Server) Reload(ctx context.Context) error {
 	return nil
 }
 
-// watch reloads on signals and when a watched file's mtime or size
-// changes (or it appears or goes away), until ctx is done.
+// watch reloads on signals and when a watched file changed (see
+// fileChanges), until ctx is done.
 func (s *Server) watch(ctx context.Context) {
-	var files []string
+	var files []*watchedFile
 	for _, f := range append([]string{s.opts.WatchFile}, s.opts.WatchFiles...) {
 		if f != "" {
-			files = append(files, f)
+			files = append(files, &watchedFile{name: f, changes: fileChanges{loaded: statFile(f)}})
 		}
-	}
-	last := make([]os.FileInfo, len(files))
-	for i, f := range files {
-		last[i], _ = os.Stat(f)
 	}
 	var tick <-chan time.Time
 	if len(files) > 0 {
@@ -268,9 +279,9 @@ func (s *Server) watch(ctx context.Context) {
 			s.log.Info("reload requested by signal")
 			_ = s.Reload(ctx)
 		case <-tick:
-			for i, f := range files {
-				if s.changed(f, &last[i]) {
-					s.log.Info("config file changed, reloading", "file", f)
+			for _, f := range files {
+				if s.poll(f) {
+					s.log.Info("config file changed, reloading", "file", f.name)
 					_ = s.Reload(ctx)
 				}
 			}
@@ -278,105 +289,186 @@ func (s *Server) watch(ctx context.Context) {
 	}
 }
 
-// changed reports whether file differs from *last (updating it). A file
-// that cannot be read keeps the current configuration; one that appears
-// again (or for the first time) counts as changed.
-func (s *Server) changed(file string, last *os.FileInfo) bool {
-	st, err := os.Stat(file)
-	if err != nil {
-		if *last != nil {
-			s.log.Warn("config file not readable; keeping the current configuration", "file", file, "err", err)
-		}
-		*last = nil
-		return false
-	}
-	if *last != nil && st.ModTime().Equal((*last).ModTime()) && st.Size() == (*last).Size() {
-		return false
-	}
-	*last = st
-	return true
+// watchedFile is one file watch polls.
+type watchedFile struct {
+	name    string
+	changes fileChanges
+	warned  bool // its being unreadable was logged
 }
 
-// Run serves until ctx is cancelled, then drains: it stops accepting,
-// waits up to Grace for in-flight responses (closing the rest), shuts the
-// mirror down within what is left of the grace period and returns nil. It
-// returns an error only when a listener cannot be opened or fails.
-func (s *Server) Run(ctx context.Context) error {
-	ln := s.opts.Listener
-	if ln == nil {
-		var err error
-		if ln, err = net.Listen("tcp", s.opts.Listen); err != nil {
-			return fmt.Errorf("serve: listen %s: %w", s.opts.Listen, err)
-		}
+// poll stats f and reports whether to reload; a file that cannot be read
+// keeps the current configuration (logged once).
+func (s *Server) poll(f *watchedFile) bool {
+	st := statFile(f.name)
+	if st.err != nil && !f.warned {
+		s.log.Warn("config file not readable; keeping the current configuration", "file", f.name, "err", st.err)
 	}
-	aln := s.opts.AdminListener
-	if aln == nil && s.opts.AdminListen != "" {
-		var err error
-		if aln, err = net.Listen("tcp", s.opts.AdminListen); err != nil {
-			ln.Close()
-			return fmt.Errorf("serve: admin listen %s: %w", s.opts.AdminListen, err)
-		}
-	}
-	errLog := slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)
-	data := &http.Server{
-		Handler:           s.Handler(),
-		ReadHeaderTimeout: s.opts.ReadHeaderTimeout,
-		IdleTimeout:       s.opts.IdleTimeout,
-		MaxHeaderBytes:    s.opts.MaxHeaderBytes,
-		ErrorLog:          errLog,
-	}
-	var admin *http.Server
-	if aln != nil {
-		admin = &http.Server{
-			Handler:           s.AdminHandler(),
-			ReadHeaderTimeout: 5 * time.Second,
-			ReadTimeout:       10 * time.Second,
-			WriteTimeout:      30 * time.Second,
-			IdleTimeout:       s.opts.IdleTimeout,
-			MaxHeaderBytes:    s.opts.MaxHeaderBytes,
-			ErrorLog:          errLog,
-		}
-	}
+	f.warned = st.err != nil
+	return f.changes.changed(st)
+}
 
-	errc := make(chan error, 2)
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		if err := data.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
-			errc <- fmt.Errorf("serve: %w", err)
-		}
-	}()
-	if admin != nil {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := admin.Serve(aln); !errors.Is(err, http.ErrServerClosed) {
-				errc <- fmt.Errorf("serve: admin: %w", err)
-			}
-		}()
+// fileStamp is what a poll sees of a file: mtime and size, or the error.
+type fileStamp struct {
+	mod  int64 // UnixNano
+	size int64
+	err  error
+}
+
+func statFile(name string) fileStamp {
+	fi, err := os.Stat(name)
+	if err != nil {
+		return fileStamp{err: err}
 	}
-	watchCtx, stopWatch := context.WithCancel(context.Background())
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		s.watch(watchCtx)
-	}()
+	return fileStamp{mod: fi.ModTime().UnixNano(), size: fi.Size()}
+}
+
+func (a fileStamp) same(b fileStamp) bool {
+	return (a.err != nil) == (b.err != nil) && a.mod == b.mod && a.size == b.size
+}
+
+// fileChanges decides, poll by poll, when a watched file changed: once its
+// mtime or size differ from the version last loaded and have stayed the
+// same for one more poll, so a file caught while it is being written
+// (truncated, or before its final mtime) is not loaded.
+type fileChanges struct {
+	loaded  fileStamp // at start, or at the last change reported
+	pending *fileStamp
+}
+
+// changed records one poll and reports whether to reload now. A file that
+// cannot be read is never reported; its return (settled) is.
+func (c *fileChanges) changed(st fileStamp) bool {
+	switch {
+	case st.same(c.loaded):
+		c.pending = nil
+		return false
+	case c.pending == nil || !st.same(*c.pending):
+		c.pending = &st
+		return false
+	}
+	c.loaded, c.pending = st, nil
+	return st.err == nil
+}
+
+// Run serves until ctx is cancelled, then shuts down in order: readiness
+// turns 503 ("draining") at once while both listeners keep serving for
+// ShutdownDelay, so load balancers stop sending before any connection is
+// refused (responses meanwhile carry Connection: close, moving keep-alive
+// clients elsewhere); then the data listener closes and in-flight responses
+// get up to Grace; then the mirror shuts down within what is left of the
+// grace period; the admin listener closes last. Run returns nil after that
+// drain, or the error of a listener that cannot be opened or fails (then it
+// drains at once, without the delay).
+func (s *Server) Run(ctx context.Context) error {
+	ln, aln, err := s.listen()
+	if err != nil {
+		return err
+	}
+	data, admin := s.httpServers()
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return serveOn(data, ln, "serve") })
+	if admin != nil {
+		g.Go(func() error { return serveOn(admin, aln, "serve: admin") })
+	}
+	g.Go(func() error {
+		s.watch(gctx)
+		return nil
+	})
+	g.Go(func() error {
+		<-gctx.Done()
+		// ctx itself is done on a requested stop; otherwise a listener failed.
+		s.shutdown(ctx.Err() != nil, data, admin)
+		return nil
+	})
 	attrs := []any{"listen", ln.Addr().String(), "addressing", s.Settings().Addressing, "rules", ruleCount(s.Settings().Rules)}
 	if aln != nil {
 		attrs = append(attrs, "admin", aln.Addr().String())
 	}
 	s.log.Info("serving", attrs...)
+	err = g.Wait()
+	s.log.Info("stopped")
+	return err
+}
 
-	var runErr error
-	select {
-	case <-ctx.Done():
-	case runErr = <-errc:
+// listen opens the data listener and, when configured, the admin listener
+// (or takes the ones given in Options).
+func (s *Server) listen() (ln, aln net.Listener, err error) {
+	ln = s.opts.Listener
+	if ln == nil {
+		if ln, err = net.Listen("tcp", s.opts.Listen); err != nil {
+			return nil, nil, fmt.Errorf("serve: listen %s: %w", s.opts.Listen, err)
+		}
 	}
-	stopWatch()
+	aln = s.opts.AdminListener
+	if aln == nil && s.opts.AdminListen != "" {
+		if aln, err = net.Listen("tcp", s.opts.AdminListen); err != nil {
+			ln.Close()
+			return nil, nil, fmt.Errorf("serve: admin listen %s: %w", s.opts.AdminListen, err)
+		}
+	}
+	return ln, aln, nil
+}
 
-	// Drain: readiness goes false first so load balancers stop sending.
+// httpServers builds the data server and, when there is an admin
+// listener, the admin server (nil otherwise).
+func (s *Server) httpServers() (data, admin *http.Server) {
+	errLog := slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)
+	data = &http.Server{
+		Handler:           s.closeWhenDraining(s.Handler()),
+		ReadHeaderTimeout: s.opts.ReadHeaderTimeout,
+		IdleTimeout:       s.opts.IdleTimeout,
+		MaxHeaderBytes:    s.opts.MaxHeaderBytes,
+		ErrorLog:          errLog,
+	}
+	if s.opts.AdminListener == nil && s.opts.AdminListen == "" {
+		return data, nil
+	}
+	admin = &http.Server{
+		Handler:           s.AdminHandler(),
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       s.opts.IdleTimeout,
+		MaxHeaderBytes:    s.opts.MaxHeaderBytes,
+		ErrorLog:          errLog,
+	}
+	return data, admin
+}
+
+// serveOn runs srv on ln until it is shut down (nil) or fails.
+func serveOn(srv *http.Server, ln net.Listener, what string) error {
+	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	return nil
+}
+
+// closeWhenDraining asks clients to close their connection after each
+// response once draining began, so keep-alive clients reconnect (through
+// the load balancer, to another replica) instead of holding on to this one.
+func (s *Server) closeWhenDraining(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.draining.Load() {
+			w.Header().Set("Connection", "close")
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// shutdown is Run's drain: readiness off, the shutdown delay (when delay is
+// set), the data server's graceful shutdown within Grace, the mirror, the
+// admin server.
+func (s *Server) shutdown(delay bool, data, admin *http.Server) {
 	s.draining.Store(true)
+	if delay && s.opts.ShutdownDelay > 0 {
+		s.log.Info("shutting down: not ready, serving on for the shutdown delay", "shutdown_delay", s.opts.ShutdownDelay)
+		t := time.NewTimer(s.opts.ShutdownDelay)
+		select {
+		case <-t.C:
+		case <-s.delayCut:
+		}
+		t.Stop()
+	}
 	s.log.Info("shutting down: draining in-flight requests", "grace", s.opts.Grace)
 	graceCtx, cancel := context.WithTimeout(context.Background(), s.opts.Grace)
 	defer cancel()
@@ -384,17 +476,7 @@ func (s *Server) Run(ctx context.Context) error {
 		s.log.Warn("grace period over: closing remaining connections", "err", err)
 		_ = data.Close()
 	}
-	if s.opts.Mirror != nil {
-		mctx, mcancel := graceCtx, context.CancelFunc(func() {})
-		if graceCtx.Err() != nil {
-			// Give fills a last moment to cancel cleanly and flush the journal.
-			mctx, mcancel = context.WithTimeout(context.Background(), time.Second)
-		}
-		if err := s.opts.Mirror.Shutdown(mctx); err != nil {
-			s.log.Warn("mirror shutdown", "err", err)
-		}
-		mcancel()
-	}
+	s.shutdownMirror(graceCtx)
 	if admin != nil {
 		actx, acancel := context.WithTimeout(context.Background(), 2*time.Second)
 		if err := admin.Shutdown(actx); err != nil {
@@ -402,9 +484,26 @@ func (s *Server) Run(ctx context.Context) error {
 		}
 		acancel()
 	}
-	wg.Wait()
-	s.log.Info("stopped")
-	return runErr
 }
+
+// shutdownMirror lets running fills finish within what is left of the grace
+// period (at least a last second to cancel cleanly and flush the journal).
+func (s *Server) shutdownMirror(graceCtx context.Context) {
+	if s.opts.Mirror == nil {
+		return
+	}
+	mctx, mcancel := graceCtx, context.CancelFunc(func() {})
+	if graceCtx.Err() != nil {
+		mctx, mcancel = context.WithTimeout(context.Background(), time.Second)
+	}
+	defer mcancel()
+	if err := s.opts.Mirror.Shutdown(mctx); err != nil {
+		s.log.Warn("mirror shutdown", "err", err)
+	}
+}
+
+// cutDelay ends a running shutdown delay at once (tests, which cannot wait
+// for a delay long enough to hold on a loaded machine).
+func (s *Server) cutDelay() { s.cutOnce.Do(func() { close(s.delayCut) }) }
 
 func itoa(i int) string { return strconv.Itoa(i) }

@@ -25,6 +25,7 @@ type serveConfig struct {
 	Addressing            string
 	Bucket                string
 	Grace                 time.Duration
+	ShutdownDelay         time.Duration
 	ReadHeaderTimeout     time.Duration
 	IdleTimeout           time.Duration
 	WriteIdleTimeout      time.Duration
@@ -49,6 +50,7 @@ func (s *serveConfig) keys() []key {
 			confval.String(&s.Addressing, serve.AddressingDomain, confval.OneOf([]string{serve.AddressingDomain, serve.AddressingPath}))},
 		{"serve.bucket", "bucket", `bucket name expected in path addressing ("" accepts any)`, confval.String(&s.Bucket, "")},
 		{"serve.grace", "grace", "on SIGTERM/SIGINT, how long in-flight responses and fills may finish", confval.Duration(&s.Grace, serve.DefaultGrace)},
+		{"serve.shutdown_delay", "shutdown-delay", "on SIGTERM/SIGINT, how long /readyz answers 503 while serving goes on, before the drain (so load balancers stop sending first)", confval.Delay(&s.ShutdownDelay, 0)},
 		{"serve.read_header_timeout", "", "time a client has to send the request headers", confval.Duration(&s.ReadHeaderTimeout, serve.DefaultReadHeaderTimeout)},
 		{"serve.idle_timeout", "", "keep-alive connections idle this long are closed", confval.Duration(&s.IdleTimeout, serve.DefaultIdleTimeout)},
 		{"serve.write_idle_timeout", "", "a response that makes no write progress this long is aborted (idle, not total)", confval.Duration(&s.WriteIdleTimeout, serve.DefaultWriteIdleTimeout)},
@@ -102,7 +104,7 @@ Fill outcomes are journaled in <state_dir>/serve-journal-<host>.jsonl for finali
 			return runServe(cmd.Context(), a, cmd)
 		},
 	}
-	addKeyFlags(c.Flags(), "serve.listen", "serve.admin_listen", "serve.addressing", "serve.bucket", "serve.grace")
+	addKeyFlags(c.Flags(), "serve.listen", "serve.admin_listen", "serve.addressing", "serve.bucket", "serve.grace", "serve.shutdown_delay")
 	return c
 }
 
@@ -166,6 +168,7 @@ func runServe(ctx context.Context, a *app, cmd *cobra.Command) error {
 		access = slog.New(slog.DiscardHandler)
 	}
 	a.log.Debug("serve", "config", cfg.File)
+	ver, rev, _ := buildVersion()
 	// serve.Run returns nil after a graceful drain on SIGTERM/SIGINT (exit 0).
 	return serve.Run(ctx, serve.Config{
 		TargetURL:   cfg.Target,
@@ -182,6 +185,8 @@ func runServe(ctx context.Context, a *app, cmd *cobra.Command) error {
 			WriteIdleTimeout:  sc.WriteIdleTimeout,
 			MaxHeaderBytes:    sc.MaxHeaderBytes,
 			Grace:             sc.Grace,
+			ShutdownDelay:     sc.ShutdownDelay,
+			Build:             serve.BuildInfo{Version: ver, Commit: rev},
 			Settings:          settings,
 			Reload: func(context.Context) (serve.Settings, error) {
 				ncfg, _, err := loadConfig(cmd, a.configFlag)

@@ -110,18 +110,30 @@ func Bool(p *bool, def bool) Value {
 
 // Duration is a positive time.Duration key (30s, 2m, 1h).
 func Duration(p *time.Duration, def time.Duration) Value {
-	return newField(p, def, "duration", func(s string) (time.Duration, error) {
-		d, err := time.ParseDuration(strings.TrimSpace(s))
-		if err != nil {
-			return 0, errors.New("is not a duration such as 30s, 2m or 1h")
-		}
-		return d, nil
-	}, time.Duration.String, func(d time.Duration) error {
+	return newField(p, def, "duration", parseDuration, time.Duration.String, func(d time.Duration) error {
 		if d <= 0 {
 			return errors.New("must be a positive duration such as 30s")
 		}
 		return nil
 	})
+}
+
+// Delay is a time.Duration key that may also be 0, which turns it off.
+func Delay(p *time.Duration, def time.Duration) Value {
+	return newField(p, def, "duration", parseDuration, time.Duration.String, func(d time.Duration) error {
+		if d < 0 {
+			return errors.New("must not be negative (0s turns it off)")
+		}
+		return nil
+	})
+}
+
+func parseDuration(s string) (time.Duration, error) {
+	d, err := time.ParseDuration(strings.TrimSpace(s))
+	if err != nil {
+		return 0, errors.New("is not a duration such as 30s, 2m or 1h")
+	}
+	return d, nil
 }
 
 // Size is a byte count key of at least lo, written with or without a unit.

@@ -34,6 +34,18 @@ func TestValues(t *testing.T) {
 			t.Errorf("duration %q accepted", bad)
 		}
 	}
+	dv := Delay(&d, 0)
+	if err := dv.Decode("0s"); err != nil || d != 0 || dv.DefaultText() != "0s" {
+		t.Errorf("delay 0s: %v %v", err, d)
+	}
+	if err := dv.Decode("10s"); err != nil || d != 10*time.Second {
+		t.Errorf("delay 10s: %v %v", err, d)
+	}
+	for _, bad := range []string{"abc", "-1s"} {
+		if err := dv.Decode(bad); err == nil {
+			t.Errorf("delay %q accepted", bad)
+		}
+	}
 	var n int
 	if err := Int(&n, 1, 1).Decode("0"); err == nil {
 		t.Error("an int below its minimum was accepted")
