@@ -202,7 +202,7 @@ func (r Rule) Clone() Rule {
 // ParseHeaderValue parses "Name: value".
 func ParseHeaderValue(s string) (HeaderValue, error) {
 	name, value, ok := strings.Cut(s, ":")
-	if !ok {
+	if !ok || strings.TrimSpace(name) == "" {
 		return HeaderValue{}, fmt.Errorf("%q: write \"Name: value\"", s)
 	}
 	return HeaderValue{Name: strings.TrimSpace(name), Value: strings.TrimSpace(value)}, nil

@@ -1,24 +1,18 @@
 package main
 
 import (
-	"bytes"
-	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
 	"sort"
-	"strings"
 
+	"github.com/ferry-migrate/ferry/internal/cliconf"
 	"github.com/ferry-migrate/ferry/internal/confval"
-	"github.com/ferry-migrate/ferry/rules"
 	"github.com/ferry-migrate/ferry/store"
 	"github.com/spf13/cobra"
-	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
-	"go.yaml.in/yaml/v3"
 )
 
 // Config is the typed configuration every command decodes once. Each key
@@ -70,7 +64,7 @@ func (c *Config) contentTypes() (*store.ContentTypes, error) {
 	}
 	ct, err := store.LoadContentTypes(c.MIMETypes)
 	if err != nil {
-		return nil, &configError{msg: "mime_types: " + err.Error()}
+		return nil, &cliconf.Error{Key: "mime_types", Msg: err.Error()}
 	}
 	return ct, nil
 }
@@ -81,7 +75,7 @@ func (c *Config) contentTypes() (*store.ContentTypes, error) {
 func findConfig(explicit string) (string, error) {
 	if explicit != "" {
 		if _, err := os.Stat(explicit); err != nil {
-			return "", fmt.Errorf("config file %s: %w", explicit, unwrapPathError(err))
+			return "", fmt.Errorf("config file %s: %w", explicit, cliconf.PathError(err))
 		}
 		return explicit, nil
 	}
@@ -104,197 +98,31 @@ func findConfig(explicit string) (string, error) {
 	return "", nil
 }
 
-func unwrapPathError(err error) error {
-	var pe *fs.PathError
-	if errors.As(err, &pe) {
-		return pe.Err
-	}
-	return err
-}
-
-// loadConfig builds one viper for this run with the precedence
-// flags > FERRY_* environment > config file > defaults, checks the file
-// strictly, and decodes every key into a Config. Every error is a
-// *configError (exit 2) that names the file, line, variable or flag.
+// loadConfig decodes every key into a Config from flags, the FERRY_*
+// environment, the config file (checked strictly; its rules: section is the
+// rules package's) and defaults, in that order (internal/cliconf). Every error
+// is a *cliconf.Error (exit 2) that names the file, line, variable or flag.
 func loadConfig(cmd *cobra.Command, explicit string) (*Config, *viper.Viper, error) {
 	c := &Config{}
-	keys := c.keys()
-	v := viper.New()
-	v.SetEnvPrefix("FERRY")
-	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_", "-", "_"))
-	for _, k := range keys {
-		v.SetDefault(k.name, k.val.DefaultText())
-		if err := v.BindEnv(k.name); err != nil {
-			return nil, nil, &configError{msg: err.Error()}
-		}
-	}
 	file, err := findConfig(explicit)
 	if err != nil {
-		return nil, nil, &configError{msg: err.Error()}
+		return nil, nil, &cliconf.Error{Msg: err.Error()}
 	}
-	var lines map[string]int
-	if file != "" {
-		if lines, err = readConfigFile(v, file, keys); err != nil {
-			return nil, nil, err
-		}
-	}
-	flags := map[string]*pflag.Flag{}
-	collect := func(f *pflag.Flag) {
-		if k, ok := f.Annotations[keyAnnotation]; ok && f.Changed {
-			flags[k[0]] = f
-		}
-	}
-	cmd.Flags().VisitAll(collect)
-	cmd.InheritedFlags().VisitAll(collect)
-	for _, k := range keys {
-		text, source := fmt.Sprint(v.Get(k.name)), ""
-		switch f, line := flags[k.name], lines[k.name]; {
-		case f != nil:
-			text, source = f.Value.String(), "flag --"+f.Name
-		case os.Getenv(k.env()) != "":
-			source = "environment " + k.env()
-		case line > 0:
-			source = fmt.Sprintf("config file %s: line %d", file, line)
-		}
-		if err := k.val.Decode(text); err != nil {
-			return nil, nil, &configError{source: source, key: k.name, value: text, msg: err.Error()}
-		}
+	v, err := cliconf.Load(cmd, file, cliKeys(c.keys()), "rules")
+	if err != nil {
+		return nil, nil, err
 	}
 	c.File = file
 	return c, v, nil
 }
 
-// configError is a configuration value or file that cannot be used (exit
-// 2): where it came from (a file and line, an environment variable, a flag;
-// "" for a default), the key, the value and what is wrong.
-type configError struct {
-	source, key, value, msg string
-}
-
-func (e *configError) Error() string {
-	var b strings.Builder
-	if e.source != "" {
-		b.WriteString(e.source + ": ")
-	}
-	if e.key != "" {
-		b.WriteString(e.key + ": ")
-		if e.value != "" {
-			fmt.Fprintf(&b, "%q ", e.value)
-		}
-	}
-	b.WriteString(e.msg)
-	return b.String()
-}
-
-// readConfigFile checks the config file strictly and reads it into v. It
-// returns the line of every key the file sets.
-func readConfigFile(v *viper.Viper, file string, keys []key) (map[string]int, error) {
-	data, err := os.ReadFile(file)
-	if err != nil {
-		return nil, &configError{msg: fmt.Sprintf("config file %s: %v", file, unwrapPathError(err))}
-	}
-	lines, err := checkConfigYAML(file, data, keys)
-	if err != nil {
-		return nil, err
-	}
-	v.SetConfigType("yaml")
-	if err := v.ReadConfig(bytes.NewReader(data)); err != nil {
-		return nil, &configError{msg: fmt.Sprintf("config file %s: %v", file, err)}
-	}
-	return lines, nil
-}
-
-// checkConfigYAML parses the file strictly: a YAML error, an unknown key, a
-// key without a value or a mapping where a value belongs is a *configError
-// with the file name and line. It returns the line of each key. The rules
-// section is checked by the rules package.
-func checkConfigYAML(file string, data []byte, keys []key) (map[string]int, error) {
-	fail := func(line int, format string, args ...any) (map[string]int, error) {
-		return nil, &configError{source: fmt.Sprintf("config file %s: line %d", file, line), msg: fmt.Sprintf(format, args...)}
-	}
-	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
-		e := rules.YAMLError(data)
-		return fail(e.Line, "%s", e.Msg)
-	}
-	lines := map[string]int{}
-	if len(doc.Content) == 0 {
-		return lines, nil // empty file
-	}
-	known := map[string]key{}
-	var names []string
-	sections := map[string]bool{}
-	for _, k := range keys {
-		known[k.name] = k
-		names = append(names, k.name)
-		if i := strings.IndexByte(k.name, '.'); i > 0 {
-			sections[k.name[:i]] = true
-		}
-	}
-	var walk func(n *yaml.Node, prefix string) error
-	walk = func(n *yaml.Node, prefix string) error {
-		if n.Kind != yaml.MappingNode {
-			_, err := fail(n.Line, "expected a mapping of keys")
-			return err
-		}
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			kn, vn := n.Content[i], n.Content[i+1]
-			name := prefix + kn.Value
-			k, isKey := known[name]
-			switch {
-			case name == "rules":
-			case sections[name] && isNull(vn):
-			case sections[name]:
-				if err := walk(vn, name+"."); err != nil {
-					return err
-				}
-			case isKey && isNull(vn):
-				_, err := fail(kn.Line, "%s has no value: write %s: \"\" for an empty value, or remove the line for the default (%s)", name, kn.Value, fmtDefault(k.val.DefaultText()))
-				return err
-			case isKey && vn.Kind != yaml.ScalarNode:
-				what := "a mapping"
-				if vn.Kind == yaml.SequenceNode {
-					what = "a list"
-				}
-				_, err := fail(vn.Line, "%s: expected a value, not %s", name, what)
-				return err
-			case isKey:
-				lines[name] = kn.Line
-			default:
-				hint := ""
-				if s := rules.Suggest(name, append(names, "rules")); s != "" {
-					hint = fmt.Sprintf(" (did you mean %q?)", s)
-				}
-				_, err := fail(kn.Line, "unknown key %q%s", name, hint)
-				return err
-			}
-		}
-		return nil
-	}
-	if root := doc.Content[0]; !isNull(root) {
-		if err := walk(root, ""); err != nil {
-			return nil, err
-		}
-	}
-	return lines, nil
-}
-
-func isNull(n *yaml.Node) bool {
-	return n.Kind == yaml.ScalarNode && n.Tag == "!!null"
-}
-
 // printKeys writes every config key with its default, for `ferry config keys`.
 func printKeys(w io.Writer) {
 	keys := allKeys()
-	sort.Slice(keys, func(i, j int) bool { return keys[i].name < keys[j].name })
+	sort.Slice(keys, func(i, j int) bool { return keys[i].Name < keys[j].Name })
 	for _, k := range keys {
-		fmt.Fprintf(w, "%-28s %-32s default %s\n    %s\n", k.name, k.env(), fmtDefault(k.val.DefaultText()), k.help)
+		fmt.Fprintf(w, "%-28s %-32s default %s\n    %s\n", k.Name, k.Env(), fmtDefault(k.Val.DefaultText()), k.Help)
 	}
 }
 
-func fmtDefault(s string) string {
-	if s == "" {
-		return `""`
-	}
-	return s
-}
+func fmtDefault(s string) string { return cliconf.Default(s) }

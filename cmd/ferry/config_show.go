@@ -16,13 +16,13 @@ func showConfig(a *app) error {
 		fmt.Fprintln(a.stdout, "# config file: none (defaults, environment and flags only)")
 	}
 	keys := a.cfg.keys()
-	sort.Slice(keys, func(i, j int) bool { return keys[i].name < keys[j].name })
+	sort.Slice(keys, func(i, j int) bool { return keys[i].Name < keys[j].Name })
 	for _, k := range keys {
-		v := k.val.Text()
-		if k.name == "target" || k.name == "origin" {
+		v := k.Val.Text()
+		if k.Name == "target" || k.Name == "origin" {
 			v = store.Redact(v)
 		}
-		fmt.Fprintf(a.stdout, "%s: %s\n", k.name, fmtDefault(v))
+		fmt.Fprintf(a.stdout, "%s: %s\n", k.Name, fmtDefault(v))
 	}
 	return nil
 }

@@ -1,11 +1,12 @@
 package main
 
 import (
-	"github.com/ferry-migrate/ferry/internal/demo"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/ferry-migrate/ferry/internal/demo"
 )
 
 // TestDemo runs `ferry demo` as a user would and checks that each step of

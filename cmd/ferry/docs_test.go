@@ -118,8 +118,8 @@ func TestConfigKeysDocumented(t *testing.T) {
 	doc := string(data)
 	var missing []string
 	for _, k := range allKeys() {
-		if !strings.Contains(doc, "`"+k.name+"`") || !strings.Contains(doc, "`"+k.env()+"`") {
-			missing = append(missing, k.name)
+		if !strings.Contains(doc, "`"+k.Name+"`") || !strings.Contains(doc, "`"+k.Env()+"`") {
+			missing = append(missing, k.Name)
 		}
 	}
 	if len(missing) > 0 {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/ferry-migrate/ferry/internal/cliconf"
 	"github.com/ferry-migrate/ferry/rules"
 	"github.com/ferry-migrate/ferry/scan"
 	"github.com/spf13/cobra"
@@ -56,7 +57,7 @@ func (e incompleteError) Unwrap() error { return e.err }
 func exitCode(ctx context.Context, err error) int {
 	var (
 		ue usageError
-		ce *configError
+		ce *cliconf.Error
 		re *rules.Error
 		le *scan.LineError
 		ie incompleteError

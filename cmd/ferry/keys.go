@@ -8,26 +8,25 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/ferry-migrate/ferry/internal/cliconf"
 	"github.com/ferry-migrate/ferry/internal/confval"
 	"github.com/spf13/pflag"
 )
 
-// key is the one declaration of a configuration key: its name in the config
-// file (dotted for sections: serve.listen), from which its FERRY_ environment
-// variable follows; the flag tied to it ("" for none: a command adds it with
-// addKeyFlags); its help; and the typed field it decodes into, with its
-// default and its check. Tables of keys are built by (*Config).keys.
-type key struct {
-	name string
-	flag string
-	help string
-	val  confval.Value
-}
+// key is the one declaration of a configuration key (name, flag, help, typed
+// field with default and check); tables of keys are built by (*Config).keys.
+type key cliconf.Key
 
-// env is the key's environment variable: FERRY_ and the key upper-cased,
-// with "." and "-" as "_".
-func (k key) env() string {
-	return "FERRY_" + strings.ToUpper(strings.NewReplacer(".", "_", "-", "_").Replace(k.name))
+// Env is the key's FERRY_ environment variable.
+func (k key) Env() string { return cliconf.Key(k).Env() }
+
+// cliKeys converts a key table for internal/cliconf.
+func cliKeys(keys []key) []cliconf.Key {
+	out := make([]cliconf.Key, len(keys))
+	for i, k := range keys {
+		out[i] = cliconf.Key(k)
+	}
+	return out
 }
 
 // sizeText checks that a string key holds a size (kept as text for the
@@ -83,33 +82,10 @@ func bucketURL(role string) func(string) error {
 }
 
 // keyAnnotation ties a flag to its config key.
-const keyAnnotation = "ferry-config-key"
-
-// keyFlag is the flag of a config key. It only holds the text given on the
-// command line; the key decodes it like a file or environment value, so a
-// bad flag value is reported the same way.
-type keyFlag struct{ val, typ string }
-
-func (f *keyFlag) String() string     { return f.val }
-func (f *keyFlag) Set(s string) error { f.val = s; return nil }
-func (f *keyFlag) Type() string       { return f.typ }
+const keyAnnotation = cliconf.Annotation
 
 // addKeyFlags defines on fs the flags of the named config keys, with the
 // help and default of their declaration.
 func addKeyFlags(fs *pflag.FlagSet, names ...string) {
-	keys := (&Config{}).keys()
-	for _, name := range names {
-		i := slices.IndexFunc(keys, func(k key) bool { return k.name == name })
-		if i < 0 || keys[i].flag == "" {
-			panic("no flag for config key " + name) // programming error
-		}
-		k := keys[i]
-		fs.Var(&keyFlag{val: k.val.DefaultText(), typ: k.val.Kind()}, k.flag, k.help)
-		if k.val.Kind() == "bool" {
-			fs.Lookup(k.flag).NoOptDefVal = "true"
-		}
-		if err := fs.SetAnnotation(k.flag, keyAnnotation, []string{k.name}); err != nil {
-			panic(err)
-		}
-	}
+	cliconf.AddFlags(fs, cliKeys(allKeys()), names...)
 }

@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/ferry-migrate/ferry/mirror"
@@ -83,13 +82,13 @@ Example:
 			if err != nil {
 				return err
 			}
+			hs, err := headerFlags("--header", headers)
+			if err != nil {
+				return err
+			}
 			client := http.Header{}
-			for _, h := range headers {
-				name, value, ok := strings.Cut(h, ":")
-				if !ok || strings.TrimSpace(name) == "" {
-					return usagef("--header %q: write \"Name: value\"", h)
-				}
-				client.Add(strings.TrimSpace(name), strings.TrimSpace(value))
+			for _, h := range hs {
+				client.Add(h.Name, h.Value)
 			}
 			w := a.stdout
 			r, req, err := set.Explain(w, key, client, query, store.Redact)
@@ -125,30 +124,8 @@ func fetchOrigin(ctx context.Context, a *app, w io.Writer, req *rules.Request, m
 		return fmt.Errorf("origin bucket: %s", store.Explain(err))
 	case err != nil:
 		return fmt.Errorf("origin HEAD %s: %w", req.URL.Redacted(), err)
-	case p.Meta != nil:
-		fmt.Fprintf(w, "origin answered: found\n  Size: %d\n", p.Meta.Size)
-		if p.Meta.ContentType != "" {
-			fmt.Fprintf(w, "  Content-Type: %s\n", p.Meta.ContentType)
-		}
-		if p.Meta.ETag != "" {
-			fmt.Fprintf(w, "  ETag: %s\n", p.Meta.ETag)
-		}
-		return nil
 	}
-	fmt.Fprintf(w, "origin answered: %s", p.StatusText)
-	if p.Redirects > 0 {
-		fmt.Fprintf(w, " (after %d redirects, from %s)", p.Redirects, p.URL)
-	}
-	fmt.Fprintln(w)
-	for _, h := range []string{"Content-Length", "Content-Type", "ETag", "Last-Modified", "Location"} {
-		if v := p.Header.Get(h); v != "" {
-			fmt.Fprintf(w, "  %s: %s\n", h, v)
-		}
-	}
-	if !p.OK() {
-		return fmt.Errorf("origin answered %s: a fill would not store this key", p.StatusText)
-	}
-	return nil
+	return p.Report(w)
 }
 
 func (rc *rulesCmd) exportCmd() *cobra.Command {

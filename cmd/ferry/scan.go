@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/ferry-migrate/ferry/internal/cliconf"
 	"github.com/ferry-migrate/ferry/internal/confval"
 	"github.com/ferry-migrate/ferry/scan"
 	"github.com/ferry-migrate/ferry/store"
@@ -117,7 +118,7 @@ func parseShard(s string) (int, int, error) {
 func parseBytes(s string) (int64, error) {
 	n, err := confval.ParseSize(s)
 	if err != nil {
-		return 0, &configError{key: "scan.bwlimit", value: s, msg: err.Error()}
+		return 0, &cliconf.Error{Key: "scan.bwlimit", Value: s, Msg: err.Error()}
 	}
 	return n, nil
 }
@@ -173,7 +174,7 @@ func scanOptions(a *app, sf *scanFlags, what string) (scan.Options, func(), erro
 	} else {
 		f, err := os.Open(sf.keys)
 		if err != nil {
-			return scan.Options{}, none, asUsage(fmt.Errorf("keys file %s: %w", sf.keys, unwrapPathError(err)))
+			return scan.Options{}, none, asUsage(fmt.Errorf("keys file %s: %w", sf.keys, cliconf.PathError(err)))
 		}
 		o.Keys, o.KeysName, cleanup = f, sf.keys, func() { f.Close() }
 	}
@@ -234,8 +235,8 @@ func retryCommand(a *app, manifest string) string {
 		{"--target", store.Redact(cfg.Target), "target"},
 		{"--state-dir", cfg.StateDir, "state_dir"},
 	} {
-		i := slices.IndexFunc(def, func(k key) bool { return k.name == kv.key })
-		if kv.val != def[i].val.DefaultText() {
+		i := slices.IndexFunc(def, func(k key) bool { return k.Name == kv.key })
+		if kv.val != def[i].Val.DefaultText() {
 			args = append(args, kv.flag, shellQuote(kv.val))
 		}
 	}
