@@ -230,7 +230,8 @@ func (m *Mirror) Head(ctx context.Context, req Request) (*store.Meta, error) {
 // copied once. The body is checked (length, MD5, size limit) before the
 // commit; nothing partial is ever visible. Errors: ErrNoRule (ErrProxyOnly
 // under a store: false rule, which is not fetched), ErrNotFound,
-// *RedirectError, *PassError, *FailedError.
+// *RedirectError, *FailedError (a pass_status answer too: a copy has no
+// client to pass it to).
 func (m *Mirror) Copy(ctx context.Context, req Request) (Result, error) {
 	rt, err := match(req, http.MethodGet)
 	if err == nil && rt.rule != nil && !rt.rule.Stores() {
@@ -240,6 +241,10 @@ func (m *Mirror) Copy(ctx context.Context, req Request) (Result, error) {
 		return Result{}, fmt.Errorf("copy %q: %w", req.Key, err)
 	}
 	o, err := m.open(ctx, http.MethodGet, rt, req)
+	var pe *PassError
+	if errors.As(err, &pe) {
+		err = failed(pe.Status, ReasonStatus, fmt.Errorf("origin answered %d %s", pe.Status, http.StatusText(pe.Status)))
+	}
 	if err != nil {
 		return Result{}, fmt.Errorf("copy %q: %w", req.Key, err)
 	}

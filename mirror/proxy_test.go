@@ -58,6 +58,11 @@ func TestPassStatus(t *testing.T) {
 	if !errors.As(err, &pe) || pe.Status != 403 || len(pe.Body) != 0 || meta != nil {
 		t.Fatalf("HEAD denied: %v %+v", err, pe)
 	}
+	_, err = e.m.Copy(context.Background(), Request{Rules: ruleSet(rule), Key: "denied", Header: http.Header{}})
+	var fe *FailedError
+	if !errors.As(err, &fe) || fe.Status != 403 || fe.Reason != ReasonStatus || errors.As(err, &pe) {
+		t.Fatalf("copy of a pass_status answer: %v, want a status failure", err)
+	}
 	if err := get("big"); failedReason(err) != "too_large" {
 		t.Fatalf("a pass_status body over MaxPassBody: %v", err)
 	}
