@@ -116,8 +116,8 @@ func (r readCloser) Close() error { return r.c.Close() }
 // tries a ranged origin request.
 func (f *fill) streamReader(off, n int64) io.ReadCloser {
 	sp := f.newReader(off, n)
-	if !f.ranges || off >= f.meta.Size {
-		return sp
+	if !f.ranges || off <= RangeAhead || off >= f.meta.Size {
+		return sp // the fill is never that far behind (whole-object reads among them)
 	}
 	end := f.meta.Size
 	if n >= 0 && off+n < end {

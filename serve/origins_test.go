@@ -3,6 +3,7 @@ package serve
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -257,18 +258,59 @@ func TestMissRangeAhead(t *testing.T) {
 	}
 }
 
-// assertEmptyDir fails when a file target's directory holds anything.
+// assertEmptyDir fails when a file target's directory holds any file (the
+// directories fileblob makes for a write may stay behind).
 func assertEmptyDir(t *testing.T, dir string) {
 	t.Helper()
-	ents, err := os.ReadDir(dir)
+	var names []string
+	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			names = append(names, p)
+		}
+		return err
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var names []string
-	for _, d := range ents {
-		names = append(names, d.Name())
-	}
 	if len(names) > 0 {
 		t.Fatalf("the target holds %s", strings.Join(names, ", "))
+	}
+}
+
+// A primary that breaks off mid-body after bytes reached the client is not
+// retried on the second origin: the client sees a broken transfer, nothing
+// is stored.
+func TestMissFailoverNotAfterBytes(t *testing.T) {
+	leakCheck(t)
+	b, dir := fileTarget(t)
+	o := newMissOrigin(t, time.Now())
+	var secondGets atomic.Int64
+	second := countingHandler(&secondGets, func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, hundred)
+	})
+	defer second.Close()
+	set := &rules.Set{Rules: []rules.Rule{{FollowRedirects: true, MirrorHead: true,
+		FailoverOn: []string{"network", "timeout", "5xx", "404"},
+		OriginList: []rules.Origin{{URL: o.URL + "/"}, {URL: second.URL + "/"}}}}}
+	e := newMetricsEnv(t, b, set)
+	resp, err := http.Get(e.url("m/broken"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if _, err := io.ReadFull(resp.Body, make([]byte, 40)); err != nil {
+		t.Fatalf("the first 40 bytes: %v", err)
+	}
+	close(o.die)
+	if _, err := io.ReadAll(resp.Body); resp.StatusCode != 200 || !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Fatalf("status %d, read error %v: want a broken transfer", resp.StatusCode, err)
+	}
+	eventually(t, "the fill to end", func() bool { return e.m.InFlight() == 0 })
+	if secondGets.Load() != 0 {
+		t.Fatalf("the second origin was asked %d times", secondGets.Load())
+	}
+	assertEmptyDir(t, dir)
+	if v := e.metric("ferry_mirror_failovers_total", "origin", "1", "reason", "network"); v != "0" {
+		t.Fatalf("failovers = %q", v)
 	}
 }
