@@ -90,10 +90,11 @@
 //     as their bytes arrived (no later failure can make them wrong), so a
 //     video player's first range does not wait for the whole object. On
 //     failure every reader still reading gets the error. A range that
-//     starts more than RangeAhead bytes beyond the fill's bytes, of an HTTP
-//     origin that accepts ranges, is read from a ranged request to the
-//     origin that answered the fill instead (only a 206 of exactly that
-//     range of the same object is used; else the reader follows the spool).
+//     starts more than RangeAhead bytes beyond the fill's bytes, of an
+//     origin that accepts ranges (HTTP with Accept-Ranges: bytes, or a
+//     rule's bucket), is read from a ranged request to the origin that
+//     answered the fill instead (only a 206 of exactly that range of the
+//     same object is used; else the reader follows the spool).
 //   - the commit (the one Copy uses: create-only, the content headers, the
 //     origin's ETag, Last-Modified and Expires as user metadata, see
 //     store.Meta) reads the spool like a reader, on its own goroutine, so a

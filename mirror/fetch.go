@@ -26,8 +26,9 @@ type originBody struct {
 	status int
 	meta   store.Meta
 	body   *idleBody
-	// acceptRanges: an HTTP origin that said Accept-Ranges: bytes, so a
-	// reader far ahead of a fill may ask it for its range (see ranged.go).
+	// acceptRanges: an HTTP origin that said Accept-Ranges: bytes, or a
+	// rule's bucket origin, so a reader far ahead of a fill may ask it for
+	// its range (see ranged.go).
 	acceptRanges bool
 }
 
@@ -134,7 +135,11 @@ func (g *origins) openAt(ctx context.Context, method string, r *rules.Rule, req 
 		if err != nil {
 			return nil, failed(0, ReasonOriginOpen, err)
 		}
-		return g.openBucket(ctx, method, b, oreq.Key)
+		o, err := g.openBucket(ctx, method, b, oreq.Key)
+		if err == nil {
+			o.acceptRanges = true // a rule's bucket origin: ranged reads (ranged.go)
+		}
+		return o, err
 	}
 	pass := func(status int) bool {
 		return r.PassesStatus(status) && (last || !r.FailoverOnStatus(status))

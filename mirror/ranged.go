@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/ferry-migrate/ferry/rules"
 	"github.com/ferry-migrate/ferry/store"
 )
 
@@ -29,7 +30,8 @@ var errNoValidator = errors.New("the origin sent neither ETag nor Last-Modified"
 // If-Range. Only a 206 for exactly that range of the same object (the total
 // size, the ETag or else Last-Modified, and the Content-Encoding agree) is
 // used; anything else is an error, and the caller falls back on the fill.
-// The body is checked to be exactly n bytes; Close ends the request.
+// A bucket origin is read with a range reader (see openBucketRange). The
+// body is checked to be exactly n bytes; Close ends the request.
 func (g *origins) openRange(ctx context.Context, rt route, req Request, i int, meta *store.Meta, off, n int64) (io.ReadCloser, error) {
 	validator := ifRange(meta)
 	switch {
@@ -42,8 +44,8 @@ func (g *origins) openRange(ctx context.Context, rt route, req Request, i int, m
 	if err != nil {
 		return nil, err
 	}
-	if oreq.URL == nil {
-		return nil, errors.New("a bucket origin")
+	if oreq.BucketURL != "" {
+		return g.openBucketRange(ctx, oreq, meta, off, n)
 	}
 	ranged := *oreq
 	ranged.Header = make(http.Header, len(oreq.Header)+2)
@@ -65,6 +67,31 @@ func (g *origins) openRange(ctx context.Context, rt route, req Request, i int, m
 	}
 	o := &originBody{status: resp.StatusCode, meta: store.Meta{Size: n},
 		body: newIdleBody(resp.Body, g.opts.IdleTimeout, cancel)}
+	return readCloser{g.check(ctx, o), o.body}, nil
+}
+
+// openBucketRange reads [off, off+n) of a bucket origin's object with a
+// range reader, used only when the object still has the fill's size and
+// modification time.
+func (g *origins) openBucketRange(ctx context.Context, oreq *rules.Request, meta *store.Meta, off, n int64) (io.ReadCloser, error) {
+	b, err := g.buckets.get(ctx, oreq.BucketURL)
+	if err != nil {
+		return nil, err
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	r, err := b.NewRangeReader(rctx, oreq.Key, off, n, nil)
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	if r.Size() != meta.Size || !r.ModTime().Equal(meta.LastModified) {
+		_ = r.Close()
+		cancel()
+		return nil, fmt.Errorf("the object changed: %d bytes modified %v, the fill has %d bytes modified %v",
+			r.Size(), r.ModTime(), meta.Size, meta.LastModified)
+	}
+	o := &originBody{status: http.StatusPartialContent, meta: store.Meta{Size: n},
+		body: newIdleBody(r, g.opts.IdleTimeout, cancel)}
 	return readCloser{g.check(ctx, o), o.body}, nil
 }
 

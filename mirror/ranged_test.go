@@ -12,7 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ferry-migrate/ferry/rules"
 	"github.com/ferry-migrate/ferry/store"
+	"gocloud.dev/blob/memblob"
 )
 
 // sparseFile creates a sparse file of size bytes (os.Truncate) with marker
@@ -350,6 +352,45 @@ func TestStoreFalseRange(t *testing.T) {
 	}
 	if strings.Join(rngs, ",") != ",bytes=20971520-20981519" {
 		t.Fatalf("origin asked for %q", rngs)
+	}
+	e.assertClean()
+}
+
+// A rule's bucket origin is read with a range reader for a range far in
+// (here under store: false, where the choice is deterministic), and only
+// while the object is the one the answer described.
+func TestBucketOriginRange(t *testing.T) {
+	leakCheck(t)
+	ctx := context.Background()
+	src := memblob.OpenBucket(nil)
+	body := payload(8<<20, 21)
+	if err := src.WriteAll(ctx, "v/a.mp4", body, nil); err != nil {
+		t.Fatal(err)
+	}
+	obs := &observer{}
+	e := newEnv(t, targets[0].open(t), func(o *Options) {
+		o.Observer = obs
+		o.OpenBucket = func(context.Context, string) (*store.Bucket, error) { return store.Wrap(src), nil }
+	})
+	rule := &rules.Rule{Origin: "mem://old", FollowRedirects: true, MirrorHead: true, NoStore: true}
+	req := Request{Rules: ruleSet(rule), Key: "v/a.mp4"}
+	s, err := e.m.Get(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const off, n = 6 << 20, 64 << 10
+	got, err := readAll(s.NewReader(off, n))
+	_ = s.Close()
+	if err != nil || !bytes.Equal(got, body[off:off+n]) || obs.rangedServed.Load() != 1 {
+		t.Fatalf("range: %v, served %d", err, obs.rangedServed.Load())
+	}
+	meta := s.Meta()
+	if err := src.WriteAll(ctx, "v/a.mp4", body[:len(body)-1], nil); err != nil { // the object changes
+		t.Fatal(err)
+	}
+	if rc, err := e.m.openRange(ctx, route{rule: rule}, req, 0, &meta, off, n); err == nil {
+		_ = rc.Close()
+		t.Fatal("a range of a changed object was used")
 	}
 	e.assertClean()
 }
