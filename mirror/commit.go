@@ -181,9 +181,9 @@ type checked struct {
 }
 
 // check wraps o's body in the checks.
-func (m *Mirror) check(ctx context.Context, o *originBody) *checked {
-	c := &checked{ctx: ctx, body: o.body, status: o.status, size: o.meta.Size, max: m.opts.MaxObjectSize,
-		md5: o.meta.MD5, obs: m.opts.Observer}
+func (g *origins) check(ctx context.Context, o *originBody) *checked {
+	c := &checked{ctx: ctx, body: o.body, status: o.status, size: o.meta.Size, max: g.opts.MaxObjectSize,
+		md5: o.meta.MD5, obs: g.opts.Observer}
 	if len(c.md5) > 0 {
 		c.h = md5.New()
 	}

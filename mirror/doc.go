@@ -8,16 +8,20 @@
 // # Where things happen
 //
 //	mirror.go    API: Options, Request, Mirror, Get/Head/Copy/Shutdown, Stream
-//	errors.go    ErrNotFound, ErrNoRule, RedirectError, FailedError and its
-//	             Reason (with Temporary), fill Outcomes, the Observer
+//	errors.go    ErrNotFound, ErrNoRule, ErrProxyOnly, RedirectError,
+//	             PassError, FailedError and its Reason (with Temporary),
+//	             fill Outcomes, the Observer
 //	fetch.go     the origin side: rule matching, HTTP (own transport, manual
 //	             redirects, idle timeout on body reads, classification) and
 //	             bucket origins (store.Bucket.OpenObject)
+//	failover.go  a rule's origins in order under failover_on; pass_status answers
 //	dial.go      the SSRF guard: which addresses a redirect may reach
 //	commit.go    the checked body (size limit, length, MD5) and the
 //	             create-only commit (direct PUT or bucket writer, lost races)
 //	registry.go  coalescing: one fill per target key, started on a detached context
 //	fill.go      the fill: spool, readers that follow it, the commit fed from it
+//	ranged.go    a reader far ahead of its fill: a ranged origin request of its own
+//	proxy.go     store: false: the request's own origin answer, nothing stored
 //	probe.go     Probe: the fill's request as a HEAD, for rules test --fetch
 //	journal.go   one JSON line per fill outcome; FailedKeys for finalize
 //
@@ -39,10 +43,19 @@
 // Shutdown/Close, so a client that goes away never fails the fill for others,
 // and a fill whose readers all left still completes and stores.
 //
-// The origin request comes from rules.OriginRequest for the rule of the
+// The origin request comes from rules.OriginRequestAt for the rule of the
 // request's set that matches (rules.Set.MatchRequest, with the client's
 // headers); none is ErrNoRule, and so is a HEAD under a rule without
-// mirror_head. HTTP origins use a
+// mirror_head. A rule's origins are tried in order: an attempt that fails
+// as failover_on names (network, timeout, chosen statuses) moves on to the
+// next origin, always before any byte of a body was read, so the fill (and
+// every coalesced reader) only ever sees the answer it goes on with. The
+// journal and Observer.OriginAnswered say which origin that was. An answer
+// whose status is in pass_status (and that fails over no further) is a
+// *PassError carrying the status and body, never stored. A rule with
+// store: false makes Get skip the registry: the Stream reads that request's
+// own origin answer (Stream.Proxied), and Copy does not fetch (ErrProxyOnly).
+// HTTP origins use a
 // dedicated http.Transport: no proxy from the environment, no transparent
 // decompression (stored bytes are the origin's bytes, Content-Encoding
 // kept), connect and response-header timeouts, many idle connections per
@@ -76,7 +89,12 @@
 //     an MD5 every range waits for it. Ranges that end earlier finish as soon
 //     as their bytes arrived (no later failure can make them wrong), so a
 //     video player's first range does not wait for the whole object. On
-//     failure every reader still reading gets the error.
+//     failure every reader still reading gets the error. A range that
+//     starts more than RangeAhead bytes beyond the fill's bytes, of an
+//     origin that accepts ranges (HTTP with Accept-Ranges: bytes, or a
+//     rule's bucket), is read from a ranged request to the origin that
+//     answered the fill instead (only a 206 of exactly that range of the
+//     same object is used; else the reader follows the spool).
 //   - the commit (the one Copy uses: create-only, the content headers, the
 //     origin's ETag, Last-Modified and Expires as user metadata, see
 //     store.Meta) reads the spool like a reader, on its own goroutine, so a

@@ -20,6 +20,11 @@ var ErrNoRule = errors.New("no back-to-origin rule for the key")
 // ErrShutdown is returned by Get and Head once Shutdown or Close began.
 var ErrShutdown = errors.New("mirror: shutting down")
 
+// ErrProxyOnly: Copy found that the key's rule has store: false, so nothing
+// is fetched or stored (scan and finalize treat it as a key no rule
+// copies). It wraps ErrNoRule.
+var ErrProxyOnly = fmt.Errorf("%w that stores: the rule has store: false", ErrNoRule)
+
 // RedirectError is a 3xx passed through because the rule does not follow redirects.
 type RedirectError struct {
 	Status   int
@@ -29,6 +34,25 @@ type RedirectError struct {
 func (e *RedirectError) Error() string {
 	return fmt.Sprintf("origin redirect %d to %s", e.Status, e.Location)
 }
+
+// PassError is an origin answer passed on to the client because its status
+// is in the rule's pass_status: its status, what the origin said about the
+// body (content headers; Size is len(Body), or the announced length for a
+// HEAD) and the body itself, at most MaxPassBody bytes. Nothing is stored.
+type PassError struct {
+	Status int
+	Meta   store.Meta
+	Body   []byte
+}
+
+func (e *PassError) Error() string {
+	return fmt.Sprintf("origin answered %d %s (passed on: pass_status)", e.Status, http.StatusText(e.Status))
+}
+
+// MaxPassBody is the largest body of a pass_status answer; a longer one is a
+// failure (reason too_large), since the answer is held in memory for every
+// request that shares the fill.
+const MaxPassBody = 1 << 20
 
 // Reason says in one word why fetching or storing an object failed; it is
 // the label of metrics and the reason in journals and failure manifests.
@@ -111,6 +135,7 @@ const (
 	OutcomeExists   Outcome = "exists"    // fetched; the target had the key already (create-only lost)
 	OutcomeNotFound Outcome = "not_found" // the origin has no such object
 	OutcomeRedirect Outcome = "redirect"  // a 3xx passed through
+	OutcomePassed   Outcome = "passed"    // a pass_status answer passed through
 	OutcomeFailed   Outcome = "failed"    // see the Reason
 )
 
@@ -118,6 +143,7 @@ const (
 func outcome(err error, stored bool) (Outcome, Reason) {
 	var fe *FailedError
 	var re *RedirectError
+	var pe *PassError
 	switch {
 	case err == nil && stored:
 		return OutcomeStored, ""
@@ -127,6 +153,8 @@ func outcome(err error, stored bool) (Outcome, Reason) {
 		return OutcomeNotFound, ""
 	case errors.As(err, &re):
 		return OutcomeRedirect, ""
+	case errors.As(err, &pe):
+		return OutcomePassed, ""
 	case errors.As(err, &fe):
 		return OutcomeFailed, fe.Reason
 	}
@@ -141,6 +169,21 @@ type Observer interface {
 	Coalesced()          // a request joined a fill in flight
 	OriginBytes(n int64) // bytes read from an origin (fills and copies)
 	InFlight(delta int)  // fills running
+
+	// OriginAnswered: origin number n (1-based, in the rule's origins
+	// order) gave the answer a fill, copy, proxied request or origin HEAD
+	// went on with (any status).
+	OriginAnswered(n int)
+	// Failover: origin n failed in a way failover_on names (reason network,
+	// timeout or status) and origin n+1 is tried.
+	Failover(n int, r Reason)
+	// Proxied: a request under a store: false rule got the object from the
+	// origin; it is streamed and not stored.
+	Proxied()
+	// Ranged: a Range GET far beyond a fill's bytes was sent to the origin
+	// as a ranged request; served false means the origin's answer could not
+	// be used and the reader waits for the fill instead.
+	Ranged(served bool)
 }
 
 // NoObserver is an Observer that ignores everything.
@@ -151,3 +194,7 @@ func (NoObserver) FillDone(Outcome, Reason, int64, time.Duration) {}
 func (NoObserver) Coalesced()                                     {}
 func (NoObserver) OriginBytes(int64)                              {}
 func (NoObserver) InFlight(int)                                   {}
+func (NoObserver) OriginAnswered(int)                             {}
+func (NoObserver) Failover(int, Reason)                           {}
+func (NoObserver) Proxied()                                       {}
+func (NoObserver) Ranged(bool)                                    {}

@@ -26,6 +26,10 @@ type originBody struct {
 	status int
 	meta   store.Meta
 	body   *idleBody
+	// acceptRanges: an HTTP origin that said Accept-Ranges: bytes, or a
+	// rule's bucket origin, so a reader far ahead of a fill may ask it for
+	// its range (see ranged.go).
+	acceptRanges bool
 }
 
 // origins sends origin requests: the HTTP clients, the bucket origins and
@@ -37,8 +41,9 @@ type origins struct {
 	guarded *http.Client // hosts reached by a cross-host redirect
 	buckets bucketCache
 
-	// originRequest builds the origin request (rules.OriginRequest; tests may swap it).
-	originRequest func(r *rules.Rule, key string, client http.Header, rawQuery string) (*rules.Request, error)
+	// originRequest builds the request to origin i of a rule
+	// (rules.OriginRequestAt; tests may swap it).
+	originRequest func(r *rules.Rule, i int, key string, client http.Header, rawQuery string) (*rules.Request, error)
 }
 
 // newOrigins returns the origin side for options with their defaults.
@@ -48,7 +53,7 @@ func newOrigins(o Options) *origins {
 		trusted:       newClient(o, false),
 		guarded:       newClient(o, !o.AllowPrivateRedirects),
 		buckets:       bucketCache{open: o.OpenBucket},
-		originRequest: rules.OriginRequest,
+		originRequest: rules.OriginRequestAt,
 	}
 }
 
@@ -105,15 +110,23 @@ func match(req Request, method string) (route, error) {
 	return route{index: i, rule: r}, nil
 }
 
-// open sends the origin request for req (GET or HEAD) along rt and
-// classifies the answer: a 200 gives an originBody (whose body the caller
-// closes); 404 gives ErrNotFound; a 3xx not followed gives *RedirectError;
-// anything else *FailedError. ctx bounds the whole request including the body.
+// open sends the origin request for req (GET or HEAD) along rt, trying the
+// rule's origins in order (see openFrom), and classifies the answer: a 200
+// gives an originBody (whose body the caller closes); 404 gives
+// ErrNotFound; a 3xx not followed gives *RedirectError; a pass_status answer
+// *PassError; anything else *FailedError. ctx bounds the whole request
+// including the body.
 func (g *origins) open(ctx context.Context, method string, rt route, req Request) (*originBody, error) {
-	if rt.rule == nil {
-		return g.openBucket(ctx, method, req.Origin, req.Key)
-	}
-	oreq, err := g.request(rt.rule, req)
+	o, _, err := g.openFrom(ctx, method, rt, req)
+	return o, err
+}
+
+// openAt sends the origin request for req to origin i (0-based) of rule r,
+// one attempt. last says whether a failover could still follow: only the
+// answer of the last origin to try is passed on by pass_status when
+// failover_on also names its status.
+func (g *origins) openAt(ctx context.Context, method string, r *rules.Rule, req Request, i int, last bool) (*originBody, error) {
+	oreq, err := g.request(r, i, req)
 	if err != nil {
 		return nil, err
 	}
@@ -122,14 +135,21 @@ func (g *origins) open(ctx context.Context, method string, rt route, req Request
 		if err != nil {
 			return nil, failed(0, ReasonOriginOpen, err)
 		}
-		return g.openBucket(ctx, method, b, oreq.Key)
+		o, err := g.openBucket(ctx, method, b, oreq.Key)
+		if err == nil {
+			o.acceptRanges = true // a rule's bucket origin: ranged reads (ranged.go)
+		}
+		return o, err
 	}
-	return g.openHTTP(ctx, method, oreq, rt.rule.FollowRedirects)
+	pass := func(status int) bool {
+		return r.PassesStatus(status) && (last || !r.FailoverOnStatus(status))
+	}
+	return g.openHTTP(ctx, method, oreq, r.FollowRedirects, pass)
 }
 
-// request builds the origin request for req under rule r.
-func (g *origins) request(r *rules.Rule, req Request) (*rules.Request, error) {
-	oreq, err := g.originRequest(r, req.Key, req.Header, req.RawQuery)
+// request builds the origin request for req to origin i of rule r.
+func (g *origins) request(r *rules.Rule, i int, req Request) (*rules.Request, error) {
+	oreq, err := g.originRequest(r, i, req.Key, req.Header, req.RawQuery)
 	switch {
 	case errors.Is(err, rules.ErrKeyRefused):
 		return nil, failed(0, ReasonRefusedKey, err)
@@ -141,7 +161,9 @@ func (g *origins) request(r *rules.Rule, req Request) (*rules.Request, error) {
 	return oreq, nil
 }
 
-func (g *origins) openHTTP(ctx context.Context, method string, oreq *rules.Request, follow bool) (*originBody, error) {
+// openHTTP sends oreq and classifies the answer (see open); pass says which
+// statuses are passed on as *PassError.
+func (g *origins) openHTTP(ctx context.Context, method string, oreq *rules.Request, follow bool, pass func(int) bool) (*originBody, error) {
 	rctx, cancel := context.WithCancel(ctx)
 	resp, _, err := g.doHTTP(rctx, method, oreq, follow)
 	if err != nil {
@@ -158,9 +180,15 @@ func (g *origins) openHTTP(ctx context.Context, method string, oreq *rules.Reque
 	case http.StatusNotFound:
 		return fail(ErrNotFound)
 	default:
+		if pass(resp.StatusCode) {
+			err := g.passed(method, resp, cancel)
+			cancel()
+			return nil, err
+		}
 		return fail(failed(resp.StatusCode, ReasonStatus, fmt.Errorf("origin answered %s", resp.Status)))
 	}
-	o := &originBody{status: resp.StatusCode, meta: store.MetaFromHeader(resp.Header, resp.ContentLength)}
+	o := &originBody{status: resp.StatusCode, meta: store.MetaFromHeader(resp.Header, resp.ContentLength),
+		acceptRanges: acceptsRanges(resp.Header)}
 	if method == http.MethodHead {
 		o.meta.Size = -1
 		if n, err := parseLength(resp.Header.Get("Content-Length")); err == nil {

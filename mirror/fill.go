@@ -39,6 +39,8 @@ type fill struct {
 	ready   chan struct{} // closed once meta or headErr is set
 	meta    store.Meta
 	headErr error
+	origin  int  // 0-based origin of the rule that answered (or was tried last); -1: req.Origin
+	ranges  bool // that origin accepts ranges: readers far ahead may ask it (ranged.go)
 
 	done   chan struct{} // closed once the fill committed or failed
 	result Result
@@ -65,6 +67,7 @@ func newFill(m *Mirror, req Request, rt route) *fill {
 		done:   make(chan struct{}),
 		notify: make(chan struct{}),
 		refs:   1,
+		origin: -1,
 	}
 }
 
@@ -141,14 +144,14 @@ func (f *fill) run(ctx context.Context) {
 	}
 
 	obs.FillDone(result, reason, n, d)
-	rule := f.rt.index + 1
+	rule, origin := f.rt.index+1, f.origin+1
 	if result == OutcomeFailed {
-		m.log.Warn("fill failed", "key", f.req.Key, "rule", rule, "reason", reason, "bytes", n, "err", err)
+		m.log.Warn("fill failed", "key", f.req.Key, "rule", rule, "origin", origin, "reason", reason, "bytes", n, "err", err)
 	} else {
-		m.log.Debug("fill done", "key", f.req.Key, "rule", rule, "result", result, "bytes", n, "duration", d)
+		m.log.Debug("fill done", "key", f.req.Key, "rule", rule, "origin", origin, "result", result, "bytes", n, "duration", d)
 	}
 	if j := m.opts.Journal; j != nil {
-		e := Entry{Time: time.Now().UTC(), Key: f.req.Key, Rule: rule, Status: status,
+		e := Entry{Time: time.Now().UTC(), Key: f.req.Key, Rule: rule, Origin: origin, Status: status,
 			Bytes: n, DurationMS: d.Milliseconds(), Result: result}
 		if err != nil {
 			e.Error = err.Error()
@@ -163,11 +166,14 @@ func (f *fill) run(ctx context.Context) {
 func errStatus(err error) int {
 	var fe *FailedError
 	var re *RedirectError
+	var pe *PassError
 	switch {
 	case errors.As(err, &fe):
 		return fe.Status
 	case errors.As(err, &re):
 		return re.Status
+	case errors.As(err, &pe):
+		return pe.Status
 	case errors.Is(err, ErrNotFound):
 		return http.StatusNotFound
 	}
@@ -186,7 +192,8 @@ func (f *fill) failHead(err error) {
 // stores the object once the body is complete and verified.
 func (f *fill) fetchAndStore(ctx context.Context) (status int, n int64, err error, stored bool) {
 	m := f.m
-	o, err := m.open(ctx, http.MethodGet, f.rt, f.req)
+	o, origin, err := m.openFrom(ctx, http.MethodGet, f.rt, f.req)
+	f.origin = origin
 	if err != nil {
 		f.failHead(err)
 		return 0, 0, err, false
@@ -206,6 +213,7 @@ func (f *fill) fetchAndStore(ctx context.Context) (status int, n int64, err erro
 	f.spool = sp
 	f.meta = o.meta
 	f.hasMD5 = len(o.meta.MD5) > 0
+	f.ranges = o.acceptRanges && o.meta.Size > 0
 	close(f.ready)
 
 	cctx, ccancel := context.WithCancel(ctx)

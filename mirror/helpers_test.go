@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"net/http"
@@ -215,7 +216,7 @@ func failedReason(err error) string {
 // but passes every client header through unchanged (rules never let
 // Authorization through), so the mirror's own credential stripping on
 // cross-host redirects can be tested.
-func passThroughOriginRequest(r *rules.Rule, key string, h http.Header, rawQuery string) (*rules.Request, error) {
+func passThroughOriginRequest(r *rules.Rule, _ int, key string, h http.Header, rawQuery string) (*rules.Request, error) {
 	if strings.HasPrefix(r.Origin, "http://") || strings.HasPrefix(r.Origin, "https://") {
 		u, err := url.Parse(strings.TrimSuffix(r.Origin, "/") + "/" + key)
 		if err != nil {
@@ -245,9 +246,12 @@ func (e *env) fill(ctx context.Context, req Request) (Result, error) {
 // observer counts what a Mirror tells its Observer.
 type observer struct {
 	started, coalesced, inFlight, originBytes atomic.Int64
+	proxied, rangedServed, rangedFallback     atomic.Int64
 
-	mu      sync.Mutex
-	results []string // outcome/reason of each finished fill
+	mu        sync.Mutex
+	results   []string // outcome/reason of each finished fill
+	answered  []int    // OriginAnswered numbers
+	failovers []string // Failover number/reason
 }
 
 func (o *observer) FillStarted() { o.started.Add(1) }
@@ -259,3 +263,21 @@ func (o *observer) FillDone(out Outcome, r Reason, _ int64, _ time.Duration) {
 func (o *observer) Coalesced()          { o.coalesced.Add(1) }
 func (o *observer) OriginBytes(n int64) { o.originBytes.Add(n) }
 func (o *observer) InFlight(d int)      { o.inFlight.Add(int64(d)) }
+func (o *observer) OriginAnswered(n int) {
+	o.mu.Lock()
+	o.answered = append(o.answered, n)
+	o.mu.Unlock()
+}
+func (o *observer) Failover(n int, r Reason) {
+	o.mu.Lock()
+	o.failovers = append(o.failovers, fmt.Sprintf("%d/%s", n, r))
+	o.mu.Unlock()
+}
+func (o *observer) Proxied() { o.proxied.Add(1) }
+func (o *observer) Ranged(served bool) {
+	if served {
+		o.rangedServed.Add(1)
+	} else {
+		o.rangedFallback.Add(1)
+	}
+}

@@ -27,7 +27,8 @@ type Journal struct {
 type Entry struct {
 	Time       time.Time `json:"time"`
 	Key        string    `json:"key"`
-	Rule       int       `json:"rule"` // 1-based rule number
+	Rule       int       `json:"rule"`             // 1-based rule number
+	Origin     int       `json:"origin,omitempty"` // 1-based origin of the rule that answered (the last one tried when none did)
 	Status     int       `json:"status,omitempty"`
 	Bytes      int64     `json:"bytes"`
 	DurationMS int64     `json:"duration_ms"`

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ferry-migrate/ferry/internal/miniotest"
+	"github.com/ferry-migrate/ferry/rules"
 	"github.com/ferry-migrate/ferry/store"
 	"go.uber.org/goleak"
 )
@@ -235,4 +236,48 @@ func TestMinIOSmallFillDirectPut(t *testing.T) {
 		t.Fatal("short body stored")
 	}
 	e.assertNoSpool()
+}
+
+// Issue 17 on MinIO: a failover fill is stored from the second origin, a
+// Range far ahead of a 64 MiB fill is answered from a ranged origin request
+// while the fill (a multipart upload) goes on and stores the object once,
+// and a store: false rule leaves the bucket empty.
+func TestMinIOFailoverRangesProxy(t *testing.T) {
+	leakCheck(t, minioLeakOpts...)
+	t.Run("failover", func(t *testing.T) {
+		target, _, _ := minioTarget(t)
+		body := payload(3<<20, 17)
+		primary := newRecOrigin(t, status(http.StatusBadGateway))
+		second := newRecOrigin(t, serveBody(body))
+		e := newEnv(t, target, nil)
+		req := failoverReq("f/k.bin", nil, rules.Origin{URL: primary.URL + "/"}, rules.Origin{URL: second.URL + "/"})
+		if res, err := e.fill(context.Background(), req); err != nil || !res.Stored {
+			t.Fatalf("fill: %+v %v", res, err)
+		}
+		if got := e.stored("f/k.bin"); !bytes.Equal(got, body) || len(primary.asked()) != 1 || len(second.asked()) != 1 {
+			t.Fatalf("stored %d bytes; origins asked %d and %d", len(got), len(primary.asked()), len(second.asked()))
+		}
+	})
+	t.Run("range ahead", func(t *testing.T) {
+		target, _, _ := minioTarget(t)
+		rangeAhead(t, target, 64<<20, 4<<20, 48<<20)
+	})
+	t.Run("store false", func(t *testing.T) {
+		target, _, _ := minioTarget(t)
+		body := payload(2<<20, 18)
+		o := newRecOrigin(t, serveBody(body))
+		e := newEnv(t, target, nil)
+		rule := httpRule(o.URL + "/")
+		rule.NoStore = true
+		s, err := e.m.Get(context.Background(), Request{Rules: ruleSet(rule), Key: "api/x", Header: http.Header{}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := readAll(s.NewReader(0, -1))
+		_ = s.Close()
+		if err != nil || !bytes.Equal(got, body) {
+			t.Fatalf("proxied: %d bytes, %v", len(got), err)
+		}
+		e.assertClean()
+	})
 }

@@ -157,13 +157,18 @@ func New(o Options) (*Mirror, error) {
 
 // Get starts a fill for req.Key or joins the one in flight, and returns once
 // the origin's response headers are known. Errors: ErrNoRule, ErrNotFound,
-// *RedirectError, *FailedError (all wrapped with the key). ctx bounds only
-// the wait of this caller: the fill itself runs on a detached context and
-// completes for other readers. The caller must Close the Stream.
+// *RedirectError, *PassError, *FailedError (all wrapped with the key). ctx
+// bounds only the wait of this caller: the fill itself runs on a detached
+// context and completes for other readers. Under a store: false rule there
+// is no fill: the Stream reads this request's own origin answer (see
+// Stream.Proxied), and ctx bounds it. The caller must Close the Stream.
 func (m *Mirror) Get(ctx context.Context, req Request) (*Stream, error) {
 	rt, err := match(req, http.MethodGet)
 	if err != nil {
 		return nil, fmt.Errorf("fill %q: %w", req.Key, err)
+	}
+	if rt.rule != nil && !rt.rule.Stores() {
+		return m.proxy(ctx, req, rt)
 	}
 	f, coalesced, err := m.join(ctx, req, rt)
 	if err != nil {
@@ -223,14 +228,23 @@ func (m *Mirror) Head(ctx context.Context, req Request) (*store.Meta, error) {
 // Copy fetches req.Key and stores it create-only, without a spool and
 // without coalescing: the bulk path of scan and finalize, where each key is
 // copied once. The body is checked (length, MD5, size limit) before the
-// commit; nothing partial is ever visible. Errors: ErrNoRule, ErrNotFound,
-// *RedirectError, *FailedError.
+// commit; nothing partial is ever visible. Errors: ErrNoRule (ErrProxyOnly
+// under a store: false rule, which is not fetched), ErrNotFound,
+// *RedirectError, *FailedError (a pass_status answer too: a copy has no
+// client to pass it to).
 func (m *Mirror) Copy(ctx context.Context, req Request) (Result, error) {
 	rt, err := match(req, http.MethodGet)
+	if err == nil && rt.rule != nil && !rt.rule.Stores() {
+		err = ErrProxyOnly
+	}
 	if err != nil {
 		return Result{}, fmt.Errorf("copy %q: %w", req.Key, err)
 	}
 	o, err := m.open(ctx, http.MethodGet, rt, req)
+	var pe *PassError
+	if errors.As(err, &pe) {
+		err = failed(pe.Status, ReasonStatus, fmt.Errorf("origin answered %d %s", pe.Status, http.StatusText(pe.Status)))
+	}
 	if err != nil {
 		return Result{}, fmt.Errorf("copy %q: %w", req.Key, err)
 	}
@@ -294,12 +308,13 @@ func (m *Mirror) Close() error {
 	return nil
 }
 
-// Stream is one reader's view of a fill.
+// Stream is one reader's view of a fill, or of a proxied origin answer.
 type Stream struct {
 	meta      store.Meta
 	coalesced bool
 
 	f      *fill
+	direct *direct // instead of f: a store: false request's own answer
 	closed atomic.Bool
 }
 
@@ -309,12 +324,20 @@ func (s *Stream) Meta() store.Meta { return s.meta }
 // Coalesced reports that this stream joined a fill started by another request.
 func (s *Stream) Coalesced() bool { return s.coalesced }
 
+// Proxied reports that the stream reads an origin answer of its own under a
+// store: false rule: nothing is spooled or stored.
+func (s *Stream) Proxied() bool { return s.direct != nil }
+
 // NewReader returns a reader of bytes [off, off+n) of the object (n < 0: to
 // the end) that follows the spool as bytes arrive. A failed fill makes Read
 // return an error (never io.EOF early): a read reaching the end of the object
 // (or any read, when the origin sent Content-MD5) holds its last byte back
-// until the whole body passed the integrity checks. Close the reader when
-// done; it stays valid after Stream.Close.
+// until the whole body passed the integrity checks. A range that starts more
+// than RangeAhead bytes beyond what the fill holds, from an origin that
+// accepts ranges, is read from a ranged origin request of its own (checked
+// against the fill's size and validators; when the origin's answer cannot be
+// used, the reader follows the spool). Close the reader when done; it stays
+// valid after Stream.Close. A proxied Stream has one reader.
 func (s *Stream) NewReader(off, n int64) io.ReadCloser {
 	if off < 0 {
 		return io.NopCloser(errReader{fmt.Errorf("mirror: negative offset %d", off)})
@@ -322,13 +345,20 @@ func (s *Stream) NewReader(off, n int64) io.ReadCloser {
 	if s.closed.Load() {
 		return io.NopCloser(errReader{errors.New("mirror: NewReader on a closed Stream")})
 	}
-	return s.f.newReader(off, n)
+	if s.direct != nil {
+		return s.direct.reader(off, n)
+	}
+	return s.f.streamReader(off, n)
 }
 
 // Wait blocks until the fill has committed (or failed) and returns its
 // result. A fill whose bytes all reached the readers can still fail to be
-// stored (reason "store").
+// stored (reason "store"). A proxied Stream stores nothing: Wait returns a
+// zero Result at once.
 func (s *Stream) Wait(ctx context.Context) (Result, error) {
+	if s.direct != nil {
+		return Result{}, nil
+	}
 	select {
 	case <-s.f.done:
 		return s.f.result, s.f.err
@@ -340,7 +370,12 @@ func (s *Stream) Wait(ctx context.Context) (Result, error) {
 // Close releases this stream's hold on the fill (the fill itself goes on;
 // readers already created stay usable until closed).
 func (s *Stream) Close() error {
-	if s.closed.CompareAndSwap(false, true) {
+	if !s.closed.CompareAndSwap(false, true) {
+		return nil
+	}
+	if s.direct != nil {
+		s.direct.release()
+	} else {
 		s.f.release()
 	}
 	return nil

@@ -32,9 +32,9 @@ func (p *ProbeResult) OK() bool {
 	return p.Meta != nil || p.Passed || (p.Status >= 200 && p.Status < 300)
 }
 
-// Probe sends the origin request a fill of req.Key would send, as a HEAD:
-// the same rule, URL, headers, Via token and User-Agent, through the same
-// transports (the address policy for redirects to other hosts) and the same
+// Probe sends the request a fill of req.Key would send to the rule's first
+// origin (no failover), as a HEAD: the same rule, URL, headers, Via token
+// and User-Agent, through the same transports (the address policy for redirects to other hosts) and the same
 // redirect handling, configured by o as a Mirror would be (o.Target is not
 // used). A bucket origin is asked for the object's attributes. Any HTTP
 // answer is a result; errors: ErrNoRule, ErrNotFound (bucket origins only),
@@ -47,13 +47,13 @@ func Probe(ctx context.Context, o Options, req Request) (*ProbeResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	oreq, err := g.request(rt.rule, req)
+	oreq, err := g.request(rt.rule, 0, req)
 	if err != nil {
 		return nil, err
 	}
 	res := &ProbeResult{Rule: rt.index}
 	if oreq.BucketURL != "" {
-		ob, err := g.open(ctx, http.MethodHead, rt, req)
+		ob, err := g.openAt(ctx, http.MethodHead, rt.rule, req, 0, true)
 		if err != nil {
 			return nil, err
 		}

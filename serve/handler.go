@@ -338,7 +338,10 @@ func (s *Server) serveMiss(w *respWriter, r *http.Request, rc *reqCtx, st *Setti
 	}
 	defer stream.Close()
 	rc.outcome = outcomeFill
-	if stream.Coalesced() {
+	switch {
+	case stream.Proxied():
+		rc.outcome = outcomeOrigin // store: false: streamed, not stored
+	case stream.Coalesced():
 		rc.outcome = outcomeCoalesced
 	}
 	w.Header().Set("X-Ferry-Mirror", rc.outcome)
@@ -385,16 +388,19 @@ func (s *Server) stream(w *respWriter, rd io.Reader, n int64) error {
 	}
 }
 
-// originError answers a mirror error: 404, a passed-through redirect, or
-// the classified error. It reports whether it answered.
+// originError answers a mirror error: 404, a passed-through redirect or
+// pass_status answer, or the classified error. It reports whether it answered.
 func (s *Server) originError(w *respWriter, r *http.Request, rc *reqCtx, err error) bool {
 	if err == nil {
 		return false
 	}
 	var re *mirror.RedirectError
+	var pe *mirror.PassError
 	switch {
 	case errors.Is(err, mirror.ErrNoRule):
 		writeError(w, r, rc, errNoSuchKey)
+	case errors.As(err, &pe):
+		s.writePassed(w, r, rc, pe)
 	case errors.As(err, &re):
 		rc.outcome = outcomeOrigin
 		w.Header().Set("X-Ferry-Mirror", outcomeOrigin)

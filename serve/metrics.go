@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/ferry-migrate/ferry/mirror"
+	"github.com/ferry-migrate/ferry/rules"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -24,6 +25,10 @@ type Metrics struct {
 	coalesced    prometheus.Counter
 	originBytes  prometheus.Counter
 	inFlight     prometheus.Gauge
+	answers      *prometheus.CounterVec
+	failovers    *prometheus.CounterVec
+	proxied      prometheus.Counter
+	ranged       *prometheus.CounterVec
 	reloads      *prometheus.CounterVec
 	rules        prometheus.Gauge
 	build        *prometheus.GaugeVec
@@ -54,8 +59,12 @@ var (
 	// fillResults are mirror's fill outcomes; fillFailReasons the reasons of
 	// a failed one (TestPresetCoversMirrorReasons checks it has them all).
 	fillResults = []mirror.Outcome{
-		mirror.OutcomeStored, mirror.OutcomeExists, mirror.OutcomeNotFound, mirror.OutcomeRedirect, mirror.OutcomeFailed,
+		mirror.OutcomeStored, mirror.OutcomeExists, mirror.OutcomeNotFound, mirror.OutcomeRedirect, mirror.OutcomePassed,
+		mirror.OutcomeFailed,
 	}
+	// failoverReasons are the reasons of ferry_mirror_failovers_total.
+	failoverReasons = []mirror.Reason{mirror.ReasonNetwork, mirror.ReasonTimeout, mirror.ReasonStatus}
+	rangedResults   = []string{"served", "fallback"}
 	fillFailReasons = []mirror.Reason{
 		mirror.ReasonStatus, mirror.ReasonNetwork, mirror.ReasonTimeout, mirror.ReasonLength, mirror.ReasonMD5,
 		mirror.ReasonTooLarge, mirror.ReasonRedirectLoop, mirror.ReasonRedirectBlocked, mirror.ReasonRefusedKey,
@@ -104,6 +113,22 @@ func NewMetrics() *Metrics {
 		Name: "ferry_mirror_fills_in_flight",
 		Help: "Fills currently running.",
 	})
+	m.answers = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "ferry_mirror_origin_answers_total",
+		Help: "Origin answers that fills, copies, proxied requests and origin HEADs went on with, by origin (its 1-based position in the rule's origins).",
+	}, []string{"origin"})
+	m.failovers = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "ferry_mirror_failovers_total",
+		Help: "Origin attempts that failed as failover_on names, so the next origin was tried, by origin (1-based) and reason (network, timeout, status).",
+	}, []string{"origin", "reason"})
+	m.proxied = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "ferry_mirror_proxied_total",
+		Help: "GETs under store: false rules that streamed the origin's object without storing it.",
+	})
+	m.ranged = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "ferry_mirror_range_requests_total",
+		Help: "Ranged origin requests for a Range GET far beyond a fill's bytes, by result (served; fallback: the answer could not be used and the fill served the range).",
+	}, []string{"result"})
 	m.reloads = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "ferry_serve_config_reloads_total",
 		Help: "Configuration reloads by result (ok, refused).",
@@ -117,7 +142,7 @@ func NewMetrics() *Metrics {
 		Help: "Always 1; the labels name the running ferry build.",
 	}, []string{"version", "commit", "go_version"})
 	m.reg.MustRegister(m.requests, m.duration, m.clientBytes, m.fills, m.fillDuration,
-		m.coalesced, m.originBytes, m.inFlight, m.reloads, m.rules, m.build,
+		m.coalesced, m.originBytes, m.inFlight, m.answers, m.failovers, m.proxied, m.ranged, m.reloads, m.rules, m.build,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.preset()
 	m.setBuild(BuildInfo{})
@@ -147,6 +172,17 @@ func (m *Metrics) preset() {
 	}
 	for _, result := range reloadResults {
 		m.reloads.WithLabelValues(result)
+	}
+	for n := 1; n <= rules.MaxOrigins; n++ {
+		m.answers.WithLabelValues(itoa(n))
+		for _, r := range failoverReasons {
+			if n < rules.MaxOrigins { // the last origin has no next one
+				m.failovers.WithLabelValues(itoa(n), string(r))
+			}
+		}
+	}
+	for _, result := range rangedResults {
+		m.ranged.WithLabelValues(result)
 	}
 }
 
@@ -183,9 +219,21 @@ func (f fillMetrics) FillDone(o mirror.Outcome, r mirror.Reason, _ int64, d time
 	f.m.fills.WithLabelValues(string(o), string(r)).Inc()
 	f.m.fillDuration.WithLabelValues(string(o)).Observe(d.Seconds())
 }
-func (f fillMetrics) Coalesced()          { f.m.coalesced.Inc() }
-func (f fillMetrics) OriginBytes(n int64) { f.m.originBytes.Add(float64(n)) }
-func (f fillMetrics) InFlight(delta int)  { f.m.inFlight.Add(float64(delta)) }
+func (f fillMetrics) Coalesced()           { f.m.coalesced.Inc() }
+func (f fillMetrics) OriginBytes(n int64)  { f.m.originBytes.Add(float64(n)) }
+func (f fillMetrics) InFlight(delta int)   { f.m.inFlight.Add(float64(delta)) }
+func (f fillMetrics) OriginAnswered(n int) { f.m.answers.WithLabelValues(itoa(n)).Inc() }
+func (f fillMetrics) Failover(n int, r mirror.Reason) {
+	f.m.failovers.WithLabelValues(itoa(n), string(r)).Inc()
+}
+func (f fillMetrics) Proxied() { f.m.proxied.Inc() }
+func (f fillMetrics) Ranged(served bool) {
+	result := rangedResults[1]
+	if served {
+		result = rangedResults[0]
+	}
+	f.m.ranged.WithLabelValues(result).Inc()
+}
 
 func (m *Metrics) observe(method, outcome string, code int, bytes int64, d time.Duration) {
 	m.requests.WithLabelValues(method, outcome, statusText(code)).Inc()
