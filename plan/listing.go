@@ -21,7 +21,7 @@ import (
 // is O(chunks): each lister merges neighbouring chunks once it holds
 // maxChunks, and the partitions are cut at chunk boundaries.
 const (
-	chunkKeys      = 64   // keys per chunk at first
+	chunkKeys      = 16   // keys per chunk at first
 	maxChunks      = 2048 // chunks one lister keeps before merging pairs
 	discoverLevels = 3    // delimiter levels explored at most
 	listPage       = 1000
@@ -223,10 +223,14 @@ func cutRanges(all []chunk, o *Options) ([]Partition, scan.Workload) {
 	}
 	per := o.perPartition(total.Objects)
 	parts := []Partition{{}}
+	var seen int64
 	for i, c := range all {
 		cur := &parts[len(parts)-1]
 		cur.Work.Merge(c.work)
-		if cur.Work.Objects >= per && i < len(all)-1 {
+		seen += c.work.Objects
+		// Cut at the cumulative targets, so a big chunk does not shift
+		// every later boundary.
+		if seen >= int64(len(parts))*per && i < len(all)-1 {
 			cur.Until = c.last
 			parts = append(parts, Partition{Index: len(parts), After: c.last})
 		}
