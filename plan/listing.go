@@ -230,7 +230,7 @@ func cutRanges(all []chunk, o *Options) ([]Partition, scan.Workload) {
 		seen += c.work.Objects
 		// Cut at the cumulative targets, so a big chunk does not shift
 		// every later boundary.
-		if seen >= int64(len(parts))*per && i < len(all)-1 {
+		if seen >= int64(len(parts))*per && i < len(all)-1 && c.last > cur.After {
 			cur.Until = c.last
 			parts = append(parts, Partition{Index: len(parts), After: c.last})
 		}

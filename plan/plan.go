@@ -59,7 +59,7 @@ type Partition struct {
 
 // Contains reports whether key falls in a range partition.
 func (p Partition) Contains(key string) bool {
-	return key > p.After && (p.Until == "" || key <= p.Until)
+	return scan.KeyRange{After: p.After, Until: p.Until}.Contains(key)
 }
 
 // Options says how to cut a plan.

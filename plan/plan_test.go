@@ -517,3 +517,55 @@ func TestEstimate(t *testing.T) {
 		t.Fatalf("%s", buf.String())
 	}
 }
+
+// A range plan of a directory origin, run by three workers on scan's real
+// engine into a directory target: every key is copied once, the status is
+// complete, and a rerun copies nothing.
+func TestRangePlanOnScan(t *testing.T) {
+	ctx := context.Background()
+	keys := nestedKeys()
+	origin := fileOrigin(t, keys)
+	target, err := store.Open(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer target.Close()
+	st := memState(t)
+	if _, err := Create(ctx, st, FromOrigin(origin, "dir", Options{Partitions: 8, Listers: 3})); err != nil {
+		t.Fatal(err)
+	}
+	var copied atomic.Int64
+	wo := WorkOptions{Scan: scan.Options{Origin: origin, Target: target}, StateDir: t.TempDir(),
+		Run: func(ctx context.Context, o scan.Options) (*scan.Result, error) {
+			res, err := scan.Run(ctx, o)
+			if res != nil {
+				copied.Add(res.Copied)
+			}
+			return res, err
+		}}
+	var wg sync.WaitGroup
+	for i := range 3 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			o := wo
+			o.Worker = fmt.Sprint("w", i)
+			if res, err := Work(ctx, st, o); err != nil || res.Incomplete() {
+				t.Errorf("worker %d: %v %+v", i, err, res)
+			}
+		}()
+	}
+	wg.Wait()
+	if copied.Load() != int64(len(keys)) {
+		t.Fatalf("copied %d, want %d", copied.Load(), len(keys))
+	}
+	for _, k := range keys {
+		if b, err := target.ReadAll(ctx, k); err != nil || string(b) != k {
+			t.Fatalf("%q: %v %q", k, err, b)
+		}
+	}
+	s, err := ReadStatus(ctx, st, scan.Prices{})
+	if err != nil || !s.Complete || s.Totals.Copied != int64(len(keys)) || s.Totals.Listed != int64(len(keys)) {
+		t.Fatalf("%v %+v", err, s.Totals)
+	}
+}
