@@ -239,4 +239,3 @@ func TestKeyListRange(t *testing.T) {
 		t.Error("a key before the range was copied")
 	}
 }
-
