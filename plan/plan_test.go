@@ -569,3 +569,41 @@ func TestRangePlanOnScan(t *testing.T) {
 		t.Fatalf("%v %+v", err, s.Totals)
 	}
 }
+
+// An attempt that ends with failed keys leaves the partition failed (no
+// marker), with its manifest in the state location; the next attempt that
+// copies everything finishes it, and the status adds up what both copied.
+func TestFailedKeysLeaveThePartitionFailed(t *testing.T) {
+	ctx := context.Background()
+	st := memState(t)
+	keyPlan(t, st, 4, 4)
+	manifest := filepath.Join(t.TempDir(), "failed.jsonl")
+	os.WriteFile(manifest, []byte(`{"key":"key-00003","reason":"origin","error":"500"}`+"\n"), 0o644)
+	n := 0
+	run := func(ctx context.Context, o scan.Options) (*scan.Result, error) {
+		n++
+		if n == 1 {
+			return &scan.Result{Stats: scan.Stats{Listed: 4, Copied: 3, CopiedBytes: 30, Failed: 1}, Manifest: manifest}, nil
+		}
+		return &scan.Result{Stats: scan.Stats{Listed: 4, Copied: 1, CopiedBytes: 10, Skipped: 3}}, nil
+	}
+	r, err := RunPartition(ctx, st, 0, WorkOptions{Run: run})
+	if err != nil || !r.Incomplete() || r.Counted {
+		t.Fatalf("first: %v %+v", err, r)
+	}
+	s, _ := ReadStatus(ctx, st, scan.Prices{})
+	if s.Parts[0].State != PartFailed || s.FailedKeys != 1 || s.Complete {
+		t.Fatalf("after a failed key: %+v", s.Parts[0])
+	}
+	if keys, err := st.FailedKeys(ctx); err != nil || len(keys) != 1 || keys[0] != "key-00003" {
+		t.Fatalf("failed keys %v %q", err, keys)
+	}
+	r, err = RunPartition(ctx, st, 0, WorkOptions{Run: run})
+	if err != nil || r.Incomplete() || !r.Counted || r.Attempt != 2 {
+		t.Fatalf("second: %v %+v", err, r)
+	}
+	s, _ = ReadStatus(ctx, st, scan.Prices{})
+	if !s.Complete || s.Copied != 4 || s.CopiedBytes != 40 || s.FailedKeys != 0 || s.Totals.Listed != 4 {
+		t.Fatalf("after the retry: %+v", s)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -163,6 +164,8 @@ type Claim struct {
 	Lease time.Duration `json:"lease_ns"`
 	State string        `json:"state"` // running, done, failed
 	Error string        `json:"error,omitempty"`
+	// Stats are the counts of the attempt's scan, once it ran to its end.
+	Stats *scan.Stats `json:"stats,omitempty"`
 }
 
 // Attempt states.
@@ -193,18 +196,30 @@ type Marker struct {
 
 // latestClaims returns the newest attempt of every partition that has one.
 func (s *State) latestClaims(ctx context.Context) (map[int]int, error) {
-	keys, err := s.keys(ctx, "claims/")
+	all, err := s.allClaims(ctx)
 	if err != nil {
 		return nil, err
 	}
 	latest := map[int]int{}
-	for _, k := range keys {
-		part, attempt, ok := parseClaimKey(k)
-		if ok && attempt > latest[part] {
-			latest[part] = attempt
-		}
+	for part, attempts := range all {
+		latest[part] = slices.Max(attempts)
 	}
 	return latest, nil
+}
+
+// allClaims returns the attempts of every partition that has one.
+func (s *State) allClaims(ctx context.Context) (map[int][]int, error) {
+	keys, err := s.keys(ctx, "claims/")
+	if err != nil {
+		return nil, err
+	}
+	all := map[int][]int{}
+	for _, k := range keys {
+		if part, attempt, ok := parseClaimKey(k); ok {
+			all[part] = append(all[part], attempt)
+		}
+	}
+	return all, nil
 }
 
 // parseClaimKey reads claims/p-NNNNNN/a-NNNN.json.

@@ -29,6 +29,11 @@ type PartStatus struct {
 	Worker   string  `json:"worker,omitempty"`
 	Error    string  `json:"error,omitempty"`
 	Marker   *Marker `json:"marker,omitempty"`
+	// Copied sums what every attempt at the partition copied.
+	Copied      int64 `json:"copied"`
+	CopiedBytes int64 `json:"copied_bytes"`
+	// Failed is the failed keys of the last attempt, when it ran to its end.
+	Failed int64 `json:"failed_keys,omitempty"`
 }
 
 // Status is the state of a plan across all its workers.
@@ -43,6 +48,12 @@ type Status struct {
 	Planned  scan.Workload `json:"planned"`
 	// Totals sums the counts of the completion markers (each partition once).
 	Totals scan.Stats `json:"totals"`
+	// Copied is every object any attempt copied (each once: writes are
+	// create-only, so a later attempt finds it present).
+	Copied      int64 `json:"copied"`
+	CopiedBytes int64 `json:"copied_bytes"`
+	// FailedKeys are the failed keys of the partitions not done.
+	FailedKeys int64 `json:"failed_keys"`
 	// Rate is the measured copy rate of the done partitions; Remaining the
 	// estimate of the partitions not done at that rate.
 	Rate      scan.Rates    `json:"rate"`
@@ -60,7 +71,7 @@ func ReadStatus(ctx context.Context, st *State, prices scan.Prices) (*Status, er
 	if err != nil {
 		return nil, err
 	}
-	latest, err := st.latestClaims(ctx)
+	claims, err := st.allClaims(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -72,7 +83,7 @@ func ReadStatus(ctx context.Context, st *State, prices scan.Prices) (*Status, er
 	now := time.Now()
 	for i := range p.Partitions {
 		g.Go(func() error {
-			ps, err := st.partStatus(gctx, i, done[i], latest[i], now)
+			ps, err := st.partStatus(gctx, i, done[i], claims[i], now)
 			mu.Lock()
 			s.Parts[i] = ps
 			mu.Unlock()
@@ -86,8 +97,25 @@ func ReadStatus(ctx context.Context, st *State, prices scan.Prices) (*Status, er
 	return s, nil
 }
 
-func (st *State) partStatus(ctx context.Context, i int, done bool, attempt int, now time.Time) (PartStatus, error) {
-	ps := PartStatus{Index: i, State: PartPending, Attempts: attempt}
+func (st *State) partStatus(ctx context.Context, i int, done bool, attempts []int, now time.Time) (PartStatus, error) {
+	ps := PartStatus{Index: i, State: PartPending, Attempts: len(attempts)}
+	var last *Claim
+	for _, a := range attempts {
+		c, err := st.claim(ctx, i, a)
+		if store.IsNotFound(err) {
+			continue
+		}
+		if err != nil {
+			return ps, err
+		}
+		if c.Stats != nil {
+			ps.Copied += c.Stats.Copied
+			ps.CopiedBytes += c.Stats.CopiedBytes
+		}
+		if last == nil || c.Attempt > last.Attempt {
+			last = c
+		}
+	}
 	if done {
 		m, err := st.marker(ctx, i)
 		if err != nil {
@@ -96,21 +124,17 @@ func (st *State) partStatus(ctx context.Context, i int, done bool, attempt int, 
 		ps.State, ps.Marker, ps.Worker = PartDone, m, m.Worker
 		return ps, nil
 	}
-	if attempt == 0 {
+	if last == nil {
 		return ps, nil
 	}
-	c, err := st.claim(ctx, i, attempt)
-	if store.IsNotFound(err) {
-		return ps, nil
+	ps.Worker, ps.Error = last.Worker, last.Error
+	if last.Stats != nil {
+		ps.Failed = last.Stats.Failed
 	}
-	if err != nil {
-		return ps, err
-	}
-	ps.Worker, ps.Error = c.Worker, c.Error
 	switch {
-	case c.abandoned(now):
+	case last.abandoned(now):
 		ps.State = PartAbandoned
-	case c.State == StateRunning:
+	case last.State == StateRunning:
 		ps.State = PartRunning
 	default:
 		ps.State = PartFailed
@@ -124,6 +148,9 @@ func (s *Status) sum(p *Plan, prices scan.Prices) {
 	var busy float64
 	for i, ps := range s.Parts {
 		s.Counts[ps.State]++
+		s.Copied += ps.Copied
+		s.CopiedBytes += ps.CopiedBytes
+		s.FailedKeys += ps.Failed
 		if ps.Marker == nil {
 			left.Merge(p.Partitions[i].Work)
 			continue
@@ -162,8 +189,9 @@ func (s *Status) WriteText(w io.Writer) {
 		s.Counts[PartDone], s.Counts[PartRunning], s.Counts[PartFailed], s.Counts[PartAbandoned], s.Counts[PartPending])
 	fmt.Fprintf(w, "  planned     %d objects (%s)\n", s.Planned.Objects, scan.FormatBytes(s.Planned.Bytes))
 	t := s.Totals
-	fmt.Fprintf(w, "  done        %d keys: %d copied (%s), %d already present, %d failed, %d gone from the origin\n",
-		t.Listed, t.Copied, scan.FormatBytes(t.CopiedBytes), t.Skipped, t.Failed, t.Vanished)
+	fmt.Fprintf(w, "  done        %d keys in the done partitions: %d present, %d gone from the origin\n",
+		t.Listed, t.Skipped+t.Copied, t.Vanished)
+	fmt.Fprintf(w, "  copied      %d objects (%s) by all attempts\n", s.Copied, scan.FormatBytes(s.CopiedBytes))
 	for _, ps := range s.Parts {
 		switch ps.State {
 		case PartFailed, PartAbandoned, PartRunning:
@@ -174,8 +202,8 @@ func (s *Status) WriteText(w io.Writer) {
 			fmt.Fprintln(w)
 		}
 	}
-	if t.Failed > 0 {
-		fmt.Fprintln(w, "  failed keys are retried by: ferry finalize --plan "+s.Plan)
+	if s.FailedKeys > 0 {
+		fmt.Fprintf(w, "  failed keys %d: retried with the partition, or by: ferry finalize --plan %s\n", s.FailedKeys, s.Plan)
 	}
 	if !s.Complete {
 		fmt.Fprint(w, "remaining ")

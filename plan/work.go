@@ -80,7 +80,7 @@ type PartResult struct {
 }
 
 // Incomplete reports whether the partition still has failed or missing keys
-// after this attempt (or the attempt failed).
+// after this attempt (or the attempt failed): it is not done.
 func (r PartResult) Incomplete() bool {
 	return r.Error != "" || (r.Result != nil && !r.Result.Complete())
 }
@@ -88,7 +88,9 @@ func (r PartResult) Incomplete() bool {
 // RunPartition does partition part of the plan in st: nothing when it is
 // done already; otherwise it claims a new attempt, runs the partition's
 // scan while beating the claim, leaves the failure manifest in the state
-// location, and finishes with the create-only completion marker. A run
+// location, and, when no key failed, finishes with the create-only
+// completion marker (an attempt with failed keys leaves the partition
+// failed, to be retried). A run
 // that stops early (a fatal error, an interrupt) marks the attempt failed
 // and returns the error.
 func RunPartition(ctx context.Context, st *State, part int, o WorkOptions) (PartResult, error) {
@@ -154,10 +156,16 @@ func (w *worker) attempt(ctx context.Context, part, attempt int) (PartResult, er
 	// The outcome is recorded even when ctx is cancelled.
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
-	if err == nil {
-		res.Counted, err = w.finish(fctx, part, attempt, sres)
-	}
 	c.Heartbeat, c.State = time.Now().UTC(), StateDone
+	if err == nil {
+		c.Stats = &sres.Stats
+		res.Counted, err = w.finish(fctx, part, attempt, sres)
+		if err == nil && !sres.Complete() {
+			// Not done: the partition is retried (by Kubernetes, or by
+			// another worker), and its failed keys wait in the manifest.
+			c.State, c.Error = StateFailed, fmt.Sprintf("%d keys failed, %d missing, %d size mismatches", sres.Failed, sres.Missing, sres.SizeMismatch)
+		}
+	}
 	if err != nil {
 		c.State, c.Error, res.Error = StateFailed, err.Error(), err.Error()
 	}
@@ -222,9 +230,9 @@ func (w *worker) scan(ctx context.Context, part int) (*scan.Result, error) {
 	return w.o.Run(ctx, o)
 }
 
-// finish leaves the attempt's failure manifest in the state location and
-// creates the completion marker; counted is false when another attempt's
-// marker was first.
+// finish leaves the attempt's failure manifest in the state location and,
+// when the partition is complete, creates the completion marker; counted is
+// false when another attempt's marker was first.
 func (w *worker) finish(ctx context.Context, part, attempt int, res *scan.Result) (counted bool, err error) {
 	m := Marker{Partition: part, Attempt: attempt, Worker: w.o.Worker, Finished: time.Now().UTC(), Seconds: res.Seconds, Stats: res.Stats}
 	if res.Manifest != "" {
@@ -232,6 +240,9 @@ func (w *worker) finish(ctx context.Context, part, attempt int, res *scan.Result
 		if err := w.st.upload(ctx, res.Manifest, m.Manifest); err != nil {
 			return false, err
 		}
+	}
+	if !res.Complete() {
+		return false, nil
 	}
 	if err := w.st.create(ctx, doneKey(part), &m); err != nil {
 		if store.IsExists(err) {

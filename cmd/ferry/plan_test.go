@@ -205,7 +205,8 @@ func TestPlanWorkersSurviveAKill(t *testing.T) {
 	if err := json.Unmarshal(out.Bytes(), &st); err != nil {
 		t.Fatal(err)
 	}
-	if !st.Complete || st.Totals.Copied != objects || st.Totals.Failed != 0 || st.Parts[killedPart].Marker.Attempt < 2 {
+	if !st.Complete || st.Totals.Listed != objects || st.Totals.Copied+st.Totals.Skipped != objects || st.FailedKeys != 0 ||
+		st.Parts[killedPart].Marker.Attempt < 2 {
 		t.Fatalf("status: complete %v, totals %+v, killed partition %+v", st.Complete, st.Totals, st.Parts[killedPart])
 	}
 	out.Reset()
