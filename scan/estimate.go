@@ -171,3 +171,9 @@ func formatSeconds(s float64) string {
 	}
 	return fmt.Sprintf("%dd%02dh", n/86400, n%86400/3600)
 }
+
+// Counted is the workload of objects that were only counted (a scan's
+// tally): one PUT each, as if none needed a multipart upload.
+func Counted(objects, bytes int64) Workload {
+	return Workload{Objects: objects, Bytes: bytes, PutRequests: objects}
+}

@@ -410,3 +410,19 @@ func planFailedKeys(ctx context.Context, a *app, location string) ([]string, err
 	}
 	return keys, err
 }
+
+// writeScanSummary prints scan's summary; a dry run adds the estimate of
+// the copy it found (as "estimate" in JSON).
+func writeScanSummary(a *app, sf *scanFlags, res *scan.Result, rates scan.Rates) error {
+	human := func(w io.Writer) { res.WriteSummary(w, store.Redact(a.cfg.Target), retryCommand(a, res.Manifest)) }
+	if !res.DryRun {
+		return writeSummary(a, sf, res, human)
+	}
+	est := scan.NewEstimate(scan.Counted(res.Listed, res.ListedBytes), scan.Counted(res.Missing, res.MissingBytes),
+		res.Mode == "list", rates, sf.est.prices)
+	v := struct {
+		*scan.Result
+		Estimate scan.Estimate `json:"estimate"`
+	}{res, est}
+	return writeSummary(a, sf, v, func(w io.Writer) { human(w); est.WriteText(w) })
+}

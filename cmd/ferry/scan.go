@@ -49,6 +49,7 @@ type scanFlags struct {
 	compare  string
 	checksum bool
 	plan     planFlags
+	est      estimateFlags
 }
 
 func newScanCmd(a *app) *cobra.Command {
@@ -88,6 +89,7 @@ key list restarts after the last key a checkpoint recorded.
 	f.BoolVar(&sf.dryRun, "dry-run", false, "list and diff only: report what would be copied")
 	f.StringVar(&sf.compare, "compare", "size", "compare keys present on both sides: size or none")
 	addPlanScanFlags(c, &sf.plan)
+	addEstimateFlags(c, &sf.est, true)
 	return c
 }
 
@@ -205,10 +207,14 @@ func runScan(ctx context.Context, a *app, sf *scanFlags) error {
 		return err
 	}
 	defer cleanup()
+	rates, err := sf.est.rates()
+	if err != nil {
+		return err
+	}
 	o.Progress = newProgress(a.stderr, a.log, "scan", false)
 	res, err := scan.Run(ctx, o)
 	if res != nil {
-		if werr := writeSummary(a, sf, res, func(w io.Writer) { res.WriteSummary(w, store.Redact(a.cfg.Target), retryCommand(a, res.Manifest)) }); werr != nil && err == nil {
+		if werr := writeScanSummary(a, sf, res, rates); werr != nil && err == nil {
 			err = werr
 		}
 	}
