@@ -133,8 +133,13 @@ func (p *Plan) check() error {
 		if part.Index != i {
 			return fmt.Errorf("partition %d is listed as number %d", i, part.Index)
 		}
-		if p.Kind != KindList && part.KeyFile == "" {
-			return fmt.Errorf("partition %d has no key file", i)
+		// A key file is always where plan create put it: a plan.json
+		// cannot point a worker at another object of the location.
+		if want := keyFileKey(i); p.Kind != KindList && part.KeyFile != want {
+			return fmt.Errorf("partition %d: key file %q, want %q", i, part.KeyFile, want)
+		}
+		if p.Kind == KindList && part.KeyFile != "" {
+			return fmt.Errorf("partition %d of a listing plan has a key file", i)
 		}
 	}
 	return nil

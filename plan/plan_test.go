@@ -176,6 +176,15 @@ func TestFromKeys(t *testing.T) {
 			t.Fatalf("key %d: %q, want %q", i, k, want)
 		}
 	}
+	// A plan.json that points a partition at another object is refused.
+	p.Partitions[1].KeyFile = "plan.json"
+	bad := memState(t)
+	if err := bad.write(ctx, planKey, p, true); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bad.Load(ctx); err == nil || !strings.Contains(err.Error(), `partition 1: key file "plan.json"`) {
+		t.Fatalf("tampered plan: %v", err)
+	}
 	// A bad line is a LineError naming the file and line.
 	_, err = Create(ctx, memState(t), FromKeys(strings.NewReader("a\n{\"size\":1}\n"), "bad.jsonl", Options{}))
 	var le *scan.LineError

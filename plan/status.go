@@ -187,7 +187,7 @@ func (s *Status) WriteText(w io.Writer) {
 	fmt.Fprintf(w, "plan %s (%s): %s\n", s.Plan, s.Kind, state)
 	fmt.Fprintf(w, "  partitions  %d: %d done, %d running, %d failed, %d abandoned, %d pending\n", s.Partitions,
 		s.Counts[PartDone], s.Counts[PartRunning], s.Counts[PartFailed], s.Counts[PartAbandoned], s.Counts[PartPending])
-	fmt.Fprintf(w, "  planned     %d objects (%s)\n", s.Planned.Objects, scan.FormatBytes(s.Planned.Bytes))
+	fmt.Fprintf(w, "  planned     %s\n", workText(s.Planned))
 	t := s.Totals
 	fmt.Fprintf(w, "  done        %d keys in the done partitions: %d present, %d gone from the origin\n",
 		t.Listed, t.Skipped+t.Copied, t.Vanished)
@@ -209,4 +209,13 @@ func (s *Status) WriteText(w io.Writer) {
 		fmt.Fprint(w, "remaining ")
 		s.Remaining.WriteText(w)
 	}
+}
+
+// workText is "N objects (size)", saying how many sizes are unknown.
+func workText(w scan.Workload) string {
+	t := fmt.Sprintf("%d objects (%s", w.Objects, scan.FormatBytes(w.Bytes))
+	if w.UnknownSize > 0 {
+		t += fmt.Sprintf("; %d of unknown size", w.UnknownSize)
+	}
+	return t + ")"
 }
