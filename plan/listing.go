@@ -21,9 +21,10 @@ import (
 // is O(chunks): each lister merges neighbouring chunks once it holds
 // maxChunks, and the partitions are cut at chunk boundaries.
 const (
-	chunkKeys      = 16   // keys per chunk at first
-	maxChunks      = 2048 // chunks one lister keeps before merging pairs
-	discoverLevels = 3    // delimiter levels explored at most
+	chunkKeys      = 16      // keys per chunk at first
+	maxChunks      = 2048    // chunks one lister keeps before merging pairs
+	maxAllChunks   = 1 << 16 // chunks kept from all listings before merging neighbours
+	discoverLevels = 3       // delimiter levels explored at most
 	listPage       = 1000
 )
 
@@ -109,10 +110,32 @@ type lister struct {
 	all   []chunk
 }
 
+// keep adds a listing's chunks. Past maxAllChunks (many small prefixes)
+// neighbours in key order are merged: the listings' chunks do not overlap,
+// so a merged chunk holds exactly the keys of the two.
 func (l *lister) keep(c []chunk) {
 	l.mu.Lock()
+	defer l.mu.Unlock()
 	l.all = append(l.all, c...)
-	l.mu.Unlock()
+	if len(l.all) <= maxAllChunks {
+		return
+	}
+	sortChunks(l.all)
+	merged := l.all[:0]
+	for i := 0; i < len(l.all); i += 2 {
+		m := l.all[i]
+		if i+1 < len(l.all) {
+			n := l.all[i+1]
+			m.last = max(m.last, n.last)
+			m.work.Merge(n.work)
+		}
+		merged = append(merged, m)
+	}
+	l.all = merged
+}
+
+func sortChunks(all []chunk) {
+	slices.SortFunc(all, func(a, b chunk) int { return strings.Compare(a.first, b.first) })
 }
 
 // discover lists prefix with a delimiter, level after level, counting the
@@ -216,7 +239,7 @@ func (l *lister) pages(ctx context.Context, opts *blob.ListOptions, f func(*blob
 // cutRanges sorts the chunks and cuts them into ranges of about
 // o.perPartition objects; the ranges cover the whole key space.
 func cutRanges(all []chunk, o *Options) ([]Partition, scan.Workload) {
-	slices.SortFunc(all, func(a, b chunk) int { return strings.Compare(a.first, b.first) })
+	sortChunks(all)
 	var total scan.Workload
 	for _, c := range all {
 		total.Merge(c.work)

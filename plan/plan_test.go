@@ -616,3 +616,30 @@ func TestFailedKeysLeaveThePartitionFailed(t *testing.T) {
 		t.Fatalf("after the retry: %+v", s)
 	}
 }
+
+// Chunks of many listings are bounded too: neighbours merge, no object is
+// lost, and the partitions still cover every chunk.
+func TestAllChunksBounded(t *testing.T) {
+	l := &lister{}
+	var want scan.Workload
+	for p := range 3000 {
+		c := newChunks()
+		for i := range 400 {
+			c.add(fmt.Sprintf("p%04d/k%03d", p, i), 1)
+			want.Add(1)
+		}
+		l.keep(c.done())
+	}
+	if len(l.all) > maxAllChunks || len(l.all) < maxAllChunks/4 {
+		t.Fatalf("%d chunks kept (3000 listings of 25)", len(l.all))
+	}
+	parts, total := cutRanges(l.all, &Options{Partitions: 7})
+	if total != want || len(parts) != 7 {
+		t.Fatalf("total %+v want %+v, %d partitions", total, want, len(parts))
+	}
+	for i := 1; i < len(parts); i++ {
+		if parts[i].After != parts[i-1].Until || parts[i].After == "" {
+			t.Fatalf("ranges do not chain: %+v %+v", parts[i-1], parts[i])
+		}
+	}
+}
