@@ -47,9 +47,10 @@ var (
 	ErrExists = errors.New("a plan already exists here (use another location, or remove it first)")
 )
 
-// Open opens the state location at rawURL (a local directory is created).
-func Open(ctx context.Context, rawURL string) (*State, error) {
-	b, err := store.Open(ctx, rawURL)
+// Open opens the state location at rawURL; create makes a missing local
+// directory (plan create), otherwise it must exist.
+func Open(ctx context.Context, rawURL string, create bool) (*State, error) {
+	b, err := store.OpenWith(ctx, rawURL, store.Options{Create: create})
 	if err != nil {
 		return nil, fmt.Errorf("plan state: %w", err)
 	}

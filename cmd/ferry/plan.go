@@ -176,7 +176,7 @@ func runPlanCreate(ctx context.Context, a *app, location string, pf *planCreateF
 			return err
 		}
 		defer os.RemoveAll(tmp)
-		st, err := plan.Open(ctx, tmp)
+		st, err := plan.Open(ctx, tmp, true)
 		if err != nil {
 			return err
 		}
@@ -186,7 +186,7 @@ func runPlanCreate(ctx context.Context, a *app, location string, pf *planCreateF
 			return err
 		}
 	} else {
-		st, err := plan.Open(ctx, location)
+		st, err := plan.Open(ctx, location, true)
 		if err != nil {
 			return err
 		}
@@ -281,7 +281,7 @@ It exits 0 when every partition is done, 3 otherwise.
 		Example: `  ferry plan status 's3://ferry-state/plans/june?endpoint=https://s3.example.com' --json`,
 		Args:    usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			st, err := plan.Open(cmd.Context(), args[0])
+			st, err := plan.Open(cmd.Context(), args[0], false)
 			if err != nil {
 				return err
 			}
@@ -318,7 +318,7 @@ func runPlanScan(ctx context.Context, a *app, sf *scanFlags) error {
 		return err
 	}
 	defer cleanup()
-	st, err := plan.Open(ctx, pf.location)
+	st, err := plan.Open(ctx, pf.location, false)
 	if err != nil {
 		return err
 	}
@@ -326,6 +326,9 @@ func runPlanScan(ctx context.Context, a *app, sf *scanFlags) error {
 	p, err := st.Load(ctx)
 	if err != nil {
 		return err
+	}
+	if pf.partition >= len(p.Partitions) {
+		return usagef("--partition %d: the plan has partitions 0..%d", pf.partition, len(p.Partitions)-1)
 	}
 	if o.OriginURL == "" {
 		if p.Kind == plan.KindList {
@@ -341,9 +344,15 @@ func runPlanScan(ctx context.Context, a *app, sf *scanFlags) error {
 	wo := plan.WorkOptions{Scan: o, StateDir: a.cfg.StateDir, Lease: a.cfg.Plan.Lease, MaxAttempts: a.cfg.Plan.MaxAttempts, Logger: a.log}
 	if pf.worker {
 		res, err := plan.Work(ctx, st, wo)
-		return planScanDone(a, sf, res, err, res != nil && res.Incomplete())
+		if res == nil {
+			return err
+		}
+		return planScanDone(a, sf, res, err, res.Incomplete())
 	}
 	res, err := plan.RunPartition(ctx, st, pf.partition, wo)
+	if err != nil && res.Attempt == 0 {
+		return err // nothing was attempted
+	}
 	return planScanDone(a, sf, res, err, res.Incomplete())
 }
 
@@ -396,7 +405,7 @@ func writeWork(w io.Writer, v any) {
 
 // planFailedKeys reads the keys every worker of a plan failed, for finalize.
 func planFailedKeys(ctx context.Context, a *app, location string) ([]string, error) {
-	st, err := plan.Open(ctx, location)
+	st, err := plan.Open(ctx, location, false)
 	if err != nil {
 		return nil, err
 	}
