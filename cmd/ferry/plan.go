@@ -17,14 +17,12 @@ import (
 
 // planConfig holds the plan.* keys.
 type planConfig struct {
-	Listers     int
 	Lease       time.Duration
 	MaxAttempts int
 }
 
 func (p *planConfig) keys() []key {
 	return []key{
-		{"plan.listers", "listers", "listings run at once while a plan lists a listable origin", confval.Int(&p.Listers, 16, 1)},
 		{"plan.lease", "lease", "how long a worker's claim on a partition holds without a heartbeat (it beats every third of it); then another worker takes the partition over", confval.Duration(&p.Lease, plan.DefaultLease)},
 		{"plan.max_attempts", "max-attempts", "attempts at a partition, across workers, before scan --worker leaves it failed", confval.Int(&p.MaxAttempts, plan.DefaultMaxAttempts, 1)},
 	}
@@ -104,6 +102,7 @@ type planCreateFlags struct {
 	keys, inventory, prefix string
 	partitions              int
 	partitionObjects        int64
+	listers                 int
 	dryRun, jsonOut         bool
 	est                     estimateFlags
 }
@@ -144,7 +143,8 @@ target; give --rate-objects/--rate-bytes for the time and the --price-* flags fo
 	f.Int64Var(&pf.partitionObjects, "partition-objects", 0, "objects per partition, instead of --partitions")
 	f.BoolVar(&pf.dryRun, "dry-run", false, "print the plan's estimate, store nothing")
 	f.BoolVar(&pf.jsonOut, "json", false, "print the plan and its estimate as JSON on stdout")
-	addKeyFlags(f, "origin", "plan.listers")
+	f.IntVar(&pf.listers, "listers", 16, "listings at once while the plan lists a listable origin")
+	addKeyFlags(f, "origin")
 	addEstimateFlags(c, &pf.est, true)
 	return c
 }
@@ -162,7 +162,7 @@ func runPlanCreate(ctx context.Context, a *app, location string, pf *planCreateF
 	if err != nil {
 		return err
 	}
-	opts := plan.Options{Partitions: pf.partitions, PartitionObjects: pf.partitionObjects, Listers: a.cfg.Plan.Listers, Prefix: pf.prefix}
+	opts := plan.Options{Partitions: pf.partitions, PartitionObjects: pf.partitionObjects, Listers: pf.listers, Prefix: pf.prefix}
 	build, closeSource, err := planSource(ctx, a, pf, opts)
 	if err != nil {
 		return err
