@@ -61,6 +61,12 @@ func Work(ctx context.Context, st *State, o WorkOptions) (*WorkResult, error) {
 			}
 		}
 		mine[next.part] = true
+		if done, err := w.isDone(ctx, next.part); err != nil || done {
+			if err != nil {
+				return res, err
+			}
+			continue // finished by another worker since the listing
+		}
 		pr, err := w.attempt(ctx, next.part, next.attempt)
 		if err == errLostClaim {
 			continue
