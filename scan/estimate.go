@@ -128,7 +128,11 @@ func (e Estimate) WriteText(w io.Writer) {
 		if e.Rates.Measured {
 			how = "measured"
 		}
-		fmt.Fprintf(w, "  time: %s at the %s rate (%s)\n", formatSeconds(e.Seconds), how, e.Rates.text())
+		what := ""
+		if e.Rates.ObjectsPerSec == 0 && e.Rates.BytesPerSec == 0 {
+			what = " to list (give --rate-objects or --rate-bytes for the copy)"
+		}
+		fmt.Fprintf(w, "  time: %s%s at the %s rate (%s)\n", formatSeconds(e.Seconds), what, how, e.Rates.text())
 	} else {
 		fmt.Fprintln(w, "  time: give a rate (--rate-objects, --rate-bytes) to estimate it")
 	}
