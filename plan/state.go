@@ -265,6 +265,16 @@ func (s *State) marker(ctx context.Context, part int) (*Marker, error) {
 	return &m, nil
 }
 
+// Progress returns how many partitions of the plan are done, out of all.
+func (s *State) Progress(ctx context.Context) (done, total int, err error) {
+	p, err := s.Load(ctx)
+	if err != nil {
+		return 0, 0, err
+	}
+	d, err := s.doneParts(ctx)
+	return len(d), len(p.Partitions), err
+}
+
 // FailedKeys returns the keys of every failure manifest any worker left, for
 // finalize. A torn line is skipped.
 func (s *State) FailedKeys(ctx context.Context) ([]string, error) {

@@ -410,8 +410,13 @@ func planFailedKeys(ctx context.Context, a *app, location string) ([]string, err
 		return nil, err
 	}
 	defer st.Close()
-	if _, err := st.Load(ctx); err != nil {
+	done, total, err := st.Progress(ctx)
+	if err != nil {
 		return nil, err
+	}
+	if done < total {
+		fmt.Fprintf(a.stderr, "plan %s: %d of %d partitions are not done; finalize's full pass covers their keys\n",
+			store.Redact(location), total-done, total)
 	}
 	keys, err := st.FailedKeys(ctx)
 	if err == nil {
