@@ -226,7 +226,7 @@ func planSource(ctx context.Context, a *app, pf *planCreateFlags, opts plan.Opti
 	case pf.keys != "":
 		f, err := os.Open(pf.keys)
 		if err != nil {
-			return nil, none, usagef("keys file %s: %v", pf.keys, unwrapPathError(err))
+			return nil, none, usagef("keys file: %v", err) // "open FILE: why"
 		}
 		return plan.FromKeys(f, pf.keys, opts), func() { f.Close() }, nil
 	}
