@@ -101,7 +101,10 @@ func TestPlanWorkersSurviveAKill(t *testing.T) {
 	defer cancel()
 	originBucket, targetBucket, stateBucket := s.NewBucket(t), s.NewBucket(t), s.NewBucket(t)
 	const objects = 5000
+	start := time.Now()
 	fillOrigin(ctx, t, s.URL(originBucket, ""), objects)
+	t.Logf("origin of %d objects written in %v", objects, time.Since(start).Round(time.Millisecond))
+	start = time.Now()
 
 	counter := &getCounter{bucket: originBucket, gets: map[string]int{}}
 	proxy := httptest.NewServer(counter.handler(s.Endpoint))
@@ -144,18 +147,18 @@ func TestPlanWorkersSurviveAKill(t *testing.T) {
 		outs[i] = &bytes.Buffer{}
 		cmds[i] = worker(i, outs[i])
 	}
-	// Kill worker 0 once it holds a running claim and some partition is done.
+	// Kill worker 0 right after it claimed a partition (a partition takes
+	// seconds at this rate), once some partition is done.
 	victim := fmt.Sprintf("-%d-", cmds[0].Process.Pid)
-	var killedPart int
-	for killedPart = -1; killedPart < 0; {
+	killedPart := -1
+	for killedPart < 0 {
 		if ctx.Err() != nil {
-			t.Fatalf("worker 0 never ran a partition while another was done:\n%s", outs[0].String())
+			t.Fatalf("worker 0 never started a partition while another was done:\n%s", outs[0].String())
 		}
-		killedPart = runningClaimOf(ctx, t, stateB, victim)
-		if killedPart >= 0 && len(listKeys(ctx, t, stateB, "plans/june/done/")) == 0 {
-			killedPart = -1
+		time.Sleep(20 * time.Millisecond)
+		if len(listKeys(ctx, t, stateB, "plans/june/done/")) > 0 {
+			killedPart = freshClaimOf(ctx, t, stateB, victim, time.Second)
 		}
-		time.Sleep(50 * time.Millisecond)
 	}
 	if err := cmds[0].Process.Kill(); err != nil {
 		t.Fatal(err)
@@ -172,6 +175,7 @@ func TestPlanWorkersSurviveAKill(t *testing.T) {
 			t.Fatalf("worker %d: %v\n%s", i, err, outs[i].String())
 		}
 	}
+	t.Logf("plan created and done by the workers (one killed) in %v", time.Since(start).Round(time.Millisecond))
 	// Workers run again: nothing is left.
 	for i := range cmds {
 		outs[i].Reset()
@@ -216,16 +220,17 @@ func TestPlanWorkersSurviveAKill(t *testing.T) {
 	}
 }
 
-// runningClaimOf returns the partition a worker (by a part of its name)
-// runs, or -1.
-func runningClaimOf(ctx context.Context, t *testing.T, b *store.Bucket, worker string) int {
+// freshClaimOf returns the partition a worker (by a part of its name)
+// claimed less than fresh ago and still runs, or -1.
+func freshClaimOf(ctx context.Context, t *testing.T, b *store.Bucket, worker string, fresh time.Duration) int {
 	for k := range listKeys(ctx, t, b, "plans/june/claims/") {
 		data, err := b.ReadAll(ctx, k)
 		if err != nil {
 			continue
 		}
 		var c plan.Claim
-		if json.Unmarshal(data, &c) == nil && c.State == plan.StateRunning && strings.Contains(c.Worker, worker) {
+		if json.Unmarshal(data, &c) == nil && c.State == plan.StateRunning && strings.Contains(c.Worker, worker) &&
+			time.Since(c.Started) < fresh {
 			return c.Partition
 		}
 	}
