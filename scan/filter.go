@@ -15,10 +15,14 @@ type filter struct {
 	exclude []Glob
 	shard   int
 	shards  int
+	keys    KeyRange
 }
 
 func newFilter(o *Options) (*filter, error) {
-	f := &filter{prefix: o.Prefix, shard: o.Shard, shards: o.Shards}
+	f := &filter{prefix: o.Prefix, shard: o.Shard, shards: o.Shards, keys: o.Range}
+	if err := o.Range.Check(); err != nil {
+		return nil, err
+	}
 	if f.shards > 1 && (f.shard < 0 || f.shard >= f.shards) {
 		return nil, fmt.Errorf("shard %d/%d: the index must be 0..%d", f.shard, f.shards, f.shards-1)
 	}
@@ -41,6 +45,12 @@ func newFilter(o *Options) (*filter, error) {
 
 // match reports whether key is part of this run.
 func (f *filter) match(key string) bool {
+	return f.keys.Contains(key) && f.matchListed(key)
+}
+
+// matchListed is match for a key from a listing, which keeps to the range
+// itself (by the key's name in the store, see KeyRange).
+func (f *filter) matchListed(key string) bool {
 	if !strings.HasPrefix(key, f.prefix) {
 		return false
 	}

@@ -3,96 +3,171 @@ package scan
 import (
 	"context"
 	"log/slog"
+	"strings"
+	"sync"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/ferry-migrate/ferry/store"
 	"gocloud.dev/blob"
 	"golang.org/x/sync/errgroup"
 )
 
-// produceList merge-joins the origin and target listings. Listings are not
-// always in byte order (MinIO puts "a/b" before "a\tb"; fileblob orders by
-// escaped file names), so the join is only trusted for what it can prove:
-// a key listed on both sides is present. A key the join did not find in the
-// target is copied directly when the target listing is empty, and otherwise
-// checked with one HEAD first (it may sit elsewhere in the target listing);
-// create-only writes keep even a wrong guess harmless.
+// span is one part of the key space, listed on both sides and joined: the
+// keys under prefix whose names (sortKeyOf) are in kr.
+type span struct {
+	prefix string
+	kr     KeyRange
+}
+
+// spanEnd is a span's current end, which a split moves down while both
+// sides are listing it.
+type spanEnd struct {
+	mu    sync.Mutex
+	until string
+}
+
+func (e *spanEnd) get() string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.until
+}
+
+func (e *spanEnd) set(until string) {
+	e.mu.Lock()
+	e.until = until
+	e.mu.Unlock()
+}
+
+// produceList diffs the origin against the target: one span for the whole
+// run.
 func (r *run) produceList(ctx context.Context, out chan<- item) error {
+	root := span{prefix: r.o.Prefix, kr: r.o.Range}
+	return r.joinSpan(ctx, root, &spanEnd{until: root.kr.Until}, nil, out)
+}
+
+// joinSpan merge-joins the origin and target listings of sp. Listings are
+// not always in byte order (MinIO puts "a/b" before "a\tb"; fileblob
+// orders by escaped file names), so the join is only trusted for what it
+// can prove: a key listed on both sides is present. A key the join did not
+// find in the target is copied directly when the span's target listing is
+// empty, and otherwise checked with one HEAD first (it may sit elsewhere in
+// the target listing); create-only writes keep even a wrong guess harmless.
+// split, when set, may give the rest of the origin listing away.
+func (r *run) joinSpan(ctx context.Context, sp span, end *spanEnd, split splitFunc, out chan<- item) error {
 	g, ctx := errgroup.WithContext(ctx)
 	lctx, stopListing := context.WithCancel(ctx)
-	oc := make(chan []*blob.ListObject, 4)
-	tc := make(chan []*blob.ListObject, 4)
-	lister := func(b *store.Bucket, side string, ch chan<- []*blob.ListObject) func() error {
+	depth := 4
+	if r.spans > 1 {
+		depth = 1 // many spans at once: memory stays O(listers)
+	}
+	oc := make(chan []*blob.ListObject, depth)
+	tc := make(chan []*blob.ListObject, depth)
+	lister := func(b *store.Bucket, side string, split splitFunc, ch chan<- []*blob.ListObject) func() error {
 		return func() error {
-			err := r.list(lctx, b, side, ch)
+			err := r.list(lctx, b, side, sp, end, split, ch)
 			if err != nil && lctx.Err() != nil && ctx.Err() == nil {
 				return nil // the join needs no more of this listing
 			}
 			return err
 		}
 	}
-	g.Go(lister(r.o.Origin, "origin", oc))
-	g.Go(lister(r.o.Target, "target", tc))
+	g.Go(lister(r.o.Origin, "origin", split, oc))
+	g.Go(lister(r.o.Target, "target", nil, tc))
 	g.Go(func() error {
 		defer stopListing()
-		ost := &stream{ch: oc, name: "origin", r: r}
-		ts := &stream{ch: tc, name: "target", r: r}
-		t, err := ts.peek(ctx)
-		if err != nil {
-			return err
-		}
-		targetEmpty := t == nil
-		var seq int64
-		for {
-			o, err := ost.peek(ctx)
-			if err != nil || o == nil {
-				return err
-			}
-			if !r.f.match(o.Key) {
-				ost.advance()
-				continue
-			}
-			t, err = ts.peek(ctx)
-			if err != nil {
-				return err
-			}
-			if t != nil && t.Key < o.Key {
-				ts.advance() // only in the target
-				continue
-			}
-			r.t.note(evListed, o.Size)
-			delete(r.pendingExtra, o.Key)
-			it := item{key: o.Key, size: o.Size, md5: o.MD5, seq: seq}
-			seq++
-			switch {
-			case t != nil && t.Key == o.Key:
-				ts.advance()
-				if r.o.Checksum && !r.o.DryRun {
-					it.act = actVerify
-				} else {
-					r.record(it, r.present(it, t.Size))
-					ost.advance()
-					continue
-				}
-			case targetEmpty:
-				it.act = actCopy
-			default:
-				it.act = actCheck
-			}
-			ost.advance()
-			if err := send(ctx, out, it); err != nil {
-				return err
-			}
-		}
+		return r.join(ctx, &stream{ch: oc, name: "origin", r: r}, &stream{ch: tc, name: "target", r: r}, out)
 	})
 	return g.Wait()
 }
 
-// list sends the pages of b's listing to out, retrying transient errors.
-func (r *run) list(ctx context.Context, b *store.Bucket, side string, out chan<- []*blob.ListObject) error {
+// join walks the origin stream against the target stream.
+func (r *run) join(ctx context.Context, ost, ts *stream, out chan<- item) error {
+	t, err := ts.peek(ctx)
+	if err != nil {
+		return err
+	}
+	targetEmpty := t == nil
+	for {
+		o, err := ost.peek(ctx)
+		if err != nil || o == nil {
+			return err
+		}
+		if !r.f.matchListed(o.Key) {
+			ost.advance()
+			continue
+		}
+		t, err = ts.peek(ctx)
+		if err != nil {
+			return err
+		}
+		if t != nil && t.Key < o.Key {
+			ts.advance() // only in the target
+			continue
+		}
+		r.t.note(evListed, o.Size)
+		r.covered(o.Key)
+		it := item{key: o.Key, size: o.Size, md5: o.MD5}
+		switch {
+		case t != nil && t.Key == o.Key:
+			ts.advance()
+			if r.o.Checksum && !r.o.DryRun {
+				it.act = actVerify
+			} else {
+				r.record(it, r.present(it, t.Size))
+				ost.advance()
+				continue
+			}
+		case targetEmpty && r.sameName(o.Key):
+			it.act = actCopy
+		default:
+			it.act = actCheck
+		}
+		ost.advance()
+		if err := send(ctx, out, it); err != nil {
+			return err
+		}
+	}
+}
+
+// covered notes that the main pass produced key, which Options.Extra then
+// need not add.
+func (r *run) covered(key string) {
+	if r.pendingExtra == nil {
+		return
+	}
+	r.extraMu.Lock()
+	delete(r.pendingExtra, key)
+	r.extraMu.Unlock()
+}
+
+// sameName reports whether key has the same name in both listings, so that
+// an empty target span proves it missing. One span is the whole listing.
+func (r *run) sameName(key string) bool {
+	return r.spans <= 1 || r.originName(key) == r.targetName(key)
+}
+
+// splitFunc is called by a span's origin lister after each page that has
+// more after it, with the greatest name listed so far and the span's end; it
+// returns the new end ("" unchanged) after handing the rest to other spans.
+type splitFunc func(maxName, until string) string
+
+// list sends the pages of b's listing of sp to out, keeping the keys of sp
+// (rangeCursor) and stopping where sp ends; it retries transient errors.
+func (r *run) list(ctx context.Context, b *store.Bucket, side string, sp span, end *spanEnd, split splitFunc, out chan<- []*blob.ListObject) error {
 	defer close(out)
-	opts := &blob.ListOptions{Prefix: r.o.Prefix}
+	prefix, ok := sp.kr.listPrefix(sp.prefix)
+	if !ok {
+		return nil
+	}
+	name := sortKeyOf(b)
+	until := end.get()
+	sp.kr.Until = until
+	cur := newRangeCursor(sp.kr, name(prefix))
+	opts := &blob.ListOptions{Prefix: prefix, BeforeList: startAfterHook(startAfter(sp.kr.After), name(prefix))}
 	token := blob.FirstPageToken
 	pageSize := listPageSize
+	var maxName string
 	for {
 		var (
 			objs []*blob.ListObject
@@ -109,21 +184,90 @@ func (r *run) list(ctx context.Context, b *store.Bucket, side string, out chan<-
 			}
 			return &FatalError{Op: "list " + side, Err: err}
 		}
-		select {
-		case out <- objs:
-		case <-ctx.Done():
-			return ctx.Err()
+		if u := end.get(); u != until {
+			until = u
+			cur.setUntil(u)
 		}
-		if len(next) == 0 {
+		objs, done := keepRange(objs, cur, name, &maxName)
+		if err := sendPage(ctx, out, objs); err != nil {
+			return err
+		}
+		if done || len(next) == 0 {
 			return nil
 		}
+		if split != nil {
+			if u := split(maxName, until); u != "" {
+				until = u
+				cur.setUntil(u)
+			}
+		}
 		token = next
+		opts.BeforeList = nil // start-after only on the first page
 		// fileblob walks the directory tree from the start for every page
 		// (and reads each file's attributes on the way), so many small pages
 		// make a local listing quadratic: 20,000 files in pages of 1,000
 		// visited 210,000 files. Growing pages keep that in check; S3 servers
 		// cap a page at 1,000 keys whatever is asked.
 		pageSize = min(pageSize*2, maxListPageSize)
+	}
+}
+
+// keepRange filters a page in place to the objects of the cursor's range,
+// notes the greatest name seen, and reports whether the listing is done.
+func keepRange(objs []*blob.ListObject, cur *rangeCursor, name func(string) string, maxName *string) ([]*blob.ListObject, bool) {
+	kept := objs[:0]
+	for _, o := range objs {
+		if o.IsDir {
+			continue
+		}
+		n := name(o.Key)
+		keep, done := cur.next(n)
+		if done {
+			return kept, true
+		}
+		*maxName = max(*maxName, n)
+		if keep {
+			kept = append(kept, o)
+		}
+	}
+	return kept, false
+}
+
+func sendPage(ctx context.Context, out chan<- []*blob.ListObject, objs []*blob.ListObject) error {
+	if len(objs) == 0 {
+		return nil
+	}
+	select {
+	case out <- objs:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// startAfterHook makes an S3 listing start after name (the rest of the
+// listing's prefix, prefix, is already in the request, after the prefix of
+// a bucket URL). Other drivers list from the start of the prefix and the
+// cursor skips what comes before.
+func startAfterHook(name, prefix string) func(func(any) bool) error {
+	if name == "" || name <= prefix {
+		return nil
+	}
+	return func(as func(any) bool) error {
+		var in *s3.ListObjectsV2Input
+		if as(&in) && in.ContinuationToken == nil {
+			if p := aws.ToString(in.Prefix); strings.HasSuffix(p, prefix) {
+				in.StartAfter = aws.String(p[:len(p)-len(prefix)] + name)
+			}
+			return nil
+		}
+		var legacy *s3.ListObjectsInput
+		if as(&legacy) && legacy.Marker == nil {
+			if p := aws.ToString(legacy.Prefix); strings.HasSuffix(p, prefix) {
+				legacy.Marker = aws.String(p[:len(p)-len(prefix)] + name)
+			}
+		}
+		return nil
 	}
 }
 
@@ -142,13 +286,8 @@ type stream struct {
 // peek returns the current object (nil at the end) without consuming it.
 func (s *stream) peek(ctx context.Context) (*blob.ListObject, error) {
 	for !s.done {
-		for s.i < len(s.page) {
-			o := s.page[s.i]
-			if o.IsDir {
-				s.i++
-				continue
-			}
-			return o, nil
+		if s.i < len(s.page) {
+			return s.page[s.i], nil
 		}
 		select {
 		case p, ok := <-s.ch:
@@ -167,6 +306,7 @@ func (s *stream) peek(ctx context.Context) (*blob.ListObject, error) {
 // advance consumes the current object and notes one that broke byte order.
 func (s *stream) advance() {
 	o := s.page[s.i]
+	s.page[s.i] = nil // the page stays referenced until its last object is consumed
 	s.i++
 	if s.started && o.Key < s.prev {
 		s.r.t.note(evOutOfOrder, 0)

@@ -43,8 +43,14 @@ type Options struct {
 	Prefix  string   // only keys with this prefix
 	Include []string // globs; a key must match one when any are given
 	Exclude []string // globs; a key matching one is skipped
-	Shard   int      // 0-based shard of Shards; keys are split by a hash
+	Shard   int      // 0-based shard of Shards; keys are split by a hash (every shard lists everything)
 	Shards  int      // 0 or 1: no sharding
+	// Range limits the run to the keys in a range (a partition of a plan).
+	// A listing starts after Range.After where the store can (S3
+	// start-after; elsewhere the keys before it are skipped) and stops
+	// after Range.Until; a key list is filtered by it. Keys are compared as
+	// the store names them (see KeyRange).
+	Range KeyRange
 
 	Transfers int // objects copied in parallel; default 64
 	Checkers  int // existence checks in parallel; default 16

@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/ferry-migrate/ferry/mirror"
@@ -63,8 +64,14 @@ type run struct {
 	result      Result // samples, filled by t
 	listingDone chan struct{}
 	// pendingExtra holds the Options.Extra keys the main pass has not
-	// produced yet; only the producer goroutine touches it.
+	// produced yet; the listing's joins hold extraMu to touch it.
 	pendingExtra map[string]bool
+	extraMu      sync.Mutex
+
+	// the names the origin and the target sort keys by (sortKeyOf), and
+	// how many spans may be listed at once
+	originName, targetName func(string) string
+	spans                  int
 
 	man     *manifest
 	trk     *tracker
@@ -151,6 +158,10 @@ func newRun(o Options) (*run, error) {
 	}
 	r := &run{o: o, f: f, copier: o.Copier, log: o.Logger, mode: mode, listingDone: make(chan struct{}), man: &manifest{}}
 	r.t.res, r.t.samples = &r.result, o.Samples
+	r.targetName, r.spans = sortKeyOf(o.Target), 1
+	if o.Origin != nil {
+		r.originName = sortKeyOf(o.Origin)
+	}
 	if len(o.Extra) > 0 {
 		r.pendingExtra = make(map[string]bool, len(o.Extra))
 		for _, k := range o.Extra {

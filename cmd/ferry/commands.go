@@ -9,6 +9,7 @@ func addCommands(root *cobra.Command, a *app) {
 		newServeCmd(a),
 		newRulesCmd(a),
 		newFinalizeCmd(a),
+		newPlanCmd(a),
 		newGenDocsCmd(a),
 		newDemoCmd(a),
 	)

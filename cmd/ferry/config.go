@@ -28,6 +28,7 @@ type Config struct {
 	LogFormat string
 	Serve     serveConfig
 	Scan      scanConfig
+	Plan      planConfig
 }
 
 // keys declares every configuration key, bound to the fields of c (loading
@@ -48,7 +49,7 @@ func (c *Config) keys() []key {
 			confval.String(&c.LogLevel, "info", confval.OneOf([]string{"debug", "info", "warn", "error"}, "warning"))},
 		{"log_format", "log-format", "text or json",
 			confval.String(&c.LogFormat, "text", confval.OneOf([]string{"text", "json"}))},
-	}, c.Serve.keys(), c.Scan.keys())
+	}, c.Serve.keys(), c.Scan.keys(), c.Plan.keys())
 }
 
 // allKeys is the key table with the defaults, for listings and docs.

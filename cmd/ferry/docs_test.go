@@ -189,7 +189,7 @@ func TestGenDocsManAndUsage(t *testing.T) {
 // checked against the command tree.
 var docsWithExamples = []string{
 	"README.md", "docs/README.md", "docs/rules.md", "docs/serve.md", "docs/scan.md", "docs/runbook.md", "docs/configuration.md", "docs/operations.md",
-	"docs/security.md", "docs/architecture.md",
+	"docs/security.md", "docs/architecture.md", "docs/plan.md",
 }
 
 // TestDocExamplesMatchCommands checks every `ferry ...` command line in the

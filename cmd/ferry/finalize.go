@@ -15,6 +15,7 @@ func newFinalizeCmd(a *app) *cobra.Command {
 	var sf scanFlags
 	var journal []string
 	var removeRules bool
+	var planLocation string
 	c := &cobra.Command{
 		Use:   "finalize",
 		Short: "Copy what is still missing, verify the target is complete, then (optionally) remove the rules",
@@ -23,7 +24,8 @@ func newFinalizeCmd(a *app) *cobra.Command {
   1. a full pass over the source (--origin listing or --keys list) copies every key the
      target still lacks, plus every key that failed earlier: the scan failure manifests
      (<state_dir>/scan/failed-*.jsonl) and serve's fill journals (--journal, default
-     <state_dir>/serve-journal-*.jsonl and <state_dir>/journal/*.jsonl);
+     <state_dir>/serve-journal-*.jsonl and <state_dir>/journal/*.jsonl), and with --plan
+     the failure manifests every worker of the plan left in its state location;
   2. verification: every origin key is in the target with the same size (a fresh listing
      pass for --origin); --checksum also compares the content of every object;
   3. a readiness report (origin keys, present, copied now, still missing, size and content
@@ -42,18 +44,19 @@ from the config file (with a backup) only after a complete result.
 					return err
 				}
 			}
-			return runFinalize(cmd.Context(), a, &sf, journal, removeRules)
+			return runFinalize(cmd.Context(), a, &sf, journal, removeRules, planLocation)
 		},
 	}
 	f := c.Flags()
 	addScanFlags(c, &sf)
 	f.StringArrayVar(&journal, "journal", nil, "serve journal files (glob, repeatable); default <state_dir>/serve-journal-*.jsonl and <state_dir>/journal/*.jsonl")
 	f.BoolVar(&sf.checksum, "checksum", false, "compare the content of every object, not only its size")
+	f.StringVar(&planLocation, "plan", "", "also retry the keys that failed in any worker of this plan (its state location)")
 	f.BoolVar(&removeRules, "remove-rules", false, "remove the rules from the config file (with a backup) once the target is complete")
 	return c
 }
 
-func runFinalize(ctx context.Context, a *app, sf *scanFlags, journals []string, removeRules bool) error {
+func runFinalize(ctx context.Context, a *app, sf *scanFlags, journals []string, removeRules bool, planLocation string) error {
 	if removeRules && a.cfg.File == "" {
 		return asUsage(errors.New("--remove-rules: no config file in use, so there are no rules to remove"))
 	}
@@ -69,6 +72,11 @@ func runFinalize(ctx context.Context, a *app, sf *scanFlags, journals []string, 
 	}
 	defer cleanup()
 	o.Journals = journals
+	if planLocation != "" {
+		if o.Extra, err = planFailedKeys(ctx, a, planLocation); err != nil {
+			return err
+		}
+	}
 	o.Progress = newProgress(a.stderr, a.log, "finalize", false)
 	rep, err := scan.Finalize(ctx, o)
 	if err != nil {

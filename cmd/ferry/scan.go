@@ -49,6 +49,8 @@ type scanFlags struct {
 	report   string
 	compare  string
 	checksum bool
+	plan     planFlags
+	est      estimateFlags
 }
 
 func newScanCmd(a *app) *cobra.Command {
@@ -65,6 +67,8 @@ Sources:
   --keys FILE|-     a key list (one key per line, JSONL or CSV with key[,size,md5]); keys are
                     fetched through the back-to-origin rules as serve would, or from --origin
                     when it is given too. A failure manifest is a valid key list.
+  --plan LOCATION   the partitions of a plan (ferry plan create): --partition K does one,
+                    --worker takes them until none is left (see ferry plan --help)
 
 Per-key failures are retried, then written to a failure manifest in <state_dir>/scan/ and
 the run goes on. An interrupted run resumes: the listing diff skips what was copied, and a
@@ -74,7 +78,8 @@ key list restarts after the last key a checkpoint recorded.
 		Example: `  ferry scan --origin /srv/www --target 's3://new-bucket?endpoint=https://s3.example.com'
   ferry scan --keys keys.txt --config ferry.yaml
   ferry scan --keys .ferry/scan/failed-20260101T000000.000Z-42.jsonl --origin s3://old-bucket
-  ferry scan --origin s3://old --shard 0/4 --transfers 64`,
+  ferry scan --origin s3://old --shard 0/4 --transfers 64
+  ferry scan --plan 's3://ferry-state/plans/june?endpoint=https://s3.example.com' --origin s3://old --worker`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runScan(cmd.Context(), a, &sf)
@@ -84,6 +89,8 @@ key list restarts after the last key a checkpoint recorded.
 	addScanFlags(c, &sf)
 	f.BoolVar(&sf.dryRun, "dry-run", false, "list and diff only: report what would be copied")
 	f.StringVar(&sf.compare, "compare", "size", "compare keys present on both sides: size or none")
+	addPlanScanFlags(c, &sf.plan)
+	addEstimateFlags(c, &sf.est, true)
 	return c
 }
 
@@ -148,7 +155,7 @@ func scanOptions(a *app, sf *scanFlags, what string) (scan.Options, func(), erro
 	if cfg.Scan.Transfers < 1 || cfg.Scan.Checkers < 1 {
 		return scan.Options{}, none, asUsage(errors.New("transfers and checkers must be at least 1"))
 	}
-	if cfg.Origin == "" && sf.keys == "" {
+	if cfg.Origin == "" && sf.keys == "" && sf.plan.location == "" {
 		return scan.Options{}, none, asUsage(fmt.Errorf("%s needs a source: --origin URL (listable origin) or --keys FILE|- (key list)", what))
 	}
 	fetch, err := fetchOptions(cfg, a.log)
@@ -193,15 +200,22 @@ func scanOptions(a *app, sf *scanFlags, what string) (scan.Options, func(), erro
 }
 
 func runScan(ctx context.Context, a *app, sf *scanFlags) error {
+	if sf.plan.location != "" {
+		return runPlanScan(ctx, a, sf)
+	}
 	o, cleanup, err := scanOptions(a, sf, "scan")
 	if err != nil {
 		return err
 	}
 	defer cleanup()
+	rates, err := sf.est.rates()
+	if err != nil {
+		return err
+	}
 	o.Progress = newProgress(a.stderr, a.log, "scan", false)
 	res, err := scan.Run(ctx, o)
 	if res != nil {
-		if werr := writeSummary(a, sf, res, func(w io.Writer) { res.WriteSummary(w, store.Redact(a.cfg.Target), retryCommand(a, res.Manifest)) }); werr != nil && err == nil {
+		if werr := writeScanSummary(a, sf, res, rates); werr != nil && err == nil {
 			err = werr
 		}
 	}

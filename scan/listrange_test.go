@@ -1,0 +1,241 @@
+package scan
+
+import (
+	"context"
+	"fmt"
+	"io/fs"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/ferry-migrate/ferry/internal/miniotest"
+	"github.com/ferry-migrate/ferry/store"
+	"golang.org/x/sync/errgroup"
+)
+
+// rangeKeys are keys whose listing order differs between drivers: MinIO's
+// "a/b" before "a-b", escaped names, dots and dashes next to slashes.
+var rangeKeys = append(append([]string{}, oddKeys...),
+	"a/c/d", "a-", "a0", "ab/c", "ab-c", "ab.c", "b1", "b/", "b/x", "b-x", "b.x", "b0", "__0x41__",
+	"x\x01y", "x/y", "x-y", "x.z", "a.c", "x0", "dot../x", "~tilde", "Zed", "zz/top", "z-z", "9/9", "9-9", "99")
+
+func fillFast(t *testing.T, b *store.Bucket, keys []string) {
+	t.Helper()
+	g := new(errgroup.Group)
+	g.SetLimit(16)
+	for _, k := range keys {
+		g.Go(func() error { return b.WriteAll(context.Background(), k, []byte(k), nil) })
+	}
+	if err := g.Wait(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// The names a listing sorts by are the ones the drivers store.
+func TestSortNamesMatchDrivers(t *testing.T) {
+	keys := append(append([]string{}, rangeKeys...), refusedOnMinIO, "a__0x2f__b", "c\td/e", "../x", "f/")
+	dir := t.TempDir()
+	fb := open(t, "file://"+dir)
+	fillFast(t, fb, keys)
+	var names []string
+	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && !strings.HasSuffix(p, ".attrs") {
+			rel, _ := filepath.Rel(dir, p)
+			names = append(names, rel)
+		}
+		return nil
+	})
+	var want []string
+	for _, k := range keys {
+		want = append(want, fileName(k))
+	}
+	slices.Sort(names)
+	slices.Sort(want)
+	if !slices.Equal(names, want) {
+		t.Errorf("file names\n got %q\nwant %q", names, want)
+	}
+
+	s := miniotest.Get(t)
+	bucket := s.NewBucket(t)
+	mb := open(t, s.URL(bucket, ""))
+	keys = slices.DeleteFunc(keys, func(k string) bool { return strings.Contains(k, "//") || k == "../x" || k == "f/" })
+	fillFast(t, mb, keys)
+	out, err := s.Client().ListObjectsV2(context.Background(), &s3.ListObjectsV2Input{Bucket: aws.String(bucket)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	names = names[:0]
+	for _, o := range out.Contents {
+		names = append(names, aws.ToString(o.Key))
+	}
+	want = want[:0]
+	for _, k := range keys {
+		want = append(want, s3Name(k))
+	}
+	slices.Sort(names)
+	slices.Sort(want)
+	if !slices.Equal(names, want) {
+		t.Errorf("s3 names\n got %q\nwant %q", names, want)
+	}
+}
+
+func TestRangeBounds(t *testing.T) {
+	for _, tc := range []struct{ after, start string }{
+		{"", ""}, {"abc", "abc"}, {"a/b-c", "a/b"}, {"img/2023/05/x.jpg", "img/2023/05/x"}, {"a b", "a"}, {"-x", ""},
+	} {
+		if got := startAfter(tc.after); got != tc.start {
+			t.Errorf("startAfter(%q) = %q, want %q", tc.after, got, tc.start)
+		}
+	}
+	for _, tc := range []struct{ until, prefix, stop string }{
+		{"", "", ""},
+		{"abc", "", "abd"},
+		{"a/b", "", "b"},              // "/" ends the run: MinIO lists "a-x" after "a/..."
+		{"a/b", "a/", "a/c"},          // under the prefix "a/" every key shares it
+		{"k/01999", "k/0", "k/0199:"}, // run "1999": bump the last byte
+		{"a-b", "", "b"},
+		{"-x", "", ""},  // nothing plain after the prefix: list to the end
+		{"b", "a/", ""}, // until past the prefix
+		{"z~", "", "z\x7f"},
+	} {
+		if got := stopBound(tc.until, tc.prefix); got != tc.stop {
+			t.Errorf("stopBound(%q, %q) = %q, want %q", tc.until, tc.prefix, got, tc.stop)
+		}
+	}
+	for _, tc := range []struct {
+		kr     KeyRange
+		prefix string
+		want   string
+		ok     bool
+	}{
+		{KeyRange{"k/01000", "k/01999"}, "", "k/01", true},
+		{KeyRange{"k/01000", "k/01999"}, "k/", "k/01", true},
+		{KeyRange{"a", "c"}, "d/", "d/", false},
+		{KeyRange{"e", ""}, "d/", "d/", false},
+		{KeyRange{"", "c"}, "d/", "d/", false},
+		{KeyRange{"a_1", "a_2"}, "", "", true}, // "_" may start an escape: no narrowing
+		{KeyRange{"c", "e"}, "d/", "d/", true},
+	} {
+		got, ok := tc.kr.listPrefix(tc.prefix)
+		if got != tc.want || ok != tc.ok {
+			t.Errorf("%s.listPrefix(%q) = %q, %v; want %q, %v", tc.kr, tc.prefix, got, ok, tc.want, tc.ok)
+		}
+	}
+	if err := (KeyRange{"b", "a"}).Check(); err == nil || !strings.Contains(err.Error(), `("b", "a"]`) {
+		t.Errorf("Check of a reversed range: %v", err)
+	}
+}
+
+// partitionBoundaries cuts keys into ranges at some of the keys and at
+// strings that are no key.
+func partitionBoundaries(keys []string) []KeyRange {
+	cuts := []string{"", "9", "a", "a/b", "a-", "a.b", "ab", "b/", "b0", "k/00999", "k/01500", "k/02000~", "x", "x/y", "z-", ""}
+	slices.Sort(cuts[1 : len(cuts)-1])
+	var prs []KeyRange
+	for i := 1; i < len(cuts); i++ {
+		prs = append(prs, KeyRange{After: cuts[i-1], Until: cuts[i]})
+	}
+	return prs
+}
+
+// Consecutive ranges list every key exactly once, in every driver's order.
+func TestRangesPartitionTheListing(t *testing.T) {
+	var many []string
+	for i := range 2500 {
+		many = append(many, fmt.Sprintf("k/%05d", i))
+	}
+	minio := func(t *testing.T) string { return miniotest.Get(t).BucketURL(t) }
+	for _, tc := range []struct {
+		name string
+		url  func(*testing.T) string
+		keys []string
+	}{
+		{"mem", func(*testing.T) string { return "mem://" }, append(append([]string{}, rangeKeys...), refusedOnMinIO)},
+		{"file", fileURL, append(append([]string{}, rangeKeys...), refusedOnMinIO)},
+		{"file-many", fileURL, append(append([]string{}, rangeKeys...), many...)},
+		{"minio", minio, rangeKeys},
+		{"minio-many", minio, append(append([]string{}, rangeKeys...), many...)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			src := open(t, tc.url(t))
+			fillFast(t, src, tc.keys)
+			seen := map[string]int{}
+			for _, kr := range partitionBoundaries(tc.keys) {
+				res := runScan(t, Options{Origin: src, Target: open(t, "mem://"), DryRun: true, Range: kr, Samples: 1 << 20})
+				for _, k := range res.MissingKeys {
+					seen[k]++
+				}
+				if res.Listed != int64(len(res.MissingKeys)) {
+					t.Errorf("%s: listed %d, missing %d", kr, res.Listed, len(res.MissingKeys))
+				}
+			}
+			for _, k := range tc.keys {
+				if seen[k] != 1 {
+					t.Errorf("key %q listed %d times", k, seen[k])
+				}
+			}
+			if len(seen) != len(tc.keys) {
+				t.Errorf("%d keys listed, want %d", len(seen), len(tc.keys))
+			}
+		})
+	}
+}
+
+// A range in the middle of an S3 listing starts after its start and stops
+// after its end: it costs its own pages, not the whole listing's.
+func TestRangeListsOnlyItsPages(t *testing.T) {
+	s := miniotest.Get(t)
+	var lists atomic.Int64
+	up, _ := url.Parse(s.Endpoint)
+	proxy := httputil.NewSingleHostReverseProxy(up)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get("list-type") == "2" {
+			lists.Add(1)
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	bucket := s.NewBucket(t)
+	var keys []string
+	for i := range 5000 {
+		keys = append(keys, fmt.Sprintf("k/%05d", i))
+	}
+	fillFast(t, open(t, s.URL(bucket, "")), keys)
+	src := open(t, "s3://"+bucket+"?endpoint="+srv.URL+"&region=us-east-1")
+	dst := open(t, "mem://")
+
+	lists.Store(0)
+	res := runScan(t, Options{Origin: src, Target: dst, DryRun: true, Range: KeyRange{After: "k/02000", Until: "k/02999"}})
+	if res.Listed != 999 || res.Missing != 999 {
+		t.Fatalf("range: %+v", res.Stats)
+	}
+	if n := lists.Load(); n > 2 {
+		t.Errorf("a range of 999 keys took %d list requests, want 1 or 2", n)
+	}
+	lists.Store(0)
+	res = runScan(t, Options{Origin: src, Target: dst, DryRun: true})
+	if res.Listed != 5000 || lists.Load() < 5 {
+		t.Errorf("whole listing: %+v in %d requests", res.Stats, lists.Load())
+	}
+}
+
+// A key list is filtered by the range too.
+func TestKeyListRange(t *testing.T) {
+	src, dst := open(t, "mem://"), open(t, "mem://")
+	fill(t, src, []string{"a", "b", "c", "d"})
+	res := runScan(t, Options{Origin: src, Target: dst, Keys: strings.NewReader("a\nb\nc\nd\n"), Range: KeyRange{After: "a", Until: "c"}})
+	if res.Listed != 2 || res.Copied != 2 {
+		t.Fatalf("%+v", res.Stats)
+	}
+	if _, err := dst.Attributes(context.Background(), "a"); err == nil {
+		t.Error("a key before the range was copied")
+	}
+}
