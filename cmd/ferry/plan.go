@@ -149,14 +149,6 @@ target; give --rate-objects/--rate-bytes for the time and the --price-* flags fo
 	return c
 }
 
-// planOutput is what plan create prints with --json.
-type planOutput struct {
-	Location string        `json:"location"`
-	Stored   bool          `json:"stored"`
-	Plan     *plan.Plan    `json:"plan"`
-	Estimate scan.Estimate `json:"estimate"`
-}
-
 func runPlanCreate(ctx context.Context, a *app, location string, pf *planCreateFlags) error {
 	rates, err := pf.est.rates()
 	if err != nil {
@@ -168,35 +160,17 @@ func runPlanCreate(ctx context.Context, a *app, location string, pf *planCreateF
 		return err
 	}
 	defer closeSource()
-	var p *plan.Plan
-	if pf.dryRun {
-		// Key-list plans write key files: build them into a throwaway location.
-		tmp, err := os.MkdirTemp("", "ferry-plan-dry-run-")
-		if err != nil {
-			return err
-		}
-		defer os.RemoveAll(tmp)
-		st, err := plan.Open(ctx, tmp, true)
-		if err != nil {
-			return err
-		}
-		defer st.Close()
-		p, err = build(ctx, st)
-		if err != nil {
-			return err
-		}
-	} else {
-		st, err := plan.Open(ctx, location, true)
-		if err != nil {
-			return err
-		}
-		defer st.Close()
-		if p, err = plan.Create(ctx, st, build); err != nil {
-			return err
-		}
+	p, err := plan.Build(ctx, location, pf.dryRun, build)
+	if err != nil {
+		return err
 	}
-	out := planOutput{Location: store.Redact(location), Stored: !pf.dryRun, Plan: p, Estimate: p.Estimate(rates, pf.est.prices)}
-	return printOut(a, pf.jsonOut, out, func(w io.Writer) { writePlan(w, &out) })
+	out := &plan.Created{Location: store.Redact(location), Stored: !pf.dryRun, Plan: p, Estimate: p.Estimate(rates, pf.est.prices)}
+	return printOut(a, pf.jsonOut, out, func(w io.Writer) {
+		out.WriteText(w)
+		if out.Stored {
+			fmt.Fprintf(w, "next: ferry scan --plan %s --worker (or --partition K), then ferry plan status %s\n", shellQuote(out.Location), shellQuote(out.Location))
+		}
+	})
 }
 
 // planSource picks the plan's source from the flags.
@@ -235,28 +209,6 @@ func planSource(ctx context.Context, a *app, pf *planCreateFlags, opts plan.Opti
 		return nil, none, err
 	}
 	return build, func() { _ = closeInv() }, nil
-}
-
-func writePlan(w io.Writer, out *planOutput) {
-	p := out.Plan
-	verb := "stored at"
-	if !out.Stored {
-		verb = "not stored (dry run); would go to"
-	}
-	fmt.Fprintf(w, "plan (%s of %s): %d partitions, %d objects (%s), %s %s\n", p.Kind, p.Source, len(p.Partitions),
-		p.Totals.Objects, scan.FormatBytes(p.Totals.Bytes), verb, out.Location)
-	var lo, hi int64 = -1, 0
-	for _, pt := range p.Partitions {
-		if lo < 0 || pt.Work.Objects < lo {
-			lo = pt.Work.Objects
-		}
-		hi = max(hi, pt.Work.Objects)
-	}
-	fmt.Fprintf(w, "  objects per partition: %d to %d\n", lo, hi)
-	out.Estimate.WriteText(w)
-	if out.Stored {
-		fmt.Fprintf(w, "next: ferry scan --plan %s --worker (or --partition K), then ferry plan status %s\n", shellQuote(out.Location), shellQuote(out.Location))
-	}
 }
 
 // printOut prints v as JSON or for people.
@@ -358,9 +310,9 @@ func runPlanScan(ctx context.Context, a *app, sf *scanFlags) error {
 
 // planScanDone prints what a plan scan did and turns it into the error
 // that gives the exit code.
-func planScanDone(a *app, sf *scanFlags, v any, err error, incomplete bool) error {
+func planScanDone(a *app, sf *scanFlags, v interface{ WriteText(io.Writer) }, err error, incomplete bool) error {
 	if v != nil {
-		if werr := printOut(a, sf.jsonOut, v, func(w io.Writer) { writeWork(w, v) }); werr != nil && err == nil {
+		if werr := printOut(a, sf.jsonOut, v, v.WriteText); werr != nil && err == nil {
 			err = werr
 		}
 	}
@@ -371,36 +323,6 @@ func planScanDone(a *app, sf *scanFlags, v any, err error, incomplete bool) erro
 		return incompleteError{errors.New("some partitions or keys failed: see ferry plan status, then finalize --plan")}
 	}
 	return nil
-}
-
-func writeWork(w io.Writer, v any) {
-	var parts []plan.PartResult
-	switch r := v.(type) {
-	case *plan.WorkResult:
-		fmt.Fprintf(w, "worker %s:\n", r.Worker)
-		parts = r.Parts
-		if len(r.GaveUp) > 0 {
-			fmt.Fprintf(w, "  gave up partitions %v after the maximum attempts\n", r.GaveUp)
-		}
-	case plan.PartResult:
-		parts = []plan.PartResult{r}
-	}
-	for _, p := range parts {
-		switch {
-		case p.AlreadyDone:
-			fmt.Fprintf(w, "partition %d: already done\n", p.Partition)
-		case p.Error != "":
-			fmt.Fprintf(w, "partition %d (attempt %d): failed: %s\n", p.Partition, p.Attempt, p.Error)
-		case p.Result != nil:
-			s := p.Result.Stats
-			note := ""
-			if !p.Counted {
-				note = " (finished by another attempt first: not counted)"
-			}
-			fmt.Fprintf(w, "partition %d (attempt %d): %d keys, copied %d (%s), skipped %d, failed %d%s\n",
-				p.Partition, p.Attempt, s.Listed, s.Copied, scan.FormatBytes(s.CopiedBytes), s.Skipped, s.Failed, note)
-		}
-	}
 }
 
 // planFailedKeys reads the keys every worker of a plan failed, for finalize.
