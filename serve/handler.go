@@ -158,18 +158,7 @@ func (s *Server) handle(w *respWriter, r *http.Request, rc *reqCtx) {
 		s.serveMiss(w, r, rc, st)
 		return
 	}
-	attrs, err := s.opts.Target.Attributes(r.Context(), key)
-	switch {
-	case err == nil:
-		rc.outcome = outcomeHit
-		w.Header().Set("X-Ferry-Mirror", outcomeHit)
-		s.serveHit(w, r, rc, store.MetaFromAttributes(attrs))
-	case store.IsNotFound(err):
-		s.serveMiss(w, r, rc, st)
-	default:
-		rc.outcome = outcomeError
-		writeError(w, r, rc, err)
-	}
+	s.serveTarget(w, r, rc, st)
 }
 
 // isLoop reports whether a Via element names this server's token.
@@ -229,7 +218,8 @@ func setCaching(h http.Header, o *store.Meta) {
 	}
 }
 
-// setContent sets the content headers of an object sent with 200 and 206.
+// setContent sets the content headers and the user metadata (x-amz-meta-*)
+// of an object sent with 200 and 206.
 func setContent(h http.Header, o *store.Meta) {
 	ct := o.ContentType
 	if ct == "" {
@@ -245,6 +235,7 @@ func setContent(h http.Header, o *store.Meta) {
 	if o.ContentLanguage != "" {
 		h.Set("Content-Language", o.ContentLanguage)
 	}
+	store.MetadataHeader(h, o.Metadata)
 }
 
 // plan evaluates conditions and Range for an object and writes the status
@@ -271,6 +262,7 @@ func (s *Server) plan(w *respWriter, r *http.Request, rc *reqCtx, o store.Meta) 
 	}
 	setCaching(h, &o)
 	setContent(h, &o)
+	setOverrides(h, r)
 	h.Set("Accept-Ranges", "bytes")
 	status := http.StatusOK
 	if res == rangePartial {
@@ -282,31 +274,6 @@ func (s *Server) plan(w *respWriter, r *http.Request, rc *reqCtx, o store.Meta) 
 	}
 	w.WriteHeader(status)
 	return off, n, r.Method != http.MethodHead
-}
-
-// serveHit sends an object that is in the target, read through the bucket.
-func (s *Server) serveHit(w *respWriter, r *http.Request, rc *reqCtx, meta store.Meta) {
-	off, n, ok := s.plan(w, r, rc, meta)
-	if !ok || n == 0 {
-		return
-	}
-	rd, err := s.opts.Target.NewRangeReader(r.Context(), rc.key, off, n, nil)
-	if err != nil {
-		// Headers are out: the client must see a broken transfer.
-		rc.err = err
-		panic(http.ErrAbortHandler)
-	}
-	defer rd.Close()
-	written, err := io.Copy(w, rd)
-	if err != nil || written != n {
-		if err == nil {
-			err = io.ErrUnexpectedEOF
-		}
-		rc.err = err
-		if r.Context().Err() == nil {
-			panic(http.ErrAbortHandler)
-		}
-	}
 }
 
 // serveMiss handles a key the target lacks: the mirror matches the rules
@@ -329,7 +296,7 @@ func (s *Server) serveMiss(w *respWriter, r *http.Request, rc *reqCtx, st *Setti
 		}
 		rc.outcome = outcomeOrigin
 		w.Header().Set("X-Ferry-Mirror", outcomeOrigin)
-		s.plan(w, r, rc, *meta)
+		s.plan(w, r, rc, fillMeta(*meta))
 		return
 	}
 	stream, err := s.opts.Mirror.Get(r.Context(), req)
@@ -342,7 +309,7 @@ func (s *Server) serveMiss(w *respWriter, r *http.Request, rc *reqCtx, st *Setti
 		rc.outcome = outcomeCoalesced
 	}
 	w.Header().Set("X-Ferry-Mirror", rc.outcome)
-	off, n, ok := s.plan(w, r, rc, stream.Meta())
+	off, n, ok := s.plan(w, r, rc, fillMeta(stream.Meta()))
 	if !ok || n == 0 {
 		return
 	}
