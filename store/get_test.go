@@ -83,8 +83,8 @@ func TestDirectGetMatchesSDK(t *testing.T) {
 					ContentLanguage: "de", CacheControl: "max-age=60",
 					Metadata: map[string]string{"origin-etag": `"5f3e-1000"`, "expires": "Thu, 01 Jan 2037 00:00:00 GMT", "a:b=c@d": "Grüße, 世界 100% +x", "x": "y z"}},
 				"日本語/ファイル": {Metadata: map[string]string{"ÄÖ": "é"}},
-				"empty":     nil,
-				"dir/":      nil,
+				"empty":    nil,
+				"dir/":     nil,
 			}
 			for key, o := range objects {
 				body := strings.Repeat("0123456789", 3) + key
