@@ -252,6 +252,7 @@ func (s *Server) plan(w *respWriter, r *http.Request, rc *reqCtx, o store.Meta) 
 		return 0, 0, false
 	case condNotModified:
 		setCaching(h, &o)
+		h.Set("Accept-Ranges", "bytes")
 		w.WriteHeader(http.StatusNotModified)
 		return 0, 0, false
 	}

@@ -149,8 +149,8 @@ func (s *Server) copyBody(w *respWriter, r *http.Request, rc *reqCtx, rd io.Read
 	}
 }
 
-// responseOverrides are the query parameters with which a GET asks for
-// other response headers (S3's response-content-type and the like).
+// responseOverrides are the query parameters with which a GET or HEAD asks
+// for other response headers (S3's response-content-type and the like).
 var responseOverrides = [...]struct{ param, header string }{
 	{"response-content-type", "Content-Type"},
 	{"response-content-language", "Content-Language"},
@@ -160,15 +160,17 @@ var responseOverrides = [...]struct{ param, header string }{
 	{"response-content-encoding", "Content-Encoding"},
 }
 
-// setOverrides applies the response-* query parameters of a GET to h.
+// setOverrides applies the response-* query parameters to h, as S3 does on
+// GET and HEAD (a parameter given empty sets the header empty, as MinIO
+// does).
 func setOverrides(h http.Header, r *http.Request) {
-	if r.URL.RawQuery == "" || r.Method != http.MethodGet {
+	if r.URL.RawQuery == "" {
 		return
 	}
 	q := r.URL.Query()
 	for _, o := range responseOverrides {
-		if v := q.Get(o.param); v != "" {
-			h.Set(o.header, v)
+		if v, ok := q[o.param]; ok {
+			h[o.header] = v[:1]
 		}
 	}
 }

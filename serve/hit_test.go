@@ -140,8 +140,8 @@ func TestOneRequestPerAnswer(t *testing.T) {
 			}
 		})
 	}
-	if n := o.count.Load(); n != 4 {
-		t.Errorf("%d origin requests, want 4 (two fills, two 404s)", n)
+	if n := o.count.Load(); n != 6 {
+		t.Errorf("%d origin requests, want 6 (per path: a HEAD, a 404 and a fill)", n)
 	}
 }
 
