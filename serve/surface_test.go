@@ -107,6 +107,12 @@ func (s *surface) same(method, key, query string, hdr ...string) answer {
 	}
 	want := s.ask(s.minio, method, p, hdr...)
 	got := s.ask(s.serve, method, p, hdr...)
+	if e, ok := want.Headers["X-Amz-Meta-Expires"]; ok && want.Headers["Expires"] == "" && got.Headers["Expires"] == urlUnescape(e) {
+		// The one known difference: a fill stores the origin's Expires
+		// as user metadata (gocloud has no field for it), which serve
+		// sends as Expires and MinIO only as x-amz-meta-expires.
+		delete(got.Headers, "Expires")
+	}
 	if d := diff(want, got); d != "" {
 		s.t.Errorf("%s %s %v: serve differs from MinIO:\n%s", method, p, hdr, d)
 	}
@@ -208,6 +214,14 @@ func TestS3SurfaceMatchesMinIO(t *testing.T) {
 	}
 }
 
+func urlUnescape(s string) string {
+	u, err := url.PathUnescape(s)
+	if err != nil {
+		return s
+	}
+	return u
+}
+
 // A target bucket that is gone answers NoSuchBucket (404), as MinIO does.
 func TestTargetBucketGone(t *testing.T) {
 	leakCheck(t)
@@ -287,5 +301,41 @@ func TestFillUserMetadata(t *testing.T) {
 		if len(hit.Headers) == 0 || hit.Headers["X-Amz-Meta-Origin-Etag"] == "" && key == "b/obj" {
 			t.Errorf("%s: hit headers %v", key, hit.Headers)
 		}
+	}
+}
+
+// Keys S3 clients use, missing from the target with a rule: a fill, then
+// hits that answer as MinIO does; a key MinIO refuses is refused with
+// MinIO's status and code before anything is fetched.
+func TestOddKeysFillAsMinIO(t *testing.T) {
+	leakCheck(t)
+	o := newTestOrigin(t)
+	keys := []string{"n o", "n+o", "__", "_", "d/n o+p", "~!$&'()*,;=:@"}
+	for _, k := range keys {
+		o.set(k, "origin body of "+k)
+	}
+	s := newSurface(t, originRules(o.URL))
+	for _, k := range keys {
+		p := "/" + s.bucket + "/" + (&url.URL{Path: k}).EscapedPath()
+		if a := s.ask(s.serve, "GET", p); a.Status != 200 || a.Body != "origin body of "+k {
+			t.Fatalf("fill %q: %+v", k, a)
+		}
+		waitStored(t, s.target, k)
+		s.same("GET", k, "")
+		s.same("HEAD", k, "")
+		s.same("GET", k, "", "Range", "bytes=2-5")
+	}
+	before := o.count.Load()
+	for _, k := range []string{"a//b", "x//"} {
+		for _, m := range []string{"GET", "HEAD"} {
+			a := s.same(m, k, "")
+			if a.Status < 400 {
+				t.Errorf("%s %q: %+v, want MinIO's refusal", m, k, a)
+			}
+			t.Logf("%s %q: %d %s, as MinIO", m, k, a.Status, a.Code)
+		}
+	}
+	if n := o.count.Load() - before; n != 0 {
+		t.Errorf("%d origin requests for keys the target refuses", n)
 	}
 }
