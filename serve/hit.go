@@ -136,7 +136,25 @@ func (s *Server) serveHit(w *respWriter, r *http.Request, rc *reqCtx, off, n int
 }
 
 // copyBody sends n bytes of rd; a short or failed read aborts the response.
+// A small body is read into a pooled buffer and written with the headers in
+// one go (as sendFromFile does).
 func (s *Server) copyBody(w *respWriter, r *http.Request, rc *reqCtx, rd io.Reader, n int64) {
+	if n <= smallBody {
+		bp := bufPool.Get().(*[]byte)
+		defer bufPool.Put(bp)
+		buf := (*bp)[:n]
+		if _, err := io.ReadFull(rd, buf); err != nil {
+			rc.err = err
+			if r.Context().Err() == nil {
+				panic(http.ErrAbortHandler)
+			}
+			return
+		}
+		if _, err := w.Write(buf); err != nil {
+			rc.err = err // the client went away
+		}
+		return
+	}
 	written, err := io.Copy(w, io.LimitReader(rd, n))
 	if err != nil || written != n {
 		if err == nil {
