@@ -2,6 +2,8 @@ package serve
 
 import (
 	"context"
+	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -177,5 +179,50 @@ func TestHitSecondRequestOnlyWhenNeeded(t *testing.T) {
 		if got := p.take(); len(got) != 2 || got[0] != "GET /"+name+"/"+key || got[1] != "HEAD /"+name+"/"+key {
 			t.Errorf("416 %s: target saw %q", key, got)
 		}
+	}
+}
+
+// A target whose body breaks off mid-way: the client sees a broken
+// transfer, never a clean short answer (small bodies and streamed ones).
+func TestHitTargetBodyBreaks(t *testing.T) {
+	t.Setenv("AWS_ACCESS_KEY_ID", "k")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "s")
+	s3 := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/bkt" || r.URL.Path == "/bkt/" { // the open check lists
+			_, _ = w.Write([]byte(`<ListBucketResult><Name>bkt</Name><IsTruncated>false</IsTruncated></ListBucketResult>`))
+			return
+		}
+		size := 1000
+		if strings.HasSuffix(r.URL.Path, "/big") {
+			size = 1 << 20
+		}
+		w.Header().Set("Content-Length", fmt.Sprint(size))
+		w.Header().Set("ETag", `"abc"`)
+		if r.Method == http.MethodHead {
+			return
+		}
+		_, _ = w.Write([]byte(strings.Repeat("x", size/2)))
+		w.(http.Flusher).Flush()
+		conn, _, _ := http.NewResponseController(w).Hijack()
+		conn.Close()
+	}))
+	defer s3.Close()
+	for _, direct := range []string{"true", "false"} {
+		target, err := store.Open(context.Background(), "s3://bkt?endpoint="+s3.URL+"&direct_put="+direct)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e := newEnv(t, target, AddressingDomain, nil)
+		for _, key := range []string{"small", "big"} {
+			resp, err := http.Get(e.ts.URL + "/" + key)
+			if err == nil {
+				body, rerr := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if rerr == nil {
+					t.Errorf("direct=%s %s: clean %d answer with %d bytes from a broken target body", direct, key, resp.StatusCode, len(body))
+				}
+			}
+		}
+		target.Close()
 	}
 }
