@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ferry-migrate/ferry/mirror"
+	"github.com/ferry-migrate/ferry/rules"
 	"github.com/ferry-migrate/ferry/store"
 )
 
@@ -326,6 +327,14 @@ func (s *Server) serveMiss(w *respWriter, r *http.Request, rc *reqCtx, st *Setti
 
 var errClientGone = errors.New("client went away")
 
+// dirMarkerRefused reports whether err is a rule refusing a directory
+// marker ("a/"), which an HTTP origin has no object for: such a key the
+// target lacks is NoSuchKey, as the target itself answers (S3 clients such
+// as rclone look for markers with HEAD and take a 404 as "none").
+func dirMarkerRefused(key string, err error) bool {
+	return strings.HasSuffix(key, "/") && errors.Is(err, rules.ErrKeyRefused)
+}
+
 // stream copies a fill to the client as bytes arrive, flushing after each
 // read so clients see the first bytes before the fill completes. A read
 // error (failed fill) is returned as is; a write error as errClientGone.
@@ -361,7 +370,7 @@ func (s *Server) originError(w *respWriter, r *http.Request, rc *reqCtx, err err
 	}
 	var re *mirror.RedirectError
 	switch {
-	case errors.Is(err, mirror.ErrNoRule):
+	case errors.Is(err, mirror.ErrNoRule), dirMarkerRefused(rc.key, err):
 		writeError(w, r, rc, errNoSuchKey)
 	case errors.As(err, &re):
 		rc.outcome = outcomeOrigin

@@ -325,6 +325,12 @@ func TestOddKeysFillAsMinIO(t *testing.T) {
 		s.same("HEAD", k, "")
 		s.same("GET", k, "", "Range", "bytes=2-5")
 	}
+	// Directory markers the target lacks: NoSuchKey, as MinIO answers
+	// (an HTTP origin has no object for them).
+	for _, k := range []string{"m/", "d/m/"} {
+		s.same("GET", k, "")
+		s.same("HEAD", k, "")
+	}
 	before := o.count.Load()
 	for _, k := range []string{"a//b", "x//"} {
 		for _, m := range []string{"GET", "HEAD"} {
