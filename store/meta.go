@@ -145,7 +145,8 @@ func (b *Bucket) Stat(ctx context.Context, key string, types *ContentTypes) (Met
 
 // OpenObject opens key for reading with its Meta, in as few requests as the
 // bucket allows: a local directory's file and sidecar straight from disk, an
-// S3 object's headers from its GET answer, else the reader and the object's
+// S3 object's headers from its GET answer (Get: the direct GET of an
+// endpoint= bucket, else the SDK's), else the reader and the object's
 // attributes. types is as for Stat. The caller closes the reader.
 func (b *Bucket) OpenObject(ctx context.Context, key string, types *ContentTypes) (io.ReadCloser, Meta, error) {
 	if f, m, untyped, err := b.openFile(key, false); err == nil {
@@ -156,13 +157,16 @@ func (b *Bucket) OpenObject(ctx context.Context, key string, types *ContentTypes
 	} else if err != ErrNoFastPath {
 		return nil, Meta{}, err
 	}
+	if b.s3 {
+		o, err := b.Get(ctx, key, "")
+		if err != nil {
+			return nil, Meta{}, err
+		}
+		return o.Body, o.Meta, nil
+	}
 	r, err := b.NewReader(ctx, key, nil)
 	if err != nil {
 		return nil, Meta{}, err
-	}
-	var out s3.GetObjectOutput
-	if r.As(&out) {
-		return r, s3Meta(&out, r.Size()), nil
 	}
 	a, err := b.Attributes(ctx, key)
 	if err != nil {
