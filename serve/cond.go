@@ -107,58 +107,85 @@ const (
 // are ignored (the whole object is sent), as S3 does; a range on an empty
 // object is unsatisfiable, as in S3.
 func checkRange(h http.Header, size int64, v validators) (rangeResult, int64, int64) {
-	spec := h.Get("Range")
-	if spec == "" || size < 0 {
+	br, ok := parseRange(h.Get("Range"))
+	if !ok || size < 0 {
 		return rangeNone, 0, size
 	}
 	if ir := h.Get("If-Range"); ir != "" && !ifRangeHolds(ir, v) {
 		return rangeNone, 0, size
 	}
+	return br.resolve(size)
+}
+
+// byteRange is one byte range: bytes first..last (last < 0: to the end), or
+// with first < 0 the last `last` bytes.
+type byteRange struct{ first, last int64 }
+
+// parseRange parses a Range header holding one byte range; ok is false for
+// none, a malformed one or several (all of which S3 ignores).
+func parseRange(spec string) (byteRange, bool) {
 	const prefix = "bytes="
 	if !strings.HasPrefix(spec, prefix) {
-		return rangeNone, 0, size
+		return byteRange{}, false
 	}
 	spec = textproto.TrimString(spec[len(prefix):])
 	if strings.Contains(spec, ",") {
-		return rangeNone, 0, size
+		return byteRange{}, false
 	}
 	first, last, ok := strings.Cut(spec, "-")
 	if !ok {
-		return rangeNone, 0, size
+		return byteRange{}, false
 	}
 	first, last = textproto.TrimString(first), textproto.TrimString(last)
 	if first == "" {
-		// Suffix range: the last n bytes.
 		n, err := strconv.ParseInt(last, 10, 64)
 		if err != nil || n < 0 {
-			return rangeNone, 0, size
+			return byteRange{}, false
 		}
-		if n == 0 || size == 0 {
-			return rangeUnsatisfiable, 0, 0
-		}
-		if n > size {
-			n = size
-		}
-		return rangePartial, size - n, n
+		return byteRange{-1, n}, true
 	}
 	off, err := strconv.ParseInt(first, 10, 64)
 	if err != nil || off < 0 {
-		return rangeNone, 0, size
+		return byteRange{}, false
 	}
-	end := size - 1
-	if last != "" {
-		e, err := strconv.ParseInt(last, 10, 64)
-		if err != nil || e < off {
-			return rangeNone, 0, size
-		}
-		if e < end {
-			end = e
-		}
+	if last == "" {
+		return byteRange{off, -1}, true
 	}
-	if off >= size {
+	e, err := strconv.ParseInt(last, 10, 64)
+	if err != nil || e < off {
+		return byteRange{}, false
+	}
+	return byteRange{off, e}, true
+}
+
+// resolve returns the part of an object of size bytes that br selects.
+func (br byteRange) resolve(size int64) (rangeResult, int64, int64) {
+	if br.first < 0 {
+		n := br.last
+		if n == 0 || size == 0 {
+			return rangeUnsatisfiable, 0, 0
+		}
+		return rangePartial, size - min(n, size), min(n, size)
+	}
+	if br.first >= size {
 		return rangeUnsatisfiable, 0, 0
 	}
-	return rangePartial, off, end - off + 1
+	end := size - 1
+	if br.last >= 0 && br.last < end {
+		end = br.last
+	}
+	return rangePartial, br.first, end - br.first + 1
+}
+
+// header is br as a Range header value, as a target is asked for it.
+func (br byteRange) header() string {
+	switch {
+	case br.first < 0:
+		return "bytes=-" + strconv.FormatInt(br.last, 10)
+	case br.last < 0:
+		return "bytes=" + strconv.FormatInt(br.first, 10) + "-"
+	}
+	return "bytes=" + strconv.FormatInt(br.first, 10) + "-" + strconv.FormatInt(br.last, 10)
 }
 
 // ifRangeHolds: an entity tag must match strongly; a date must equal the

@@ -77,6 +77,10 @@ func classify(err error) *apiError {
 	case store.IsSlowDown(err):
 		// The target throttles: pass it on for the client to back off and retry.
 		return &apiError{http.StatusServiceUnavailable, "SlowDown", "Please reduce your request rate.", err}
+	case store.IsInvalid(err):
+		// The target refuses the request (MinIO refuses some keys): pass on
+		// its code, as a client of the target would see it.
+		return targetRefused(err)
 	case errors.Is(err, context.Canceled):
 		// The client went away: nobody reads the answer, 499 is for the log.
 		return &apiError{499, "RequestCanceled", "The request was cancelled.", err}
@@ -128,4 +132,15 @@ func writeError(w http.ResponseWriter, r *http.Request, rc *reqCtx, err error) {
 	h.Set("Content-Length", fmt.Sprint(len(out)))
 	w.WriteHeader(ae.Status)
 	_, _ = w.Write(out)
+}
+
+func targetRefused(err error) *apiError {
+	code, msg := store.ErrorCode(err), store.ErrorMessage(err)
+	if code == "" {
+		code = "InvalidArgument"
+	}
+	if msg == "" {
+		msg = "The target refused the request."
+	}
+	return &apiError{http.StatusBadRequest, code, msg, err}
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ferry-migrate/ferry/mirror"
+	"github.com/ferry-migrate/ferry/rules"
 	"github.com/ferry-migrate/ferry/store"
 )
 
@@ -158,18 +159,7 @@ func (s *Server) handle(w *respWriter, r *http.Request, rc *reqCtx) {
 		s.serveMiss(w, r, rc, st)
 		return
 	}
-	attrs, err := s.opts.Target.Attributes(r.Context(), key)
-	switch {
-	case err == nil:
-		rc.outcome = outcomeHit
-		w.Header().Set("X-Ferry-Mirror", outcomeHit)
-		s.serveHit(w, r, rc, store.MetaFromAttributes(attrs))
-	case store.IsNotFound(err):
-		s.serveMiss(w, r, rc, st)
-	default:
-		rc.outcome = outcomeError
-		writeError(w, r, rc, err)
-	}
+	s.serveTarget(w, r, rc, st)
 }
 
 // isLoop reports whether a Via element names this server's token.
@@ -229,7 +219,8 @@ func setCaching(h http.Header, o *store.Meta) {
 	}
 }
 
-// setContent sets the content headers of an object sent with 200 and 206.
+// setContent sets the content headers and the user metadata (x-amz-meta-*)
+// of an object sent with 200 and 206.
 func setContent(h http.Header, o *store.Meta) {
 	ct := o.ContentType
 	if ct == "" {
@@ -245,6 +236,7 @@ func setContent(h http.Header, o *store.Meta) {
 	if o.ContentLanguage != "" {
 		h.Set("Content-Language", o.ContentLanguage)
 	}
+	store.MetadataHeader(h, o.Metadata)
 }
 
 // plan evaluates conditions and Range for an object and writes the status
@@ -261,6 +253,7 @@ func (s *Server) plan(w *respWriter, r *http.Request, rc *reqCtx, o store.Meta) 
 		return 0, 0, false
 	case condNotModified:
 		setCaching(h, &o)
+		h.Set("Accept-Ranges", "bytes")
 		w.WriteHeader(http.StatusNotModified)
 		return 0, 0, false
 	}
@@ -271,6 +264,7 @@ func (s *Server) plan(w *respWriter, r *http.Request, rc *reqCtx, o store.Meta) 
 	}
 	setCaching(h, &o)
 	setContent(h, &o)
+	setOverrides(h, r)
 	h.Set("Accept-Ranges", "bytes")
 	status := http.StatusOK
 	if res == rangePartial {
@@ -282,31 +276,6 @@ func (s *Server) plan(w *respWriter, r *http.Request, rc *reqCtx, o store.Meta) 
 	}
 	w.WriteHeader(status)
 	return off, n, r.Method != http.MethodHead
-}
-
-// serveHit sends an object that is in the target, read through the bucket.
-func (s *Server) serveHit(w *respWriter, r *http.Request, rc *reqCtx, meta store.Meta) {
-	off, n, ok := s.plan(w, r, rc, meta)
-	if !ok || n == 0 {
-		return
-	}
-	rd, err := s.opts.Target.NewRangeReader(r.Context(), rc.key, off, n, nil)
-	if err != nil {
-		// Headers are out: the client must see a broken transfer.
-		rc.err = err
-		panic(http.ErrAbortHandler)
-	}
-	defer rd.Close()
-	written, err := io.Copy(w, rd)
-	if err != nil || written != n {
-		if err == nil {
-			err = io.ErrUnexpectedEOF
-		}
-		rc.err = err
-		if r.Context().Err() == nil {
-			panic(http.ErrAbortHandler)
-		}
-	}
 }
 
 // serveMiss handles a key the target lacks: the mirror matches the rules
@@ -329,7 +298,7 @@ func (s *Server) serveMiss(w *respWriter, r *http.Request, rc *reqCtx, st *Setti
 		}
 		rc.outcome = outcomeOrigin
 		w.Header().Set("X-Ferry-Mirror", outcomeOrigin)
-		s.plan(w, r, rc, *meta)
+		s.plan(w, r, rc, fillMeta(*meta))
 		return
 	}
 	stream, err := s.opts.Mirror.Get(r.Context(), req)
@@ -345,7 +314,7 @@ func (s *Server) serveMiss(w *respWriter, r *http.Request, rc *reqCtx, st *Setti
 		rc.outcome = outcomeCoalesced
 	}
 	w.Header().Set("X-Ferry-Mirror", rc.outcome)
-	off, n, ok := s.plan(w, r, rc, stream.Meta())
+	off, n, ok := s.plan(w, r, rc, fillMeta(stream.Meta()))
 	if !ok || n == 0 {
 		return
 	}
@@ -360,6 +329,14 @@ func (s *Server) serveMiss(w *respWriter, r *http.Request, rc *reqCtx, st *Setti
 }
 
 var errClientGone = errors.New("client went away")
+
+// dirMarkerRefused reports whether err is a rule refusing a directory
+// marker ("a/"), which an HTTP origin has no object for: such a key the
+// target lacks is NoSuchKey, as the target itself answers (S3 clients such
+// as rclone look for markers with HEAD and take a 404 as "none").
+func dirMarkerRefused(key string, err error) bool {
+	return strings.HasSuffix(key, "/") && errors.Is(err, rules.ErrKeyRefused)
+}
 
 // stream copies a fill to the client as bytes arrive, flushing after each
 // read so clients see the first bytes before the fill completes. A read
@@ -397,7 +374,7 @@ func (s *Server) originError(w *respWriter, r *http.Request, rc *reqCtx, err err
 	var re *mirror.RedirectError
 	var pe *mirror.PassError
 	switch {
-	case errors.Is(err, mirror.ErrNoRule):
+	case errors.Is(err, mirror.ErrNoRule), dirMarkerRefused(rc.key, err):
 		writeError(w, r, rc, errNoSuchKey)
 	case errors.As(err, &pe):
 		s.writePassed(w, r, rc, pe)

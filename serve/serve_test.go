@@ -63,6 +63,12 @@ func minioTarget(t *testing.T) *store.Bucket {
 // newEnv serves target in mode with the rules set through a real mirror.
 func newEnv(t *testing.T, target *store.Bucket, mode string, set *rules.Set) *env {
 	t.Helper()
+	return newEnvIn(t, target, mode, testBucket, set)
+}
+
+// newEnvIn is newEnv with the bucket name of path addressing.
+func newEnvIn(t *testing.T, target *store.Bucket, mode, bucket string, set *rules.Set) *env {
+	t.Helper()
 	m, err := mirror.New(mirror.Options{Target: target, SpoolDir: t.TempDir(), Via: DefaultVia, IdleTimeout: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)
@@ -71,7 +77,7 @@ func newEnv(t *testing.T, target *store.Bucket, mode string, set *rules.Set) *en
 	srv, err := New(Options{
 		Target:   target,
 		Mirror:   m,
-		Settings: Settings{Addressing: mode, Bucket: testBucket, Rules: set},
+		Settings: Settings{Addressing: mode, Bucket: bucket, Rules: set},
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -44,8 +44,9 @@ type Meta struct {
 	Metadata map[string]string // user metadata of a bucket object, kept by a copy
 }
 
-// MetaFromHeader maps an HTTP answer's headers; size is its Content-Length
-// (-1: none). The caller decodes Content-MD5 (an invalid one is an error).
+// MetaFromHeader maps an HTTP answer's headers, including user metadata
+// (x-amz-meta-*, as an S3 origin sends it); size is its Content-Length (-1:
+// none). The caller decodes Content-MD5 (an invalid one is an error).
 func MetaFromHeader(h http.Header, size int64) Meta {
 	m := Meta{
 		Size:               size,
@@ -56,6 +57,7 @@ func MetaFromHeader(h http.Header, size int64) Meta {
 		CacheControl:       h.Get("Cache-Control"),
 		Expires:            h.Get("Expires"),
 		ETag:               h.Get("ETag"),
+		Metadata:           userMetadata(h),
 	}
 	if t, err := http.ParseTime(h.Get("Last-Modified")); err == nil {
 		m.LastModified = t
@@ -90,6 +92,21 @@ func MetaFromAttributes(a *blob.Attributes) Meta {
 // the origin's ETag, Last-Modified and Expires (an object that already
 // carries those, copied from an earlier ferry target, keeps its values).
 func (m *Meta) WriterOptions() *blob.WriterOptions {
+	return &blob.WriterOptions{
+		IfNotExist:         true,
+		ContentType:        m.ContentType,
+		ContentEncoding:    m.ContentEncoding,
+		ContentDisposition: m.ContentDisposition,
+		ContentLanguage:    m.ContentLanguage,
+		CacheControl:       m.CacheControl,
+		Metadata:           m.StoredMetadata(),
+	}
+}
+
+// StoredMetadata is the user metadata a write of m stores: the object's own
+// metadata plus the origin's ETag, Last-Modified and Expires (see
+// WriterOptions).
+func (m *Meta) StoredMetadata() map[string]string {
 	md := make(map[string]string, len(m.Metadata)+3)
 	if m.ETag != "" {
 		md[MetaOriginETag] = m.ETag
@@ -101,15 +118,7 @@ func (m *Meta) WriterOptions() *blob.WriterOptions {
 		md[MetaExpires] = m.Expires
 	}
 	maps.Copy(md, m.Metadata)
-	return &blob.WriterOptions{
-		IfNotExist:         true,
-		ContentType:        m.ContentType,
-		ContentEncoding:    m.ContentEncoding,
-		ContentDisposition: m.ContentDisposition,
-		ContentLanguage:    m.ContentLanguage,
-		CacheControl:       m.CacheControl,
-		Metadata:           md,
-	}
+	return md
 }
 
 // Stat returns the Meta of key (a HEAD). types gives plain files of a local
@@ -136,7 +145,8 @@ func (b *Bucket) Stat(ctx context.Context, key string, types *ContentTypes) (Met
 
 // OpenObject opens key for reading with its Meta, in as few requests as the
 // bucket allows: a local directory's file and sidecar straight from disk, an
-// S3 object's headers from its GET answer, else the reader and the object's
+// S3 object's headers from its GET answer (Get: the direct GET of an
+// endpoint= bucket, else the SDK's), else the reader and the object's
 // attributes. types is as for Stat. The caller closes the reader.
 func (b *Bucket) OpenObject(ctx context.Context, key string, types *ContentTypes) (io.ReadCloser, Meta, error) {
 	if f, m, untyped, err := b.openFile(key, false); err == nil {
@@ -147,13 +157,16 @@ func (b *Bucket) OpenObject(ctx context.Context, key string, types *ContentTypes
 	} else if err != ErrNoFastPath {
 		return nil, Meta{}, err
 	}
+	if b.s3 {
+		o, err := b.Get(ctx, key, "")
+		if err != nil {
+			return nil, Meta{}, err
+		}
+		return o.Body, o.Meta, nil
+	}
 	r, err := b.NewReader(ctx, key, nil)
 	if err != nil {
 		return nil, Meta{}, err
-	}
-	var out s3.GetObjectOutput
-	if r.As(&out) {
-		return r, s3Meta(&out, r.Size()), nil
 	}
 	a, err := b.Attributes(ctx, key)
 	if err != nil {
@@ -220,6 +233,9 @@ func unescapeMetaName(k string) string {
 		return string(rune(v))
 	})
 }
+
+// urlEscape escapes a metadata value as s3blob does.
+func urlEscape(s string) string { return url.PathEscape(s) }
 
 func urlUnescape(s string) string {
 	if u, err := url.PathUnescape(s); err == nil {

@@ -59,6 +59,7 @@ type Bucket struct {
 	direct   *DirectPutter // small objects into S3 with one signed PUT; nil: none
 	dir      string        // a local directory's absolute path; "" for other buckets
 	sidecars sidecarCache  // decoded fileblob sidecars of recent file reads
+	s3       bool          // gocloud's s3blob: reads answer with a GetObjectOutput
 }
 
 // Wrap returns b as a Bucket without a direct PUT path or a local directory
@@ -263,7 +264,7 @@ func openS3(ctx context.Context, u *url.URL) (*Bucket, error) {
 		return nil, err
 	}
 	prefix := strings.TrimPrefix(u.Path, "/")
-	sb := &Bucket{Bucket: scope(b, prefix)}
+	sb := &Bucket{Bucket: scope(b, prefix), s3: true}
 	if directPut && endpoint != "" {
 		if sb.direct, err = newDirect(cfg, endpoint, bucketName, prefix, pathStyle); err != nil {
 			return nil, err

@@ -1,0 +1,170 @@
+package store_test
+
+import (
+	"context"
+	"io"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/ferry-migrate/ferry/internal/miniotest"
+	"github.com/ferry-migrate/ferry/store"
+	"gocloud.dev/blob"
+	"gocloud.dev/blob/memblob"
+)
+
+// got is what a read gave, in comparable form.
+type got struct {
+	Meta           store.Meta
+	Body           string
+	Offset, Length int64
+	NotFound, Gone bool
+	BadRange       bool
+	Err            bool
+}
+
+func read(t *testing.T, b *store.Bucket, key, rng string, head bool) got {
+	t.Helper()
+	ctx := context.Background()
+	var g got
+	var err error
+	if head {
+		g.Meta, err = b.Head(ctx, key)
+	} else {
+		var o *store.Object
+		o, err = b.Get(ctx, key, rng)
+		if err == nil {
+			g.Meta, g.Offset, g.Length = o.Meta, o.Offset, o.Length
+			data, rerr := io.ReadAll(o.Body)
+			o.Body.Close()
+			if rerr != nil {
+				t.Fatalf("read %q: %v", key, rerr)
+			}
+			g.Body = string(data)
+		}
+	}
+	if err != nil {
+		g = got{NotFound: store.IsNotFound(err), Gone: store.IsNoSuchBucket(err), BadRange: store.IsInvalidRange(err), Err: true}
+	}
+	if len(g.Meta.Metadata) == 0 {
+		g.Meta.Metadata = nil // s3blob's Attributes give an empty map, its reader nil
+	}
+	g.Meta.LastModified = g.Meta.LastModified.UTC()
+	return g
+}
+
+// The direct GET and HEAD give exactly what the SDK path gives for the same
+// object: Meta (headers, user metadata unescaped, MD5), bytes, the part of
+// the object the body holds, and the same errors.
+func TestDirectGetMatchesSDK(t *testing.T) {
+	s := miniotest.Get(t)
+	ctx := context.Background()
+	name := s.NewBucket(t)
+	for _, prefix := range []string{"", "scoped"} {
+		t.Run("prefix="+prefix, func(t *testing.T) {
+			direct, err := store.Open(ctx, s.URL(name, prefix))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer direct.Close()
+			sdk, err := store.Open(ctx, s.URL(name, prefix)+"&direct_put=false")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer sdk.Close()
+			if direct.Direct() == nil || sdk.Direct() != nil {
+				t.Fatal("want one bucket with and one without the direct path")
+			}
+			objects := map[string]*blob.WriterOptions{
+				"plain.txt": nil,
+				"dir/a b+c%d.html": {ContentType: "text/html; charset=utf-8", ContentEncoding: "identity", ContentDisposition: `attachment; filename="a b.html"`,
+					ContentLanguage: "de", CacheControl: "max-age=60",
+					Metadata: map[string]string{"origin-etag": `"5f3e-1000"`, "expires": "Thu, 01 Jan 2037 00:00:00 GMT", "a:b=c@d": "Grüße, 世界 100% +x", "x": "y z"}},
+				"日本語/ファイル": {Metadata: map[string]string{"ÄÖ": "é"}},
+				"empty":    nil,
+				"dir/":     nil,
+			}
+			for key, o := range objects {
+				body := strings.Repeat("0123456789", 3) + key
+				if key == "empty" || key == "dir/" {
+					body = ""
+				}
+				if err := sdk.WriteAll(ctx, key, []byte(body), o); err != nil {
+					t.Fatal(err)
+				}
+			}
+			keys := []string{"missing", "dir"}
+			for k := range objects {
+				keys = append(keys, k)
+			}
+			for _, key := range keys {
+				for _, rng := range []string{"", "bytes=0-9", "bytes=5-", "bytes=-4", "bytes=10-1000", "bytes=1000-", "bytes=0-0"} {
+					d, w := read(t, direct, key, rng, false), read(t, sdk, key, rng, false)
+					if !reflect.DeepEqual(d, w) {
+						t.Errorf("GET %q %s:\ndirect %+v\nsdk    %+v", key, rng, d, w)
+					}
+				}
+				d, w := read(t, direct, key, "", true), read(t, sdk, key, "", true)
+				if !reflect.DeepEqual(d, w) {
+					t.Errorf("HEAD %q:\ndirect %+v\nsdk    %+v", key, d, w)
+				}
+				if _, ok := objects[key]; ok && (d.Err || d.Meta.Size < 0 || d.Meta.ETag == "") {
+					t.Errorf("HEAD %q: %+v", key, d)
+				}
+			}
+			g := read(t, direct, "dir/a b+c%d.html", "bytes=-4", false)
+			if g.Body != "html" || g.Offset != g.Meta.Size-4 || g.Length != 4 || g.Meta.Metadata["a:b=c@d"] != "Grüße, 世界 100% +x" {
+				t.Errorf("suffix range: %+v", g)
+			}
+			if g := read(t, direct, "plain.txt", "bytes=1000-", false); !g.BadRange || g.NotFound {
+				t.Errorf("unsatisfiable range: %+v", g)
+			}
+			if g := read(t, direct, "missing", "", false); !g.NotFound || g.Gone {
+				t.Errorf("missing key: %+v", g)
+			}
+		})
+	}
+
+	// A bucket that is gone: NoSuchBucket on GET for both paths (a HEAD has
+	// no body; MinIO names the code in a header, the SDK's HEAD cannot).
+	gone := s.NewBucket(t)
+	if _, err := s.Client().DeleteBucket(ctx, &s3.DeleteBucketInput{Bucket: aws.String(gone)}); err != nil {
+		t.Fatal(err)
+	}
+	for _, suffix := range []string{"", "&direct_put=false"} {
+		b, err := store.OpenWith(ctx, s.URL(gone, "")+suffix, store.Options{SkipCheck: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if g := read(t, b, "k", "", false); !g.Gone || !g.NotFound {
+			t.Errorf("GET in a deleted bucket (%q): %+v", suffix, g)
+		}
+		if g := read(t, b, "k", "", true); !g.NotFound {
+			t.Errorf("HEAD in a deleted bucket (%q): %+v", suffix, g)
+		}
+		b.Close()
+	}
+}
+
+// Buckets that are not S3 answer Get with the Meta only: the caller reads
+// the bytes it needs.
+func TestGetWithoutBody(t *testing.T) {
+	ctx := context.Background()
+	b := store.Wrap(memblob.OpenBucket(nil))
+	defer b.Close()
+	if err := b.WriteAll(ctx, "k", []byte("hello"), &blob.WriterOptions{ContentType: "text/plain", Metadata: map[string]string{"m": "v"}}); err != nil {
+		t.Fatal(err)
+	}
+	o, err := b.Get(ctx, "k", "bytes=0-1")
+	if err != nil || o.Body != nil || o.Meta.Size != 5 || o.Meta.ContentType != "text/plain" || o.Meta.Metadata["m"] != "v" {
+		t.Fatalf("Get = %+v, %v", o, err)
+	}
+	if _, err := b.Get(ctx, "missing", ""); !store.IsNotFound(err) || store.IsNoSuchBucket(err) {
+		t.Fatalf("missing: %v", err)
+	}
+	if m, err := b.Head(ctx, "k"); err != nil || m.Size != 5 {
+		t.Fatalf("Head = %+v, %v", m, err)
+	}
+}
