@@ -13,12 +13,13 @@ import (
 )
 
 // srcPos is where a source stands: the page token of its current page (nil:
-// the first page), the last key it consumed on that page (in the source's
-// own key space; "": none), or done.
+// the first page) and the last key it consumed on that page (in the
+// source's own key space; "": none). A source that is done keeps its last
+// page, so that the next answer reloads it: the target's last page is what
+// drops the origin keys it holds (see has).
 type srcPos struct {
 	Page []byte `json:"p,omitempty"`
 	Last string `json:"l,omitempty"`
-	Done bool   `json:"d,omitempty"`
 }
 
 // source is one listing merged into an answer, one page in memory at a time.
@@ -34,6 +35,7 @@ type source struct {
 	collapse string                // not "": the source lists only this common prefix, if it has any key
 
 	pos    srcPos
+	done   bool
 	loaded bool
 	page   []*blob.ListObject
 	next   []byte
@@ -48,7 +50,7 @@ func (s *source) peek(ctx context.Context, after string) (*blob.ListObject, erro
 	if s.head != nil {
 		return s.head, nil
 	}
-	for !s.pos.Done {
+	for !s.done {
 		if !s.loaded {
 			if err := s.load(ctx); err != nil {
 				return nil, err
@@ -57,7 +59,7 @@ func (s *source) peek(ctx context.Context, after string) (*blob.ListObject, erro
 		}
 		if s.i == len(s.page) {
 			if len(s.next) == 0 {
-				s.pos = srcPos{Done: true}
+				s.done = true
 				break
 			}
 			s.pos, s.loaded = srcPos{Page: s.next}, false
