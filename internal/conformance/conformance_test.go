@@ -1,9 +1,10 @@
 // Package conformance runs an independent S3 conformance suite against
-// ferry serve: the GetObject and HeadObject groups of versitygw's
-// integration tests (github.com/versity/versitygw/tests/integration).
+// ferry serve: the GetObject, HeadObject, ListObjects and ListObjectsV2
+// groups of versitygw's integration tests
+// (github.com/versity/versitygw/tests/integration, v1.8.0).
 //
 // The suite writes through the endpoint it reads from, so a small router
-// stands in front: GET and HEAD of objects go to ferry serve (one serve per
+// stands in front: GET and HEAD of objects, and listings, go to ferry serve (one serve per
 // bucket, path addressing, a MinIO bucket as its target), everything else
 // (bucket calls, writes, object sub-resources such as ?tagging) goes to
 // MinIO. The groups run first against MinIO directly: a case MinIO itself
@@ -14,6 +15,7 @@ package conformance
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -35,8 +37,9 @@ import (
 
 func TestMain(m *testing.M) { miniotest.Main(m) }
 
-// groups are the name prefixes of the cases run.
-var groups = []string{"GetObject_", "HeadObject_"}
+// groups are the name prefixes of the cases run: the GetObject and
+// HeadObject groups, and the listings serve answers (ListObjects V1, V2).
+var groups = []string{"GetObject_", "HeadObject_", "ListObjects_", "ListObjectsV2_"}
 
 // exclusions are cases MinIO passes that serve does not (yet), with why.
 // "pending s3hit" ones wait for the GET/HEAD rewrite of the s3hit branch
@@ -106,7 +109,7 @@ func TestVersityGetHead(t *testing.T) {
 			servePasses++
 		}
 	}
-	t.Logf("versitygw GetObject+HeadObject: %d cases, %d skipped, MinIO passes %d, serve passes %d of those, %d excluded",
+	t.Logf("versitygw GetObject, HeadObject, ListObjects, ListObjectsV2: %d cases, %d skipped, MinIO passes %d, serve passes %d of those, %d excluded",
 		len(cases), len(skipped), minioPasses, servePasses, len(exclusions))
 	if minioPasses < len(cases)/2 {
 		t.Errorf("MinIO passes only %d of %d cases: the harness is broken", minioPasses, len(cases))
@@ -152,7 +155,7 @@ func runAll(endpoint string, cases map[string]integration.IntTest) map[string]ou
 	g.SetLimit(3)
 	for _, name := range sortedNames(cases) {
 		g.Go(func() error {
-			err := cases[name](conf)
+			err := runCase(cases[name], conf)
 			mu.Lock()
 			out[name] = outcome{err}
 			mu.Unlock()
@@ -161,6 +164,17 @@ func runAll(endpoint string, cases map[string]integration.IntTest) map[string]ou
 	}
 	_ = g.Wait()
 	return out
+}
+
+// runCase runs one case; a panic in the suite (it indexes answers without
+// checking their length) is that case's failure.
+func runCase(fn integration.IntTest, conf *integration.S3Conf) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("the case panicked: %v", p)
+		}
+	}()
+	return fn(conf)
 }
 
 // quiet sends the process's stdout to a file until the returned func runs.
@@ -178,8 +192,8 @@ func quiet(t *testing.T) func() {
 	}
 }
 
-// router sends GET and HEAD of objects to a ferry serve of the object's
-// bucket and every other request to MinIO.
+// router sends GET and HEAD of objects, and listings, to a ferry serve of
+// the bucket and every other request to MinIO.
 type router struct {
 	minio   *httputil.ReverseProxy
 	s       *miniotest.Server
@@ -201,6 +215,7 @@ func newRouter(t *testing.T, s *miniotest.Server) *httptest.Server {
 	}}
 	ts := httptest.NewServer(r)
 	t.Cleanup(func() {
+		ts.CloseClientConnections() // cases that leave a body unread
 		ts.Close()
 		for _, b := range r.targets {
 			_ = b.Close()
@@ -213,12 +228,34 @@ func newRouter(t *testing.T, s *miniotest.Server) *httptest.Server {
 // another API than GetObject/HeadObject.
 var objectSubresources = []string{"acl", "tagging", "attributes", "retention", "legal-hold", "uploadId", "torrent", "restore", "select"}
 
+// listParams are the query parameters of a listing; a GET of a bucket
+// with others (?location, ?versioning, ?uploads, ...) is another API.
+var listParams = []string{"list-type", "prefix", "delimiter", "max-keys", "marker", "continuation-token", "start-after", "encoding-type", "fetch-owner"}
+
+// toServe reports whether serve answers req: GetObject, HeadObject and the
+// listings of objects.
+func toServe(req *http.Request, bucket, key string) bool {
+	if req.Method != http.MethodGet && req.Method != http.MethodHead || bucket == "" {
+		return false
+	}
+	q := req.URL.Query()
+	if key != "" {
+		return !slices.ContainsFunc(objectSubresources, q.Has)
+	}
+	if req.Method != http.MethodGet {
+		return false // HeadBucket
+	}
+	for p := range q {
+		if !slices.Contains(listParams, p) {
+			return false
+		}
+	}
+	return true
+}
+
 func (r *router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	bucket, key, _ := strings.Cut(strings.TrimPrefix(req.URL.Path, "/"), "/")
-	q := req.URL.Query()
-	toServe := (req.Method == http.MethodGet || req.Method == http.MethodHead) && bucket != "" && key != "" &&
-		!slices.ContainsFunc(objectSubresources, q.Has)
-	if !toServe {
+	if !toServe(req, bucket, key) {
 		r.minio.ServeHTTP(w, req)
 		return
 	}
@@ -239,7 +276,9 @@ func (r *router) serveFor(ctx context.Context, bucket string) (http.Handler, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	target, err := store.Open(ctx, r.s.URL(bucket, ""))
+	// Without the reachability check: a bucket that does not exist is then
+	// a serve whose target bucket is gone (NoSuchBucket, as S3 answers).
+	target, err := store.OpenWith(ctx, r.s.URL(bucket, ""), store.Options{SkipCheck: true})
 	if err != nil {
 		return nil, err
 	}
