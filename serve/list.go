@@ -96,13 +96,13 @@ var (
 
 // parseListQuery reads and checks a listing request's query.
 func parseListQuery(q url.Values) (listQuery, error) {
-	lq := listQuery{v2: q.Get("list-type") == "2", prefix: q.Get("prefix"), delimiter: q.Get("delimiter"), maxKeys: 1000}
+	lq := listQuery{v2: q.Get("list-type") == "2", prefix: q.Get("prefix"), delimiter: q.Get("delimiter"), maxKeys: maxListPage}
 	if mk := q.Get("max-keys"); mk != "" {
 		n, err := strconv.Atoi(mk)
 		if err != nil || n < 0 {
 			return lq, errBadMaxKeys
 		}
-		lq.maxKeys = min(n, 1000)
+		lq.maxKeys = min(n, maxListPage)
 	}
 	switch et := q.Get("encoding-type"); {
 	case et == "":

@@ -15,16 +15,20 @@ import (
 // A listing is a streaming merge-join of sorted sources: the target, and
 // for each rule with a listable origin (its first origin is a bucket URL,
 // no replace_key_with) that origin's keys under the rule's key_prefix,
-// mapped back to the keys clients request. Each source holds one page at a
-// time, so memory is O(max-keys × sources), never O(keys). A key in more
-// than one source is listed once, from the target when it has it (its
+// mapped back to the keys clients request. Each source holds one page (at
+// most 1000 entries) at a time, so memory is O(sources), never O(keys). A
+// key in more than one source is listed once, from the target when it has it (its
 // size and ETag are what a GET answers). An origin key is listed only when
 // the rules would fill it from that rule (the first matching rule is this
 // one, with the listing request's headers), and the key is one serve takes.
 //
-// Listings are not always in byte order (MinIO lists "a/b" before "a.b"),
+// Listings are not always in byte order (a directory target lists "a//b"
+// before "a b"; MinIO lists "a/b" before "a\tb"),
 // so the join does not rely on it to drop duplicates: an origin key that the
 // target's current page holds is dropped wherever it sits in that page.
+
+// maxListPage is the largest page S3 lists (and so max-keys' limit).
+const maxListPage = 1000
 
 // listPage is one answer: its entries (objects and common prefixes, in
 // order) and the token of the next page ("" when the listing is over).
@@ -48,15 +52,19 @@ func (s *Server) newLister(r *http.Request, lq listQuery) (*lister, error) {
 		return nil, errBadToken
 	}
 	l := &lister{after: lq.after}
-	size := max(lq.maxKeys, 1)
-	target := &source{id: "t", b: s.opts.Target, size: size, opts: blob.ListOptions{Prefix: lq.prefix, Delimiter: lq.delimiter}}
+	// Every source is read in full pages whatever max-keys is (one request
+	// either way, and the next answer resumes inside the page): the target's
+	// page is the window in which origin keys it holds are dropped however
+	// the listings order them, and fileblob, which pages by byte order but
+	// lists in the order of its file names, loses no key within a page.
+	target := &source{id: "t", b: s.opts.Target, opts: blob.ListOptions{Prefix: lq.prefix, Delimiter: lq.delimiter}}
 	l.srcs = append(l.srcs, target)
 	st := s.settings.Load()
 	if s.opts.Mirror != nil && st.Rules != nil {
 		hdr := r.Header.Clone()
 		hdr.Set("Host", r.Host)
 		for i := range st.Rules.Rules {
-			src, err := s.originSource(r.Context(), st.Rules, i, hdr, lq, size)
+			src, err := s.originSource(r.Context(), st.Rules, i, hdr, lq)
 			if err != nil {
 				return nil, err
 			}
@@ -75,7 +83,7 @@ func (s *Server) newLister(r *http.Request, lq listQuery) (*lister, error) {
 // originSource returns the source of rule i's origin for this listing, or
 // nil when the rule has no listable origin or no key under the requested
 // prefix.
-func (s *Server) originSource(ctx context.Context, set *rules.Set, i int, hdr http.Header, lq listQuery, size int) (*source, error) {
+func (s *Server) originSource(ctx context.Context, set *rules.Set, i int, hdr http.Header, lq listQuery) (*source, error) {
 	r := &set.Rules[i]
 	origins := r.Origins()
 	if len(origins) == 0 || !origins[0].IsBucket() || r.ReplaceKeyWith != "" {
@@ -85,7 +93,7 @@ func (s *Server) originSource(ctx context.Context, set *rules.Set, i int, hdr ht
 	if r.ReplaceKeyPrefixWith != "" {
 		from = r.ReplaceKeyPrefixWith
 	}
-	src := &source{b: nil, size: size, from: from, to: r.KeyPrefix, opts: blob.ListOptions{Delimiter: lq.delimiter}}
+	src := &source{from: from, to: r.KeyPrefix, opts: blob.ListOptions{Delimiter: lq.delimiter}}
 	switch {
 	case strings.HasPrefix(lq.prefix, r.KeyPrefix):
 		src.opts.Prefix = from + lq.prefix[len(r.KeyPrefix):]

@@ -27,7 +27,6 @@ type source struct {
 	id   string
 	b    *store.Bucket
 	opts blob.ListOptions // in the source's key space
-	size int              // page size asked for
 	// from, to map a source key to a client key: to + strings.TrimPrefix(key, from).
 	from, to string
 	keep     func(key string) bool // nil: every key (the target)
@@ -117,7 +116,7 @@ func (s *source) consume() {
 // through the entry equal to pos.Last (listings need not be in byte order),
 // or, when that key is gone, every key up to it.
 func (s *source) load(ctx context.Context) error {
-	token, size := s.pos.Page, s.size
+	token, size := s.pos.Page, maxListPage
 	if token == nil {
 		token = blob.FirstPageToken
 	}

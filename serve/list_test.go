@@ -184,3 +184,24 @@ func TestListOriginFailure(t *testing.T) {
 		t.Errorf("unlistable origin: %d %s", r.status, r.body)
 	}
 }
+
+// Listings need not be in byte order (fileblob lists "a//b" first): a key
+// in both listings is listed once however the two order it, on every page
+// size, and no key is left out.
+func TestListOutOfOrder(t *testing.T) {
+	target, _ := fileTarget(t)
+	origin := fileOrigin(t, "a//b", "a b", "a.b", "a/c", "b")
+	e := newEnv(t, target, AddressingPath, &rules.Set{Rules: []rules.Rule{bucketRule(origin, rules.Rule{})}})
+	e.put("a//b", "x", nil)
+	e.put("a.b", "x", nil)
+	want := []string{"a b", "a.b", "a//b", "a/c", "b"}
+	for _, v2 := range []bool{true, false} {
+		for n := 1; n <= 5; n++ {
+			got := listAll(t, e, v2, nil, n)
+			slices.Sort(got.keys)
+			if !slices.Equal(got.keys, want) {
+				t.Errorf("v2=%v max-keys=%d: %v, want %v once each", v2, n, got.keys, want)
+			}
+		}
+	}
+}
