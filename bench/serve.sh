@@ -126,6 +126,11 @@ YAML
 	workers=$(pgrep -P "$nginx_pid" | tr '\n' ' ')
 	local hz
 	hz=$(getconf CLK_TCK)
+	# Warm up every path (MinIO's start-up work, connection pools) before
+	# anything is measured.
+	for url in "$M/$bucket/4k.bin" "http://127.0.0.1:$P_NGINX/$bucket/4k.bin" "http://127.0.0.1:$P_SERVE/$bucket/4k.bin"; do
+		wrk -t1 -c8 -d2s "$url" >/dev/null
+	done
 
 	# us TICKS -> CPU microseconds per request of the run ($n requests).
 	us() { awk -v t="$1" -v n="$n" -v hz="$hz" 'BEGIN { printf "%.0f us", t / hz * 1e6 / n }'; }
