@@ -20,7 +20,8 @@ import (
 // key in more than one source is listed once, from the target when it has it (its
 // size and ETag are what a GET answers). An origin key is listed only when
 // the rules would fill it from that rule (the first matching rule is this
-// one, with the listing request's headers), and the key is one serve takes.
+// one, with the listing request's headers), and the key is one serve takes
+// and the rule can fetch (rules.OriginRequest refuses empty and dot segments).
 //
 // Listings are not always in byte order (a directory target lists "a//b"
 // before "a b"; MinIO lists "a/b" before "a\tb"),
@@ -116,8 +117,11 @@ func (s *Server) originSource(ctx context.Context, set *rules.Set, i int, hdr ht
 	src.b = b
 	src.id = originID(i, origins[0].URL)
 	src.keep = func(key string) bool {
-		j, _ := set.MatchRequest(key, hdr)
-		return j == i && store.CheckKey(key) == nil
+		if j, _ := set.MatchRequest(key, hdr); j != i || store.CheckKey(key) != nil {
+			return false
+		}
+		_, err := rules.OriginRequest(r, key, hdr, "") // a key the rule refuses to fetch
+		return err == nil
 	}
 	return src, nil
 }

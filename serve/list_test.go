@@ -100,7 +100,7 @@ func bucketRule(origin string, r rules.Rule) rules.Rule {
 func TestListMergesOrigins(t *testing.T) {
 	leakCheck(t)
 	target, _ := fileTarget(t)
-	origin := fileOrigin(t, "a.jpg", "b.jpg", "d/y.jpg", "e.jpg", "skip.tmp", "c.jpg")
+	origin := fileOrigin(t, "a.jpg", "b.jpg", "d/y.jpg", "e.jpg", "skip.tmp", "c.jpg", "f//refused.jpg")
 	photos := fileOrigin(t, "photos/1.jpg", "photos/2/3.jpg", "other/x.jpg")
 	set := &rules.Set{Rules: []rules.Rule{
 		bucketRule(photos, rules.Rule{KeyPrefix: "img/", ReplaceKeyPrefixWith: "photos/"}),
@@ -123,7 +123,9 @@ func TestListMergesOrigins(t *testing.T) {
 		q              url.Values
 		keys, prefixes []string
 	}{
-		{url.Values{"delimiter": {"/"}}, []string{"a.jpg", "b.jpg", "c.jpg", "e.jpg", "zz"}, []string{"d/", "img/"}},
+		// A common prefix of the origin is listed without looking inside:
+		// f/ holds only a key the rule refuses to fetch.
+		{url.Values{"delimiter": {"/"}}, []string{"a.jpg", "b.jpg", "c.jpg", "e.jpg", "zz"}, []string{"d/", "f/", "img/"}},
 		{url.Values{"prefix": {"d/"}}, []string{"d/x.jpg", "d/y.jpg"}, nil},
 		{url.Values{"prefix": {"img/"}, "delimiter": {"/"}}, []string{"img/1.jpg"}, []string{"img/2/"}},
 		{url.Values{"prefix": {"im"}}, []string{"img/1.jpg", "img/2/3.jpg"}, nil},
