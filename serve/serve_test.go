@@ -396,7 +396,7 @@ func TestPathAddressingBucket(t *testing.T) {
 			u += "&continuation-token=" + url.QueryEscape(token)
 		}
 		r := doURL(t, "GET", u)
-		var res listResult
+		var res listResultV2
 		if err := xml.Unmarshal([]byte(r.body), &res); err != nil || r.status != 200 {
 			t.Fatalf("list v2: %d %v %s", r.status, err, r.body)
 		}
