@@ -4,11 +4,14 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	toxiproxy "github.com/Shopify/toxiproxy/v2"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/ferry-migrate/ferry/internal/miniotest"
 )
@@ -18,7 +21,7 @@ import (
 // PUT), a coalesced fill read by three clients at once.
 const (
 	hitSize       = 8 << 20
-	bigFillSize   = 6<<20 + 1234 // above the writer's 5 MiB part: a multipart upload
+	bigFillSize   = 17<<20 + 1234 // above the 16 MiB multipart threshold of the S3 writer
 	smallFillSize = 512 << 10
 	sharedSize    = 3 << 20
 	headBytes     = 32 << 10
@@ -67,6 +70,12 @@ func TestToxics(t *testing.T) {
 		})
 	}
 	w.t, p.t = t, t
+	// The big fills went through the multipart path (MinIO's ETag of a
+	// multipart object ends in -<parts>).
+	head, err := w.minio.Client().HeadObject(context.Background(), &s3.HeadObjectInput{Bucket: aws.String(w.bucket), Key: aws.String("c0/big-0")})
+	if err != nil || !strings.Contains(aws.ToString(head.ETag), "-") {
+		t.Errorf("c0/big-0 was not stored by a multipart upload: ETag %v, %v", head, err)
+	}
 	p.stop()
 }
 

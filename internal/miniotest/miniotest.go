@@ -174,7 +174,7 @@ func (s *Server) launch() error {
 	logf, _ := os.OpenFile(filepath.Join(s.dir, "minio.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	dieWithParent(cmd)
-	if err := cmd.Start(); err != nil {
+	if err := startCmd(cmd); err != nil {
 		return err
 	}
 	if err := s.waitReady(60 * time.Second); err != nil {
