@@ -93,8 +93,8 @@ func TestFanout50Readers(t *testing.T) {
 			}
 			select {
 			case <-firstByte: // the origin is still holding back 19 MiB
-			case <-time.After(10 * time.Second):
-				t.Fatal("no reader got a byte while the origin was mid-body")
+			case <-time.After(60 * time.Second):
+				t.Fatal("no reader got a byte within 60s while the origin was mid-body")
 			}
 			t0 := time.Now()
 			joined.Wait()

@@ -171,10 +171,10 @@ func (e *env) stored(key string) []byte {
 
 func waitFor(t *testing.T, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(60 * time.Second)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatal("condition not reached within 10s")
+			t.Fatal("condition not reached within 60s")
 		}
 		time.Sleep(5 * time.Millisecond)
 	}

@@ -125,7 +125,7 @@ func TestMinIOFaultLeavesNothing(t *testing.T) {
 		t.Fatalf("fill error %v", err)
 	}
 	e.assertClean()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(60 * time.Second)
 	for srv.PendingUploads(t, bucket) != 0 {
 		if time.Now().After(deadline) {
 			t.Fatal("multipart upload left pending")

@@ -84,13 +84,16 @@ func originRules(origin string) *rules.Set {
 
 func waitStored(t *testing.T, b *store.Bucket, key string) {
 	t.Helper()
-	for i := 0; i < 200; i++ {
+	deadline := time.Now().Add(60 * time.Second)
+	for {
 		if ok, _ := b.Exists(context.Background(), key); ok {
 			return
 		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s was not stored within 60s", key)
+		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	t.Fatalf("%s was not stored", key)
 }
 
 func TestMirrorFillThenHit(t *testing.T) {
@@ -255,7 +258,7 @@ func TestMirrorOriginDiesMidBody(t *testing.T) {
 			t.Errorf("clean %d-byte response from a broken fill (status %d)", len(body), resp.StatusCode)
 		}
 	}
-	time.Sleep(100 * time.Millisecond)
+	eventually(t, "the broken fill to end", func() bool { return e.m.InFlight() == 0 })
 	if ok, _ := b.Exists(context.Background(), "k"); ok {
 		t.Error("partial object stored")
 	}

@@ -163,9 +163,9 @@ func cmdHTTPGet(ts *testscript.TestScript, neg bool, args []string) {
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		Transport:     &http.Transport{DisableCompression: true, DisableKeepAlives: true},
 	}
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(60 * time.Second) // serve may be slow to start on a loaded machine
 	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		req, err := http.NewRequestWithContext(ctx, method, args[0], nil)
 		ts.Check(err)
 		for _, h := range hdr {

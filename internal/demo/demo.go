@@ -210,8 +210,8 @@ func (d *demo) startServe(ctx context.Context, adminAddr string) (stop func() er
 				return fmt.Errorf("ferry serve exited %d:\n%s", code, serveOut.String())
 			}
 			return nil
-		case <-time.After(40 * time.Second):
-			return errors.New("serve did not stop within 40s")
+		case <-time.After(60 * time.Second):
+			return errors.New("serve did not stop within 60s")
 		}
 	}
 	return stop, WaitHTTP(ctx, "http://"+adminAddr+"/readyz", serveDone, &serveOut)
@@ -274,7 +274,7 @@ func (d *demo) show(ctx context.Context, key, want string) error {
 
 // waitHit waits until key is stored in the target (serve answers hit).
 func (d *demo) waitHit(ctx context.Context, key string) error {
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(60 * time.Second)
 	for {
 		req, err := http.NewRequestWithContext(ctx, http.MethodHead, d.dataURL+"/"+key, nil)
 		if err != nil {
@@ -289,7 +289,7 @@ func (d *demo) waitHit(ctx context.Context, key string) error {
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("demo: %s not stored 5s after its fill", key)
+			return fmt.Errorf("demo: %s not stored 60s after its fill", key)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -325,33 +325,17 @@ func (d *demo) clientRequests(ctx context.Context) error {
 		return err
 	}
 	fmt.Fprintln(d.out, "  two clients ask for the same fresh key at once: one origin request serves both:")
-	reqBefore := d.origin.Requests()
-	d.origin.SetLatency(200 * time.Millisecond) // a slow origin, so both arrive during the fill
-	defer d.origin.SetLatency(0)
-	var wg sync.WaitGroup
-	errs := make([]error, 2)
-	outcomes := make([]string, 2)
-	for i := range 2 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if i == 1 {
-				time.Sleep(50 * time.Millisecond) // arrives while the first is waiting for the origin
-			}
-			var st int
-			st, outcomes[i], _, errs[i] = d.get(ctx, fresh[1])
-			if errs[i] == nil && st != http.StatusOK {
-				errs[i] = fmt.Errorf("GET %s: status %d", fresh[1], st)
-			}
-		}()
+	shared := "hot/shared.dat"
+	if err := d.origin.Put(shared, 32<<10); err != nil {
+		return err
 	}
-	wg.Wait()
-	d.origin.SetLatency(0)
-	if err := errors.Join(errs...); err != nil {
+	reqBefore := d.origin.Requests()
+	outcomes, err := d.getTogether(ctx, shared)
+	if err != nil {
 		return err
 	}
 	fmt.Fprintf(d.out, "  GET /%s x2  X-Ferry-Mirror: %s, %s  (origin requests: %d)\n",
-		fresh[1], outcomes[0], outcomes[1], d.origin.Requests()-reqBefore)
+		shared, outcomes[0], outcomes[1], d.origin.Requests()-reqBefore)
 	fmt.Fprintln(d.out, "  cold data copied by scan is a hit; a key the origin lacks is 404:")
 	if err := d.show(ctx, cold, "hit"); err != nil {
 		return err
@@ -367,18 +351,54 @@ func (d *demo) clientRequests(ctx context.Context) error {
 	return nil
 }
 
+// getTogether sends two GETs for key while the origin holds the fill's body
+// halfway (a slow origin), so the second one surely arrives during the fill:
+// both have their response headers before the origin sends the rest. It
+// returns both X-Ferry-Mirror outcomes once both bodies arrived whole.
+func (d *demo) getTogether(ctx context.Context, key string) ([2]string, error) {
+	var outcomes [2]string
+	release := d.origin.Hold(key)
+	defer release()
+	var resps []*http.Response
+	defer func() {
+		for _, r := range resps {
+			r.Body.Close()
+		}
+	}()
+	for range 2 {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, d.dataURL+"/"+key, nil)
+		if err != nil {
+			return outcomes, err
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return outcomes, err
+		}
+		resps = append(resps, resp)
+	}
+	release()
+	for i, resp := range resps {
+		n, err := io.Copy(io.Discard, resp.Body)
+		if err != nil || resp.StatusCode != http.StatusOK || n != resp.ContentLength {
+			return outcomes, fmt.Errorf("demo: GET %s: status %d, %d bytes, %v", key, resp.StatusCode, n, err)
+		}
+		outcomes[i] = resp.Header.Get("X-Ferry-Mirror")
+	}
+	return outcomes, nil
+}
+
 // afterRulesCleared shows that serve picked up the rule change without a
 // restart (its ferry_serve_rules gauge drops to 0): a key the origin has but
 // the target lacks is now 404, and the origin is not contacted.
 func (d *demo) afterRulesCleared(ctx context.Context, adminURL string) error {
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(60 * time.Second)
 	for {
 		n, err := MetricValue(ctx, adminURL+"/metrics", "ferry_serve_rules")
 		if err == nil && n == 0 {
 			break
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("demo: serve did not reload the cleared rules within 10s (%v)", err)
+			return fmt.Errorf("demo: serve did not reload the cleared rules within 60s (%v)", err)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -470,9 +490,10 @@ func FreeAddr() (string, error) {
 	return l.Addr().String(), nil
 }
 
-// WaitHTTP polls url until it answers 200, serve exits, or 15s pass.
+// WaitHTTP polls url until it answers 200, serve exits, or 60s pass (a
+// loaded machine can be slow to start serve).
 func WaitHTTP(ctx context.Context, url string, exited <-chan int, out fmt.Stringer) error {
-	deadline := time.Now().Add(15 * time.Second)
+	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
 		select {
 		case code := <-exited:
@@ -489,7 +510,7 @@ func WaitHTTP(ctx context.Context, url string, exited <-chan int, out fmt.String
 			}
 		}
 	}
-	return fmt.Errorf("demo: ferry serve not ready after 15s:\n%s", stringOf(out))
+	return fmt.Errorf("demo: ferry serve not ready after 60s:\n%s", stringOf(out))
 }
 
 func stringOf(s fmt.Stringer) string {

@@ -2,6 +2,8 @@
 //
 // One server is started lazily per test binary on a free loopback port with a
 // temporary data directory; Stop (called from TestMain through Main) ends it.
+// Start gives a test a private server that it may Kill and Restart (on the
+// same address, with the same data), as an outage of the target would.
 // The binary is found in $MINIO_BIN, $PATH or $(go env GOPATH)/bin. When it is
 // missing, tests skip, except with CI=true, where they fail: CI must never
 // silently skip the MinIO suite.
@@ -37,10 +39,15 @@ const (
 // Server is a running MinIO.
 type Server struct {
 	Endpoint string // http://127.0.0.1:PORT
-	cmd      *exec.Cmd
+	bin      string
+	addr     string // 127.0.0.1:PORT
+	console  string
 	dir      string
 	client   *s3.Client
 	seq      atomic.Int64
+
+	mu  sync.Mutex
+	cmd *exec.Cmd // nil while killed
 }
 
 var (
@@ -52,11 +59,17 @@ var (
 // Main runs the tests of a package and stops the shared server afterwards.
 // Use it from TestMain: func TestMain(m *testing.M) { miniotest.Main(m) }.
 func Main(m *testing.M) {
+	os.Exit(Run(m))
+}
+
+// Run runs the tests of a package, stops the shared server and returns the
+// exit code, for a TestMain that has more to clean up before os.Exit.
+func Run(m *testing.M) int {
 	code := m.Run()
 	if shared != nil {
 		shared.stop()
 	}
-	os.Exit(code)
+	return code
 }
 
 // Binary returns the path of the MinIO binary or an error saying how to get it.
@@ -124,23 +137,9 @@ func start() (*Server, error) {
 		if err != nil {
 			return nil, err
 		}
-		addr := fmt.Sprintf("127.0.0.1:%d", port)
-		cmd := exec.Command(bin, "server", "--quiet", "--address", addr,
-			"--console-address", fmt.Sprintf("127.0.0.1:%d", cport), filepath.Join(dir, "data"))
-		cmd.Env = append(os.Environ(),
-			"MINIO_ROOT_USER="+AccessKey, "MINIO_ROOT_PASSWORD="+SecretKey,
-			"MINIO_BROWSER=off", "MINIO_UPDATE=off")
-		logf, _ := os.Create(filepath.Join(dir, "minio.log"))
-		cmd.Stdout, cmd.Stderr = logf, logf
-		dieWithParent(cmd)
-		if err := cmd.Start(); err != nil {
-			return nil, err
-		}
-		s := &Server{Endpoint: "http://" + addr, cmd: cmd, dir: dir}
-		if err := s.waitReady(30 * time.Second); err != nil {
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-			lastErr = err
+		s := &Server{bin: bin, dir: dir, addr: fmt.Sprintf("127.0.0.1:%d", port), console: fmt.Sprintf("127.0.0.1:%d", cport)}
+		s.Endpoint = "http://" + s.addr
+		if lastErr = s.launch(); lastErr != nil {
 			continue
 		}
 		// store.Open reads credentials from the standard AWS chain.
@@ -159,9 +158,102 @@ func start() (*Server, error) {
 			o.BaseEndpoint = aws.String(s.Endpoint)
 			o.UsePathStyle = true
 		})
+		if lastErr = s.waitS3(60 * time.Second); lastErr != nil {
+			s.stop()
+			continue
+		}
 		return s, nil
 	}
 	return nil, fmt.Errorf("minio did not start: %v (log in %s)", lastErr, dir)
+}
+
+// launch runs the server process on s.addr with the data in s.dir and waits
+// until it is ready.
+func (s *Server) launch() error {
+	cmd := exec.Command(s.bin, "server", "--quiet", "--address", s.addr,
+		"--console-address", s.console, filepath.Join(s.dir, "data"))
+	cmd.Env = append(os.Environ(),
+		"MINIO_ROOT_USER="+AccessKey, "MINIO_ROOT_PASSWORD="+SecretKey,
+		"MINIO_BROWSER=off", "MINIO_UPDATE=off")
+	logf, _ := os.OpenFile(filepath.Join(s.dir, "minio.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	dieWithParent(cmd)
+	if err := startCmd(cmd); err != nil {
+		return err
+	}
+	if err := s.waitReady(60 * time.Second); err != nil {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		return err
+	}
+	s.mu.Lock()
+	s.cmd = cmd
+	s.mu.Unlock()
+	return nil
+}
+
+// Start starts a private server for t on a free port, stopped when t ends
+// (same skip-or-fail rule as Get). Use it to Kill and Restart the target
+// without disturbing the tests that share Get's server.
+func Start(t testing.TB) *Server {
+	t.Helper()
+	s, err := start()
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("MinIO is required in CI: %v", err)
+		}
+		t.Skipf("MinIO not available: %v", err)
+	}
+	t.Cleanup(s.stop)
+	return s
+}
+
+// Kill ends the server with SIGKILL, as a crash would: connections are
+// reset and the port refuses new ones until Restart.
+func (s *Server) Kill() {
+	s.mu.Lock()
+	cmd := s.cmd
+	s.cmd = nil
+	s.mu.Unlock()
+	if cmd != nil {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	}
+}
+
+// Restart starts a killed server again on the same address with the same
+// data and waits until it is ready.
+func (s *Server) Restart(t testing.TB) {
+	t.Helper()
+	var err error
+	for attempt := 0; attempt < 3; attempt++ {
+		if err = s.launch(); err == nil {
+			if err = s.waitS3(60 * time.Second); err != nil {
+				t.Fatalf("minio restart on %s: %v (log in %s)", s.addr, err, s.dir)
+			}
+			return
+		}
+	}
+	t.Fatalf("minio restart on %s: %v (log in %s)", s.addr, err, s.dir)
+}
+
+// waitS3 waits until MinIO answers a signed S3 call: /minio/health/ready
+// turns 200 before IAM is loaded, and a loaded machine then sees 503
+// XMinioServerNotInitialized on the first bucket calls.
+func (s *Server) waitS3(d time.Duration) error {
+	deadline := time.Now().Add(d)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_, err := s.client.ListBuckets(ctx, &s3.ListBucketsInput{})
+		cancel()
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("S3 calls still fail after %v: %w", d, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 func (s *Server) waitReady(d time.Duration) error {
@@ -180,14 +272,18 @@ func (s *Server) waitReady(d time.Duration) error {
 }
 
 func (s *Server) stop() {
-	if s.cmd != nil && s.cmd.Process != nil {
-		_ = s.cmd.Process.Signal(os.Interrupt)
+	s.mu.Lock()
+	cmd := s.cmd
+	s.cmd = nil
+	s.mu.Unlock()
+	if cmd != nil && cmd.Process != nil {
+		_ = cmd.Process.Signal(os.Interrupt)
 		done := make(chan struct{})
-		go func() { _ = s.cmd.Wait(); close(done) }()
+		go func() { _ = cmd.Wait(); close(done) }()
 		select {
 		case <-done:
 		case <-time.After(5 * time.Second):
-			_ = s.cmd.Process.Kill()
+			_ = cmd.Process.Kill()
 			<-done
 		}
 	}

@@ -5,3 +5,5 @@ package miniotest
 import "os/exec"
 
 func dieWithParent(cmd *exec.Cmd) {}
+
+func startCmd(cmd *exec.Cmd) error { return cmd.Start() }

@@ -32,8 +32,9 @@ type Origin struct {
 	requests atomic.Int64
 
 	mu      sync.Mutex
-	fail    func(key string) int // status to answer instead, 0 = serve
-	latency time.Duration        // delay before answering
+	fail    func(key string) int     // status to answer instead, 0 = serve
+	latency time.Duration            // delay before answering
+	holds   map[string]chan struct{} // keys whose body stops halfway until released
 	seq     int
 	written []string
 }
@@ -72,6 +73,10 @@ func Start(dir string) (*Origin, error) {
 			}
 			if strings.HasSuffix(r.URL.Path, "/") {
 				http.NotFound(w, r) // no directory listings: this is an object origin
+				return
+			}
+			if gate := o.held(key); gate != nil {
+				o.serveHeld(w, r, key, gate)
 				return
 			}
 			files.ServeHTTP(w, r)
@@ -115,6 +120,56 @@ func (o *Origin) SetLatency(d time.Duration) {
 	o.mu.Lock()
 	o.latency = d
 	o.mu.Unlock()
+}
+
+// Hold makes the origin answer a GET for key with its headers and the first
+// half of its body, then wait until release is called (or the client goes
+// away) before sending the rest: a fill of key stays in flight for as long
+// as the caller needs, without depending on timing. release is idempotent.
+func (o *Origin) Hold(key string) (release func()) {
+	gate := make(chan struct{})
+	o.mu.Lock()
+	if o.holds == nil {
+		o.holds = map[string]chan struct{}{}
+	}
+	o.holds[key] = gate
+	o.mu.Unlock()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			o.mu.Lock()
+			delete(o.holds, key)
+			o.mu.Unlock()
+			close(gate)
+		})
+	}
+}
+
+func (o *Origin) held(key string) chan struct{} {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.holds[key]
+}
+
+// serveHeld sends key's headers and half its body, waits for gate, then
+// sends the rest.
+func (o *Origin) serveHeld(w http.ResponseWriter, r *http.Request, key string, gate <-chan struct{}) {
+	body, err := os.ReadFile(filepath.Join(o.Dir, filepath.FromSlash(key)))
+	if err != nil {
+		http.NotFound(w, r)
+		return
+	}
+	w.Header().Set("Content-Length", fmt.Sprint(len(body)))
+	w.Header().Set("Content-Type", "application/octet-stream")
+	half := len(body) / 2
+	_, _ = w.Write(body[:half])
+	http.NewResponseController(w).Flush()
+	select {
+	case <-gate:
+	case <-r.Context().Done():
+		return
+	}
+	_, _ = w.Write(body[half:])
 }
 
 // Content is the deterministic content of a sample file.

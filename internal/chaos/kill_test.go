@@ -1,0 +1,165 @@
+package chaos
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ferry-migrate/ferry/internal/miniotest"
+)
+
+// TestServeKilledMidFill: serve is SIGKILLed while three large fills (one
+// read by two clients) are half-way: every client sees a broken transfer,
+// no object appears, the spool files vanish with the process (they only
+// ever existed as open, unlinked files), and a new serve fetches each key
+// again and stores it whole.
+func TestServeKilledMidFill(t *testing.T) {
+	long(t)
+	w := newWorld(t, miniotest.Get(t))
+	const size = 24 << 20
+	uniq := []string{"k/big-0", "k/big-1", "k/big-2"}
+	for _, k := range uniq {
+		w.put(k, size, false)
+	}
+	reqs := append(append([]string(nil), uniq...), uniq[2]) // big-2 is read twice
+	toxic(t, w.toOrigin, "base", "bandwidth", "", map[string]any{"rate": 4 << 10})
+	p := w.startServe()
+
+	// Every client has half of its object when serve dies (the writer has
+	// not sent anything yet: it buffers 16 MiB before it picks a single PUT
+	// or a multipart upload).
+	var ty tally
+	started := make(chan struct{}, len(reqs))
+	killed := make(chan struct{})
+	var wg sync.WaitGroup
+	for _, k := range reqs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			client := &http.Client{Transport: &http.Transport{DisableCompression: true}}
+			a := get(context.Background(), client, p.data+"/"+k, size/2, func() { started <- struct{}{}; <-killed })
+			ty.add(judge(k, w.content(k), a))
+		}()
+	}
+	for range reqs {
+		select {
+		case <-started:
+		case <-time.After(120 * time.Second):
+			t.Fatal("clients did not get half of their objects within 120s")
+		}
+	}
+	if n, err := p.metric("ferry_mirror_fills_in_flight"); err != nil || n != float64(len(uniq)) {
+		t.Fatalf("fills in flight before the kill: %v, %v (want %d)", n, err, len(uniq))
+	}
+	openSpool := spoolFds(t, p.cmd.Process.Pid, w.spool)
+	p.kill()
+	close(killed)
+	wg.Wait()
+	untoxic(t, w.toOrigin, "base")
+
+	ty.check(t)
+	if n := ty.count("200 aborted"); n != len(reqs) {
+		t.Errorf("%d of %d clients saw a broken transfer when serve was killed: %v", n, len(reqs), ty.String())
+	}
+	left, _ := os.ReadDir(w.spool)
+	pending := w.minio.PendingUploads(t, w.bucket)
+	t.Logf("killed mid-fill: clients %v; spool files open before the kill %v, left in the spool dir %d; multipart uploads left pending by the killed process: %d",
+		ty.String(), openSpool, len(left), pending)
+	if len(openSpool) != len(uniq) {
+		t.Errorf("serve had %d spool files open for %d fills: %v", len(openSpool), len(uniq), openSpool)
+	}
+	if len(left) != 0 {
+		t.Errorf("spool dir holds %d files after the kill", len(left))
+	}
+	if n := w.assertWhole("k/"); n != 0 {
+		t.Errorf("%d objects stored by fills that were killed half-way", n)
+	}
+
+	p2 := w.startServe()
+	before := w.origin.Requests()
+	var again tally
+	for _, want := range []string{"200 fill", "200 hit"} {
+		for _, k := range uniq {
+			a := get(context.Background(), http.DefaultClient, p2.data+"/"+k, 0, nil)
+			outcome, problem := judge(k, w.content(k), a)
+			again.add(outcome, problem)
+			if outcome != want {
+				t.Errorf("GET %s after the restart: %s, want %s", k, outcome, want)
+			}
+		}
+		p2.settle()
+	}
+	again.check(t)
+	if n := w.origin.Requests() - before; n != int64(len(uniq)) {
+		t.Errorf("the new serve sent %d origin requests for %d keys, want one each", n, len(uniq))
+	}
+	if n := w.assertWhole("k/"); n != len(uniq) {
+		t.Errorf("%d of %d objects stored after the restart", n, len(uniq))
+	}
+	p2.stop()
+}
+
+// spoolFds lists the files in spool that process pid holds open (spool
+// files are unlinked at creation, so they show as "(deleted)").
+func spoolFds(t *testing.T, pid int, spool string) []string {
+	t.Helper()
+	dir := fmt.Sprintf("/proc/%d/fd", pid)
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var open []string
+	for _, e := range ents {
+		target, err := os.Readlink(filepath.Join(dir, e.Name()))
+		if err == nil && strings.HasPrefix(target, spool+string(filepath.Separator)) {
+			open = append(open, filepath.Base(target))
+		}
+	}
+	return open
+}
+
+// TestServeKilledMidUpload: serve is SIGKILLed while a fill's multipart
+// upload into MinIO is under way (the body is complete, the target link is
+// slow): no object appears, and a new serve fetches the key again and
+// stores it whole. The upload that the killed process began is left pending
+// in MinIO (nobody is left to abort it; the test logs how many).
+func TestServeKilledMidUpload(t *testing.T) {
+	long(t)
+	w := newWorld(t, miniotest.Get(t))
+	const key, size = "u/big", 24 << 20 // above the 16 MiB multipart threshold
+	w.put(key, size, false)
+	toxic(t, w.toTarget, "slow-put", "bandwidth", "upstream", map[string]any{"rate": 1 << 10})
+	p := w.startServe()
+	a := get(context.Background(), http.DefaultClient, p.data+"/"+key, 0, nil)
+	if outcome, problem := judge(key, w.content(key), a); problem != nil || outcome != "200 fill" {
+		t.Fatalf("first GET: %s %v", outcome, problem)
+	}
+	eventually(t, 60*time.Second, "the fill's multipart upload to start", func() bool {
+		return w.minio.PendingUploads(t, w.bucket) > 0
+	})
+	p.kill()
+	untoxic(t, w.toTarget, "slow-put")
+	if n := w.assertWhole("u/"); n != 0 {
+		t.Fatalf("%d objects stored by a fill killed during its upload", n)
+	}
+	t.Logf("killed during the upload: %d multipart upload(s) left pending in MinIO", w.minio.PendingUploads(t, w.bucket))
+	p2 := w.startServe()
+	before := w.origin.Requests()
+	if outcome, problem := judge(key, w.content(key), get(context.Background(), http.DefaultClient, p2.data+"/"+key, 0, nil)); problem != nil || outcome != "200 fill" {
+		t.Fatalf("GET after the restart: %s %v", outcome, problem)
+	}
+	p2.settle()
+	if n := w.origin.Requests() - before; n != 1 {
+		t.Errorf("%d origin requests after the restart, want 1", n)
+	}
+	if n := w.assertWhole("u/"); n != 1 {
+		t.Errorf("%d objects after the refetch, want 1", n)
+	}
+	p2.stop()
+}

@@ -1,0 +1,253 @@
+package chaos
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ferry-migrate/ferry/internal/miniotest"
+)
+
+const (
+	soakFor   = 45 * time.Second
+	soakConns = 64
+	groupSize = 4 // clients of one coalesced fill
+	// Bounds on what may stay above the baseline after the soak: a leak of
+	// one goroutine or fd per request (thousands) is far above them.
+	slackGoroutines = 100
+	slackFds        = 64
+	slackRSS        = 256 << 20
+)
+
+// usage is what serve holds: resident memory, open fds, goroutines.
+type usage struct {
+	rss        int64
+	fds        int
+	goroutines int
+}
+
+func (u usage) String() string {
+	return fmt.Sprintf("RSS %.1f MiB, %d fds, %d goroutines", float64(u.rss)/(1<<20), u.fds, u.goroutines)
+}
+
+func measure(t *testing.T, p *serveProc) usage {
+	t.Helper()
+	pid := p.cmd.Process.Pid
+	ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := p.metric("go_goroutines")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return usage{rss: rssOf(t, pid), fds: len(ents), goroutines: int(g)}
+}
+
+func rssOf(t *testing.T, pid int) int64 {
+	t.Helper()
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
+			var kb int64
+			fmt.Sscan(rest, &kb)
+			return kb << 10
+		}
+	}
+	t.Fatal("no VmRSS in /proc status")
+	return 0
+}
+
+// soak is the mixed load: hits, fresh misses, coalesced fills by groups of
+// clients, keys the origin fails, and origin resets toggled on and off.
+type soak struct {
+	w    *world
+	p    *serveProc
+	hits []string
+	seq  atomic.Int64
+	ty   tally
+	reqs atomic.Int64
+}
+
+// TestSoak runs the mixed load at 64 connections for about 45s (until
+// every kind of answer was seen), then checks that serve's memory, fds and
+// goroutines came back near the baseline measured after a warm-up, that
+// nothing partial is stored and no upload is pending.
+func TestSoak(t *testing.T) {
+	long(t)
+	w := newWorld(t, miniotest.Get(t))
+	s := &soak{w: w}
+	for i := range 100 {
+		k := fmt.Sprintf("s/hit-%03d", i)
+		w.put(k, 4<<10+i*2048, true)
+		s.hits = append(s.hits, k)
+	}
+	w.origin.FailWith(func(k string) bool { return strings.HasPrefix(k, "s/fail-") }, http.StatusInternalServerError)
+	s.p = w.startServe()
+
+	s.run(t, 0) // warm-up: one round of each kind at full concurrency
+	base := s.quiet(t)
+	t.Logf("baseline after warm-up (%d requests): %s", s.reqs.Load(), base)
+
+	start := time.Now()
+	s.run(t, soakFor)
+	t.Logf("soak: %d requests in %v at %d connections: %v", s.reqs.Load(), time.Since(start).Round(time.Second), soakConns, s.ty.String())
+	s.ty.check(t)
+	for _, want := range []string{"200 hit", "200 fill", "200 coalesced", "424 MirrorFailed"} {
+		if s.ty.count(want) == 0 {
+			t.Errorf("the soak saw no %q answer: %v", want, s.ty.String())
+		}
+	}
+	var after usage
+	eventually(t, 60*time.Second, "serve's goroutines and fds back near the baseline", func() bool {
+		after = s.quiet(t)
+		return after.goroutines <= base.goroutines+slackGoroutines && after.fds <= base.fds+slackFds
+	})
+	t.Logf("after the soak: %s (baseline %s)", after, base)
+	if after.rss > base.rss+slackRSS {
+		t.Errorf("RSS %d MiB after the soak, baseline %d MiB", after.rss>>20, base.rss>>20)
+	}
+	w.assertWhole("s/")
+	w.assertNoUploads()
+	if !s.p.ready() {
+		t.Error("serve not ready after the soak")
+	}
+	s.p.stop()
+}
+
+// quiet waits for serve's fills to end and measures it.
+func (s *soak) quiet(t *testing.T) usage {
+	s.p.settle()
+	return measure(t, s.p)
+}
+
+// run keeps soakConns clients busy for d (0: one round each) and until
+// every kind of answer was seen, with origin resets toggled meanwhile.
+func (s *soak) run(t *testing.T, d time.Duration) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	until := time.Now().Add(d)
+	more := func() bool {
+		return ctx.Err() == nil && (time.Now().Before(until) || s.ty.count("200 coalesced") == 0 || s.ty.count("424") == 0)
+	}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); s.toggleResets(ctx) }()
+	var clients sync.WaitGroup
+	for c := range soakConns - groupSize*4 {
+		clients.Add(1)
+		go func() { defer clients.Done(); s.single(c, d == 0, more) }()
+	}
+	for g := range 4 {
+		clients.Add(1)
+		go func() { defer clients.Done(); s.group(g, d == 0, more) }()
+	}
+	done := make(chan struct{})
+	go func() { clients.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(d + 120*time.Second):
+		cancel()
+		<-done
+		t.Fatalf("the soak did not see every kind of answer within %v: %v", d+120*time.Second, s.ty.String())
+	}
+	cancel()
+	wg.Wait()
+}
+
+// toggleResets adds a reset_peer toxic on the origin for 1s every 4s.
+func (s *soak) toggleResets(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(3 * time.Second):
+		}
+		if err := addToxic(s.w.toOrigin, "soak-reset", "reset_peer", "", map[string]any{"timeout": 50}); err != nil {
+			s.ty.add("toxic", err)
+			return
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Second):
+		}
+		if err := s.w.toOrigin.Toxics.RemoveToxic(context.Background(), "soak-reset"); err != nil {
+			s.ty.add("toxic", err)
+			return
+		}
+	}
+}
+
+// originPut adds a file to the origin (a problem for the tally if it fails).
+func (s *soak) originPut(key string, size int) {
+	if err := s.w.origin.Put(key, size); err != nil {
+		s.ty.add("origin put", err)
+	}
+}
+
+// single is one client of hits, fresh misses and failing keys.
+func (s *soak) single(c int, once bool, more func() bool) {
+	client := &http.Client{Transport: &http.Transport{DisableCompression: true}}
+	defer client.CloseIdleConnections()
+	for i := 0; ; i++ {
+		var k string
+		switch i % 4 {
+		case 0, 1:
+			k = s.hits[(c*7+i)%len(s.hits)]
+		case 2:
+			n := s.seq.Add(1)
+			k = fmt.Sprintf("s/miss-%06d", n)
+			s.originPut(k, 1<<10+int(n%64)<<12)
+		case 3:
+			k = fmt.Sprintf("s/fail-%06d", s.seq.Add(1))
+			s.originPut(k, 1<<10)
+		}
+		s.ty.add(judge(k, s.w.content(k), get(context.Background(), client, s.p.data+"/"+k, 0, nil)))
+		s.reqs.Add(1)
+		if (once && i == 3) || (!once && !more()) {
+			return
+		}
+	}
+}
+
+// group runs rounds of groupSize clients reading one fresh key together;
+// the origin holds the body halfway until every client has its headers, so
+// all but one join the fill (coalesced).
+func (s *soak) group(g int, once bool, more func() bool) {
+	client := &http.Client{Transport: &http.Transport{DisableCompression: true, MaxIdleConnsPerHost: groupSize}}
+	defer client.CloseIdleConnections()
+	for {
+		k := fmt.Sprintf("s/shared-%06d", s.seq.Add(1))
+		s.originPut(k, 1<<20)
+		release := s.w.origin.Hold(k)
+		var heads, done sync.WaitGroup
+		heads.Add(groupSize)
+		for range groupSize {
+			done.Add(1)
+			go func() {
+				defer done.Done()
+				a := get(context.Background(), client, s.p.data+"/"+k, 1, heads.Done)
+				s.ty.add(judge(k, s.w.content(k), a))
+				s.reqs.Add(1)
+			}()
+		}
+		heads.Wait()
+		release()
+		done.Wait()
+		if once || !more() {
+			return
+		}
+	}
+}

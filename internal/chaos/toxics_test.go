@@ -1,0 +1,178 @@
+package chaos
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	toxiproxy "github.com/Shopify/toxiproxy/v2"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/ferry-migrate/ferry/internal/miniotest"
+)
+
+// Sizes: hits big enough that the client's unread socket holds them
+// mid-body, fills above the multipart size (and a small one for the direct
+// PUT), a coalesced fill read by three clients at once.
+const (
+	hitSize       = 8 << 20
+	bigFillSize   = 17<<20 + 1234 // above the 16 MiB multipart threshold of the S3 writer
+	smallFillSize = 512 << 10
+	sharedSize    = 3 << 20
+	headBytes     = 32 << 10
+	// Every link runs at this rate while the requests start, so that fills
+	// and hits are surely mid-body when the fault arrives.
+	baseRateKBps = 8 << 10
+)
+
+// toxicCase is one fault on one side, added while fills and hits are
+// mid-body.
+type toxicCase struct {
+	name  string
+	side  string // "origin" or "target"
+	typ   string
+	attrs map[string]any
+	// hurts: the fault must break at least one answer (a reset or a
+	// stall); otherwise (latency, bandwidth) every answer is a whole 200.
+	hurts bool
+}
+
+var toxicCases = []toxicCase{
+	{"origin latency", "origin", "latency", map[string]any{"latency": 300, "jitter": 100}, false},
+	{"origin bandwidth", "origin", "bandwidth", map[string]any{"rate": 2 << 10}, false},
+	{"origin reset_peer", "origin", "reset_peer", map[string]any{"timeout": 100}, true},
+	{"origin timeout (stall)", "origin", "timeout", map[string]any{"timeout": 0}, true},
+	{"target latency", "target", "latency", map[string]any{"latency": 300, "jitter": 100}, false},
+	{"target bandwidth", "target", "bandwidth", map[string]any{"rate": 2 << 10}, false},
+	{"target reset_peer", "target", "reset_peer", map[string]any{"timeout": 100}, true},
+	{"target timeout (stall, then closed)", "target", "timeout", map[string]any{"timeout": 3000}, true},
+}
+
+// TestToxics: each fault of toxicCases hits fills (big, small, coalesced)
+// and hits in the middle of their bodies. No client sees a clean short
+// 200 or a non-XML error, nothing partial is stored, no multipart upload
+// stays, serve is ready again once the fault is gone and every key then
+// answers whole.
+func TestToxics(t *testing.T) {
+	long(t)
+	w := newWorld(t, miniotest.Get(t))
+	p := w.startServe()
+	for i, tc := range toxicCases {
+		t.Run(tc.name, func(t *testing.T) {
+			w.t = t
+			p.t = t
+			runToxicCase(t, w, p, tc, fmt.Sprintf("c%d/", i))
+		})
+	}
+	w.t, p.t = t, t
+	// The big fills went through the multipart path (MinIO's ETag of a
+	// multipart object ends in -<parts>).
+	head, err := w.minio.Client().HeadObject(context.Background(), &s3.HeadObjectInput{Bucket: aws.String(w.bucket), Key: aws.String("c0/big-0")})
+	if err != nil || !strings.Contains(aws.ToString(head.ETag), "-") {
+		t.Errorf("c0/big-0 was not stored by a multipart upload: ETag %v, %v", head, err)
+	}
+	p.stop()
+}
+
+func runToxicCase(t *testing.T, w *world, p *serveProc, tc toxicCase, prefix string) {
+	t0 := time.Now()
+	keys := caseKeys(w, prefix)
+	t.Logf("put: %v", time.Since(t0))
+	proxy := map[string]*toxiproxy.Proxy{"origin": w.toOrigin, "target": w.toTarget}[tc.side]
+	toxic(t, w.toOrigin, "base", "bandwidth", "", map[string]any{"rate": baseRateKBps})
+	toxic(t, w.toTarget, "base", "bandwidth", "", map[string]any{"rate": baseRateKBps})
+
+	var ty tally
+	started := make(chan struct{}, len(keys))
+	faulted := make(chan struct{})
+	var wg sync.WaitGroup
+	client := &http.Client{Transport: &http.Transport{DisableCompression: true}}
+	defer client.CloseIdleConnections()
+	for _, k := range keys {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			a := get(context.Background(), client, p.data+"/"+k, headBytes, func() { started <- struct{}{}; <-faulted })
+			ty.add(judge(k, w.content(k), a))
+		}()
+	}
+	for range keys {
+		select {
+		case <-started:
+		case <-time.After(60 * time.Second):
+			t.Fatalf("requests did not start within 60s: %v", ty.String())
+		}
+	}
+	t.Logf("started: %v", time.Since(t0))
+	toxic(t, proxy, "fault", tc.typ, "", tc.attrs)
+	close(faulted)
+	wg.Wait()
+	t.Logf("done: %v", time.Since(t0))
+	untoxic(t, proxy, "fault")
+	untoxic(t, w.toOrigin, "base")
+	untoxic(t, w.toTarget, "base")
+	t.Logf("%s: %v", tc.name, ty.String())
+	ty.check(t)
+	hurt := len(keys) - ty.count("200 hit") - ty.count("200 fill") - ty.count("200 coalesced")
+	if tc.hurts && hurt == 0 {
+		t.Errorf("%s broke no answer: the fault did not reach the transfers (%v)", tc.name, ty.String())
+	}
+	if !tc.hurts && hurt != 0 {
+		t.Errorf("%s is slow, not broken, yet %d answers were not whole 200s: %v", tc.name, hurt, ty.String())
+	}
+	checkAfterFault(t, w, p, prefix, keys)
+	if t.Failed() {
+		t.Logf("serve's log:\n%s", p.out.String())
+	}
+}
+
+// caseKeys puts the keys of one case: two hits, two big fills, two small
+// fills and one shared fill read three times; it returns one key per
+// request.
+func caseKeys(w *world, prefix string) []string {
+	var keys []string
+	for i := range 2 {
+		k := fmt.Sprintf("%shit-%d", prefix, i)
+		w.put(k, hitSize, true)
+		keys = append(keys, k)
+	}
+	for i := range 2 {
+		big, small := fmt.Sprintf("%sbig-%d", prefix, i), fmt.Sprintf("%ssmall-%d", prefix, i)
+		w.put(big, bigFillSize, false)
+		w.put(small, smallFillSize, false)
+		keys = append(keys, big, small)
+	}
+	shared := prefix + "shared"
+	w.put(shared, sharedSize, false)
+	return append(keys, shared, shared, shared)
+}
+
+// checkAfterFault: once the fault is gone and the fills ended, nothing
+// partial is stored, no upload is pending, serve is ready, and every key
+// answers whole (a failed fill is fetched again).
+func checkAfterFault(t *testing.T, w *world, p *serveProc, prefix string, keys []string) {
+	t.Helper()
+	t0 := time.Now()
+	p.settle()
+	t.Logf("settled: %v", time.Since(t0))
+	stored := w.assertWhole(prefix)
+	w.assertNoUploads()
+	eventually(t, 30*time.Second, "serve ready again", p.ready)
+	var ty tally
+	for _, k := range keys {
+		ty.add(judge(k, w.content(k), get(context.Background(), http.DefaultClient, p.data+"/"+k, 0, nil)))
+	}
+	t.Logf("recovered: %v", time.Since(t0))
+	ty.check(t)
+	if n := ty.count("200 "); n != len(keys) {
+		t.Errorf("after the fault: %d of %d answers are whole 200s: %v", n, len(keys), ty.String())
+	}
+	t.Logf("after the fault: %d objects were whole in the target, then %v", stored, ty.String())
+	p.settle()
+	w.assertNoUploads()
+}
