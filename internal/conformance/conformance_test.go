@@ -42,12 +42,8 @@ func TestMain(m *testing.M) { miniotest.Main(m) }
 var groups = []string{"GetObject_", "HeadObject_", "ListObjects_", "ListObjectsV2_"}
 
 // exclusions are cases MinIO passes that serve does not (yet), with why.
-// "pending s3hit" ones wait for the GET/HEAD rewrite of the s3hit branch
-// (issue 15); remove each once it passes — the test fails on an exclusion
-// that passes, so the list stays true.
+// The test fails on an exclusion that passes, so the list stays true.
 var exclusions = map[string]string{
-	"GetObject_overrides_presign_success": "pending s3hit: response-* query overrides (response-cache-control, ...) on GET",
-
 	// partNumber reads a part of a multipart object; serve answers the whole
 	// object and knows nothing of parts (not in issue 15's GET/HEAD surface).
 	"GetObject_mp_part_number_resp_status":    "partNumber: not supported (206 and x-amz-mp-parts-count for a part)",
