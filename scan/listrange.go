@@ -175,6 +175,14 @@ func sortKeyOf(b *store.Bucket) func(string) string {
 	return func(k string) string { return k }
 }
 
+// canStartAfter reports a bucket whose listing can start after a given name
+// without reading what comes before: S3 (start-after). (fileblob's page
+// token, the last key listed, compares keys, not their escaped names.)
+func canStartAfter(b *store.Bucket) bool {
+	var c *s3.Client
+	return b.As(&c)
+}
+
 // s3Name is the name gocloud's s3 driver stores key under.
 func s3Name(key string) string {
 	if !maybeEscaped(key) {

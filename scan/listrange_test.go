@@ -239,3 +239,80 @@ func TestKeyListRange(t *testing.T) {
 		t.Error("a key before the range was copied")
 	}
 }
+
+// Listed in spans at once, the diff copies exactly what the target lacks,
+// every key once, and lists concurrently.
+func TestPartitionedListing(t *testing.T) {
+	var keys []string
+	for i := range 6000 {
+		keys = append(keys, fmt.Sprintf("d%d/%03d/f%d", i%7, i%300, i))
+	}
+	for i := range 1500 {
+		keys = append(keys, fmt.Sprintf("flat%05d", i))
+	}
+	keys = append(keys, rangeKeys...)
+	var half []string
+	for i, k := range keys {
+		if i%3 == 0 {
+			half = append(half, k)
+		}
+	}
+	for _, tc := range []struct {
+		name string
+		url  func(*testing.T) (string, *atomic.Int64)
+	}{
+		{"mem", func(*testing.T) (string, *atomic.Int64) { return "mem://", nil }},
+		{"minio", func(t *testing.T) (string, *atomic.Int64) { return listCountingMinIO(t) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			u, peak := tc.url(t)
+			src, dst := open(t, u), open(t, "mem://")
+			fillFast(t, src, keys)
+			fillFast(t, dst, half)
+			if peak != nil {
+				peak.Store(0)
+			}
+			res := runScan(t, Options{Origin: src, Target: dst, Listers: 8, Transfers: 16})
+			if res.Listed != int64(len(keys)) || res.Copied != int64(len(keys)-len(half)) || res.Skipped != int64(len(half)) || res.Failed != 0 {
+				t.Fatalf("%+v", res.Stats)
+			}
+			if res.Spans < 2 {
+				t.Errorf("listed in %d spans", res.Spans)
+			}
+			if peak != nil && peak.Load() < 2 {
+				t.Errorf("at most %d list requests at once", peak.Load())
+			}
+			t.Logf("%d spans, %d checks, %d out of order", res.Spans, res.Checks, res.OutOfOrder)
+			res = runScan(t, Options{Origin: src, Target: dst, Listers: 8})
+			if res.Copied != 0 || res.Skipped != int64(len(keys)) || res.Listed != int64(len(keys)) {
+				t.Fatalf("rerun: %+v", res.Stats)
+			}
+			checkKeys := append([]string{}, keys...)
+			if got := keysOf(t, dst); !slices.Equal(got, sorted(checkKeys)) {
+				t.Errorf("target holds %d keys, want %d", len(got), len(keys))
+			}
+		})
+	}
+}
+
+func sorted(s []string) []string { slices.Sort(s); return s }
+
+// listCountingMinIO returns the URL of a fresh MinIO bucket reached through
+// a proxy that tracks the most list requests in flight at once.
+func listCountingMinIO(t *testing.T) (string, *atomic.Int64) {
+	s := miniotest.Get(t)
+	var inFlight, peak atomic.Int64
+	up, _ := url.Parse(s.Endpoint)
+	proxy := httputil.NewSingleHostReverseProxy(up)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get("list-type") == "2" {
+			n := inFlight.Add(1)
+			defer inFlight.Add(-1)
+			for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
+			}
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	return "s3://" + s.NewBucket(t) + "?endpoint=" + srv.URL + "&region=us-east-1", &peak
+}
