@@ -153,9 +153,9 @@ func (r *run) sameName(key string) bool {
 
 // splitFunc is called by a span's origin lister after each page that has
 // more after it, with the listing's prefix and the greatest name listed so
-// far (as names) and the span's end; it returns the new end ("" unchanged)
+// far and the first of the last page (as names) and the span's end; it returns the new end ("" unchanged)
 // after handing the rest to other spans.
-type splitFunc func(prefix, maxName, until string) string
+type splitFunc func(prefix, pageFirst, maxName, until string) string
 
 // list sends the pages of b's listing of sp to out, keeping the keys of sp
 // (rangeCursor) and stopping where sp ends; it retries transient errors.
@@ -174,7 +174,12 @@ func (r *run) list(ctx context.Context, b *store.Bucket, side string, sp span, e
 	token := blob.FirstPageToken
 	pageSize := listPageSize
 	var maxName string
+	pages := 0
+	defer func() {
+		r.log.Debug("span listed", "side", side, "range", sp.kr.String(), "prefix", prefix, "pages", pages)
+	}()
 	for {
+		pages++
 		var (
 			objs []*blob.ListObject
 			next []byte
@@ -195,6 +200,10 @@ func (r *run) list(ctx context.Context, b *store.Bucket, side string, sp span, e
 			cur.setUntil(u)
 		}
 		kept, done := keepRange(objs, cur, name, &maxName)
+		pageFirst := ""
+		if len(objs) > 0 {
+			pageFirst = name(objs[0].Key)
+		}
 		if err := sendPage(ctx, out, kept); err != nil {
 			return err
 		}
@@ -202,7 +211,7 @@ func (r *run) list(ctx context.Context, b *store.Bucket, side string, sp span, e
 			return nil
 		}
 		if split != nil {
-			if u := split(name(prefix), maxName, until); u != "" {
+			if u := split(name(prefix), pageFirst, maxName, until); u != "" {
 				until = u
 				cur.setUntil(u)
 			}

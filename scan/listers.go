@@ -117,7 +117,7 @@ func (r *run) listConcurrently(ctx context.Context, root span, out chan<- item) 
 
 // splitter returns the splitFunc of sp's origin lister.
 func (q *spanQueue) splitter(sp span, end *spanEnd) splitFunc {
-	return func(prefix, maxName, until string) string {
+	return func(prefix, pageFirst, maxName, until string) string {
 		n := q.wanted()
 		if n <= 0 {
 			return ""
@@ -126,7 +126,7 @@ func (q *spanQueue) splitter(sp span, end *spanEnd) splitFunc {
 		if until != "" && lo >= until {
 			return "" // what is left is past the end: nothing to give away
 		}
-		pts := splitPoints(lo, until, prefix, n)
+		pts := splitPoints(lo, until, prefix, commonPrefix(pageFirst, lo), n)
 		if len(pts) == 0 {
 			return ""
 		}
@@ -145,43 +145,79 @@ func (q *spanQueue) splitter(sp span, end *spanEnd) splitFunc {
 }
 
 // splitPoints returns up to n names between lo and hi ("" : open) that cut
-// (lo, hi] into consecutive ranges at the first position after prefix that
-// leaves room, one chunk of keys (those with the same byte there) or more
-// per range, spread evenly over the plain bytes. A cut just below chunk c
-// is lo's bytes up to the position, c-1 and "~": its stopBound is chunk c,
-// and a listing after it starts at chunk c, so no chunk is listed twice.
-func splitPoints(lo, hi, prefix string, n int) []string {
+// (lo, hi] into consecutive ranges at one position after prefix, each range
+// starting with a chunk of keys (those with the same byte there). A cut
+// just below chunk c is lo's bytes up to the position, c-1 and "~": its
+// stopBound is chunk c, and a listing after it starts at chunk c, so no
+// chunk is listed twice.
+//
+// Where the keys are is guessed from the last page, whose names share
+// varied: the cuts go to the deepest position within that shared part
+// (and within the plain run after prefix, so that bounds stay tight) where
+// the bytes of lo's class (digits, upper or lower case letters) after lo's
+// leave room, one chunk per byte up to the end of the class; the last range
+// takes the rest. Without such a position the cuts spread over every plain
+// byte at the first position that leaves room. No cut goes past the first
+// non-plain byte after prefix (a "/"): the span being cut could not stop
+// before the end of that directory anyway (see stopBound).
+func splitPoints(lo, hi, prefix, shared string, n int) []string {
 	if len(lo) < len(prefix) || lo[:len(prefix)] != prefix {
 		lo = prefix
 	}
-	for p := len(prefix); p <= len(lo); p++ {
-		a := -1
-		if p < len(lo) {
-			a = int(lo[p])
-		}
-		b := 0x7f
-		if hi != "" && len(hi) > p && hi[:p] == lo[:p] {
-			b = int(hi[p])
-		}
-		// chunks c in [first, last] start a range; the cut is below c
-		first, last := max(a+1, 0x31), min(b, 0x7e)
-		var pts []string
-		if first <= last {
-			k := min(n, last-first+1)
-			for i := range k {
-				c := first + i*(last-first+1)/k
-				pt := lo[:p] + string(byte(c-1)) + "~"
-				if pt > lo && (hi == "" || pt < hi) && (len(pts) == 0 || pt > pts[len(pts)-1]) {
-					pts = append(pts, pt)
-				}
+	end := len(prefix)
+	for end < len(lo) && plainByte(lo[end]) {
+		end++
+	}
+	for p := min(max(len(shared), len(prefix)), end-1); p >= len(prefix); p-- {
+		if first, last := classOf(lo[p]); first != 0 {
+			if pts := cutsAt(lo, hi, p, last, n); len(pts) > 0 {
+				return pts
 			}
 		}
-		if len(pts) > 0 {
+	}
+	for p := len(prefix); p < end; p++ {
+		if pts := cutsAt(lo, hi, p, 0x7e, n); len(pts) > 0 {
 			return pts
-		}
-		if a < 0 || !plainByte(byte(a)) {
-			return nil // deeper cuts would not end at a tight bound
 		}
 	}
 	return nil
+}
+
+// classOf returns the first and last byte of c's class, or 0, 0.
+func classOf(c byte) (byte, byte) {
+	switch {
+	case '0' <= c && c <= '9':
+		return '0', '9'
+	case 'A' <= c && c <= 'Z':
+		return 'A', 'Z'
+	case 'a' <= c && c <= 'z':
+		return 'a', 'z'
+	}
+	return 0, 0
+}
+
+// cutsAt returns up to n cuts below the chunks at position p of lo after
+// lo's byte there, up to byte last, that lie between lo and hi.
+func cutsAt(lo, hi string, p int, last byte, n int) []string {
+	a := -1
+	if p < len(lo) {
+		a = int(lo[p])
+	}
+	first, stop := max(a+1, 0x31), int(last)
+	if hi != "" && len(hi) > p && hi[:p] == lo[:p] {
+		stop = min(stop, int(hi[p]))
+	}
+	if first > stop {
+		return nil
+	}
+	k := min(n, stop-first+1)
+	pts := make([]string, 0, k)
+	for i := range k {
+		c := first + i*(stop-first+1)/k
+		pt := lo[:p] + string(byte(c-1)) + "~"
+		if pt > lo && (hi == "" || pt < hi) && (len(pts) == 0 || pt > pts[len(pts)-1]) {
+			pts = append(pts, pt)
+		}
+	}
+	return pts
 }
