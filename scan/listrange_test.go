@@ -316,3 +316,34 @@ func listCountingMinIO(t *testing.T) (string, *atomic.Int64) {
 	t.Cleanup(srv.Close)
 	return "s3://" + s.NewBucket(t) + "?endpoint=" + srv.URL + "&region=us-east-1", &peak
 }
+
+// Cuts follow the keys just listed, stay between lo and hi, and never go
+// past the first "/" after the prefix (a span could not stop there).
+func TestSplitPoints(t *testing.T) {
+	for _, tc := range []struct {
+		lo, hi, prefix, shared string
+		n                      int
+		want                   []string
+	}{
+		{"t03/m076/f1", "", "", "t03/m0", 3, []string{"t03~", "t05~", "t07~"}},       // the digits after 3
+		{"t03/m076/f1", "t06~", "t0", "t03/m0", 9, []string{"t03~", "t04~", "t05~"}}, // up to hi
+		{"k/0999", "", "k/", "k/0", 2, []string{"k/0~", "k/4~"}},
+		{"abc", "", "", "", 2, []string{"a~", "m~"}}, // nothing shared: the first position
+	} {
+		got := splitPoints(tc.lo, tc.hi, tc.prefix, tc.shared, tc.n)
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("splitPoints(%q, %q, %q, %q, %d) = %q, want %q", tc.lo, tc.hi, tc.prefix, tc.shared, tc.n, got, tc.want)
+		}
+		for i, p := range got {
+			if p <= tc.lo || tc.hi != "" && p >= tc.hi || i > 0 && p <= got[i-1] {
+				t.Errorf("splitPoints(%q, %q): cut %q out of place in %q", tc.lo, tc.hi, p, got)
+			}
+			if stopBound(p, tc.prefix) == "" || strings.Contains(p[len(tc.prefix):], "/") {
+				t.Errorf("cut %q under %q has no tight bound", p, tc.prefix)
+			}
+		}
+	}
+	if got := splitPoints("a/b", "", "", "a/", 4); len(got) != 0 && strings.HasPrefix(got[0], "a/") {
+		t.Errorf("cut past the first slash: %q", got)
+	}
+}
