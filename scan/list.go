@@ -221,9 +221,13 @@ func (r *run) list(ctx context.Context, b *store.Bucket, side string, sp span, e
 		// fileblob walks the directory tree from the start for every page
 		// (and reads each file's attributes on the way), so many small pages
 		// make a local listing quadratic: 20,000 files in pages of 1,000
-		// visited 210,000 files. Growing pages keep that in check; S3 servers
-		// cap a page at 1,000 keys whatever is asked.
-		pageSize = min(pageSize*2, maxListPageSize)
+		// visited 210,000 files. Growing pages keep that in check. Elsewhere
+		// pages stay at 1,000: blob.ListPage gathers a bigger page from
+		// several requests in a row (S3 caps one at 1,000), which a span
+		// could not stop in the middle of, all held in memory at once.
+		if b.Dir() != "" {
+			pageSize = min(pageSize*2, maxListPageSize)
+		}
 	}
 }
 
