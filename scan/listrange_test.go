@@ -25,7 +25,8 @@ import (
 // "a/b" before "a-b", escaped names, dots and dashes next to slashes.
 var rangeKeys = append(append([]string{}, oddKeys...),
 	"a/c/d", "a-", "a0", "ab/c", "ab-c", "ab.c", "b1", "b/", "b/x", "b-x", "b.x", "b0", "__0x41__",
-	"x\x01y", "x/y", "x-y", "x.z", "a.c", "x0", "dot../x", "~tilde", "Zed", "zz/top", "z-z", "9/9", "9-9", "99")
+	"x\x01y", "x/y", "x-y", "x.z", "a.c", "x0", "dot../x", "~tilde", "Zed", "zz/top", "z-z", "9/9", "9-9", "99",
+	"m\x01x", "m1", "m7", "m__0x41__")
 
 func fillFast(t *testing.T, b *store.Bucket, keys []string) {
 	t.Helper()
@@ -137,7 +138,7 @@ func TestRangeBounds(t *testing.T) {
 // partitionBoundaries cuts keys into ranges at some of the keys and at
 // strings that are no key.
 func partitionBoundaries(keys []string) []KeyRange {
-	cuts := []string{"", "9", "a", "a/b", "a-", "a.b", "ab", "b/", "b0", "k/00999", "k/01500", "k/02000~", "x", "x/y", "z-", ""}
+	cuts := []string{"", "9", "a", "a/b", "a-", "a.b", "ab", "b/", "b0", "k/00999", "k/01500", "k/02000~", "m", "m5", "x", "x/y", "z-", ""}
 	slices.Sort(cuts[1 : len(cuts)-1])
 	var prs []KeyRange
 	for i := 1; i < len(cuts); i++ {
