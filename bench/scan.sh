@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
-# bench/scan.sh: ferry scan against rclone and a bare Go PUT loop, on loopback.
+# bench/scan.sh: ferry scan against rclone, the AWS CLI (aws s3 sync) and a
+# bare Go PUT loop, on loopback.
 #
 # Workloads (sizes scale with SCALE, default 1 = the full issue-6 set):
 #   20,000 x 4 KiB, 200 x 8 MiB, 4 x 256 MiB from a file origin into MinIO,
 #   a no-op rerun, a rerun with 1 % new keys, the 4 KiB set from a MinIO origin
 #   (listing mode) and through nginx (key-list mode, fetched through the rules),
 #   and the 1,000,000-key diff memory benchmark.
-# Prints seconds, objects/s, MiB/s, client CPU seconds and peak RSS per run.
+# Prints seconds, objects/s, MiB/s, client CPU seconds and peak RSS per run,
+# then ferry against the best peer (the faster of rclone and aws s3 sync) and
+# against the fastest bare PUT loop (the ceiling).
 #
 #   bench/scan.sh                 # everything
 #   SCALE=0.25 bench/scan.sh      # quicker: a quarter of the objects
@@ -41,6 +44,9 @@ export RCLONE_CONFIG_M_TYPE=s3 RCLONE_CONFIG_M_PROVIDER=Minio RCLONE_CONFIG_M_EN
   RCLONE_CONFIG_M_ACCESS_KEY_ID=$AWS_ACCESS_KEY_ID RCLONE_CONFIG_M_SECRET_ACCESS_KEY=$AWS_SECRET_ACCESS_KEY RCLONE_CONFIG_M_REGION=us-east-1
 RC="rclone --config /dev/null"
 s3url() { echo "s3://$1?endpoint=$EP&region=us-east-1"; }
+# aws s3 sync at a given concurrency (the AWS CLI's max_concurrent_requests)
+awscfg() { printf '[default]\nregion = us-east-1\ns3 =\n  max_concurrent_requests = %s\n' "$1" >"$W/aws-$1.cfg"; echo "$W/aws-$1.cfg"; }
+AWS() { echo env AWS_CONFIG_FILE="$(awscfg $1)" aws --endpoint-url "$EP" s3 sync --only-show-errors; } # AWS T: the command
 
 go build -o "$W/ferry" ./cmd/ferry
 go build -o "$W/putloop" ./bench/putloop # the ceiling: a bare PUT loop
@@ -106,6 +112,7 @@ workload() { # workload LABEL COUNT SIZE
       bk=$(newbucket); measure "$label bare Go PUT loop, signed HTTP ($t)" $n $bytes "$W/putloop" "$dir" "$bk" "$EP" $t http; drop $bk
       bk=$(newbucket); measure "$label bare Go PUT loop, signed HTTP create-only ($t)" $n $bytes "$W/putloop" "$dir" "$bk" "$EP" $t http-create; drop $bk
       bk=$(newbucket); measure "$label rclone --transfers $t --s3-no-head" $n $bytes $RC copy --transfers $t --s3-no-head "$dir" m:$bk; drop $bk
+      bk=$(newbucket); measure "$label aws s3 sync ($t)" $n $bytes $(AWS $t) "$dir" s3://$bk/; drop $bk
       bk=$(newbucket); measure "$label ferry scan --transfers $t" $n $bytes "${FERRY[@]}" --origin "$dir" --target "$(s3url $bk)" --transfers $t
       if [ -z "$kept" ] && [ $t = 64 ]; then kept=$bk; else drop $bk; fi
     done
@@ -126,6 +133,7 @@ if [ -z "$ONLY" ] || [ "$ONLY" = small ]; then
   bk=$(cat "$W/last-small")
   measure "small no-op rerun: ferry" $N_SMALL 0 "${FERRY[@]}" --origin "$W/small" --target "$(s3url $bk)"
   measure "small no-op rerun: rclone --transfers 32" $N_SMALL 0 $RC copy --transfers 32 "$W/small" m:$bk
+  measure "small no-op rerun: aws s3 sync (32)" $N_SMALL 0 $(AWS 32) "$W/small" s3://$bk/
   NEW=$(( N_SMALL / 100 )); gen "$W/small/new" $NEW 4096
   bk2=$(newbucket); $RC copy --transfers 32 "$W/small" m:$bk2 --exclude 'new/**'
   measure "small rerun +1% new: ferry" $NEW $((NEW*4096)) "${FERRY[@]}" --origin "$W/small" --target "$(s3url $bk)"
@@ -158,22 +166,23 @@ if [ -z "$ONLY" ] || [ "$ONLY" = huge ]; then workload huge $N_HUGE $((256<<20))
 # --- ratios --------------------------------------------------------------------
 if [ -s "$W/results.tsv" ]; then
   echo
-  echo "ratios (speed = rclone seconds / ferry seconds, >1 means ferry is faster; cpu = ferry CPU per object / rclone's)"
+  echo "ratios (speed = best peer's seconds / ferry seconds, >1 means ferry is faster; the best peer is the faster of rclone and aws s3 sync; cpu = ferry CPU per object / the peer's)"
   awk -F'\t' '
     function pick(prefix, which,   i, best) { best = ""; for (i = 1; i <= n; i++) if (index(name[i], prefix) == 1 && (best == "" || e[i] < e[best])) best = i; return best }
+    function faster(a, b) { return a == "" ? b : (b == "" || e[a] <= e[b]) ? a : b }
     function row(label, f, r, b,   rn) {
       if (f == "" || r == "") return
       rn = substr(name[r], length(label) + 1); sub(/^[: ]+/, "", rn)
-      printf "%-26s ferry %7.2fs %6.2f cpu_s | rclone best %7.2fs %6.2f cpu_s (%s) | speed %5.2fx  cpu/obj %5.2fx", label, e[f], c[f], e[r], c[r], rn, e[r] / e[f], (o[r] > 0 ? (c[f] / o[f]) / (c[r] / o[r]) : 0)
+      printf "%-26s ferry %7.2fs %6.2f cpu_s | best peer %7.2fs %6.2f cpu_s (%s) | speed %5.2fx  cpu/obj %5.2fx", label, e[f], c[f], e[r], c[r], rn, e[r] / e[f], (o[r] > 0 ? (c[f] / o[f]) / (c[r] / o[r]) : 0)
       if (b != "") printf " | fastest bare PUT %7.2fs, ferry/bare %5.2f", e[b], e[f] / e[b]
       printf "\n"
     }
     { n++; name[n] = $1; o[n] = $2; e[n] = $4; c[n] = $5 }
     END {
       split("small big huge", ls, " ")
-      for (k = 1; k <= 3; k++) row(ls[k], pick(ls[k] " ferry"), pick(ls[k] " rclone"), pick(ls[k] " bare"))
+      for (k = 1; k <= 3; k++) row(ls[k], pick(ls[k] " ferry"), faster(pick(ls[k] " rclone"), pick(ls[k] " aws")), pick(ls[k] " bare"))
       split("small no-op rerun|small rerun +1% new|small from MinIO origin|small keys via nginx", ps, "|")
-      for (k = 1; k <= 4; k++) row(ps[k], pick(ps[k] ": ferry"), pick(ps[k] ": rclone"), "")
+      for (k = 1; k <= 4; k++) row(ps[k], pick(ps[k] ": ferry"), faster(pick(ps[k] ": rclone"), pick(ps[k] ": aws")), "")
     }' "$W/results.tsv"
   [ -n "${RESULTS:-}" ] && cp "$W/results.tsv" "$RESULTS"
 fi

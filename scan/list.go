@@ -40,9 +40,12 @@ func (e *spanEnd) set(until string) {
 }
 
 // produceList diffs the origin against the target: one span for the whole
-// run.
+// run, or spans listed r.spans at a time (listers.go).
 func (r *run) produceList(ctx context.Context, out chan<- item) error {
 	root := span{prefix: r.o.Prefix, kr: r.o.Range}
+	if r.spans > 1 {
+		return r.listConcurrently(ctx, root, out)
+	}
 	return r.joinSpan(ctx, root, &spanEnd{until: root.kr.Until}, nil, out)
 }
 
@@ -55,15 +58,16 @@ func (r *run) produceList(ctx context.Context, out chan<- item) error {
 // the target listing); create-only writes keep even a wrong guess harmless.
 // split, when set, may give the rest of the origin listing away.
 func (r *run) joinSpan(ctx context.Context, sp span, end *spanEnd, split splitFunc, out chan<- item) error {
+	r.spansListed.Add(1)
 	g, ctx := errgroup.WithContext(ctx)
 	lctx, stopListing := context.WithCancel(ctx)
 	depth := 4
 	if r.spans > 1 {
 		depth = 1 // many spans at once: memory stays O(listers)
 	}
-	oc := make(chan []*blob.ListObject, depth)
-	tc := make(chan []*blob.ListObject, depth)
-	lister := func(b *store.Bucket, side string, split splitFunc, ch chan<- []*blob.ListObject) func() error {
+	oc := make(chan []entry, depth)
+	tc := make(chan []entry, depth)
+	lister := func(b *store.Bucket, side string, split splitFunc, ch chan<- []entry) func() error {
 		return func() error {
 			err := r.list(lctx, b, side, sp, end, split, ch)
 			if err != nil && lctx.Err() != nil && ctx.Err() == nil {
@@ -148,13 +152,14 @@ func (r *run) sameName(key string) bool {
 }
 
 // splitFunc is called by a span's origin lister after each page that has
-// more after it, with the greatest name listed so far and the span's end; it
-// returns the new end ("" unchanged) after handing the rest to other spans.
-type splitFunc func(maxName, until string) string
+// more after it, with the listing's prefix and the greatest name listed so
+// far and the first of the last page (as names) and the span's end; it returns the new end ("" unchanged)
+// after handing the rest to other spans.
+type splitFunc func(prefix, pageFirst, maxName, until string) string
 
 // list sends the pages of b's listing of sp to out, keeping the keys of sp
 // (rangeCursor) and stopping where sp ends; it retries transient errors.
-func (r *run) list(ctx context.Context, b *store.Bucket, side string, sp span, end *spanEnd, split splitFunc, out chan<- []*blob.ListObject) error {
+func (r *run) list(ctx context.Context, b *store.Bucket, side string, sp span, end *spanEnd, split splitFunc, out chan<- []entry) error {
 	defer close(out)
 	prefix, ok := sp.kr.listPrefix(sp.prefix)
 	if !ok {
@@ -164,11 +169,17 @@ func (r *run) list(ctx context.Context, b *store.Bucket, side string, sp span, e
 	until := end.get()
 	sp.kr.Until = until
 	cur := newRangeCursor(sp.kr, name(prefix))
-	opts := &blob.ListOptions{Prefix: prefix, BeforeList: startAfterHook(startAfter(sp.kr.After), name(prefix))}
+	start := startAfter(sp.kr.After)
+	opts := &blob.ListOptions{Prefix: prefix, BeforeList: startAfterHook(start, name(prefix))}
 	token := blob.FirstPageToken
 	pageSize := listPageSize
 	var maxName string
+	pages := 0
+	defer func() {
+		r.log.Debug("span listed", "side", side, "range", sp.kr.String(), "prefix", prefix, "pages", pages)
+	}()
 	for {
+		pages++
 		var (
 			objs []*blob.ListObject
 			next []byte
@@ -188,15 +199,19 @@ func (r *run) list(ctx context.Context, b *store.Bucket, side string, sp span, e
 			until = u
 			cur.setUntil(u)
 		}
-		objs, done := keepRange(objs, cur, name, &maxName)
-		if err := sendPage(ctx, out, objs); err != nil {
+		kept, done := keepRange(objs, cur, name, &maxName)
+		pageFirst := ""
+		if len(objs) > 0 {
+			pageFirst = name(objs[0].Key)
+		}
+		if err := sendPage(ctx, out, kept); err != nil {
 			return err
 		}
 		if done || len(next) == 0 {
 			return nil
 		}
 		if split != nil {
-			if u := split(maxName, until); u != "" {
+			if u := split(name(prefix), pageFirst, maxName, until); u != "" {
 				until = u
 				cur.setUntil(u)
 			}
@@ -206,16 +221,28 @@ func (r *run) list(ctx context.Context, b *store.Bucket, side string, sp span, e
 		// fileblob walks the directory tree from the start for every page
 		// (and reads each file's attributes on the way), so many small pages
 		// make a local listing quadratic: 20,000 files in pages of 1,000
-		// visited 210,000 files. Growing pages keep that in check; S3 servers
-		// cap a page at 1,000 keys whatever is asked.
-		pageSize = min(pageSize*2, maxListPageSize)
+		// visited 210,000 files. Growing pages keep that in check. Elsewhere
+		// pages stay at 1,000: blob.ListPage gathers a bigger page from
+		// several requests in a row (S3 caps one at 1,000), which a span
+		// could not stop in the middle of, all held in memory at once.
+		if b.Dir() != "" {
+			pageSize = min(pageSize*2, maxListPageSize)
+		}
 	}
 }
 
-// keepRange filters a page in place to the objects of the cursor's range,
-// notes the greatest name seen, and reports whether the listing is done.
-func keepRange(objs []*blob.ListObject, cur *rangeCursor, name func(string) string, maxName *string) ([]*blob.ListObject, bool) {
-	kept := objs[:0]
+// entry is what the join needs of a listed object: a page of them holds a
+// fraction of the driver's objects (which keep the SDK's whole record).
+type entry struct {
+	Key  string
+	Size int64
+	MD5  []byte
+}
+
+// keepRange returns the entries of a page in the cursor's range, notes the
+// greatest name seen, and reports whether the listing is done.
+func keepRange(objs []*blob.ListObject, cur *rangeCursor, name func(string) string, maxName *string) ([]entry, bool) {
+	kept := make([]entry, 0, len(objs))
 	for _, o := range objs {
 		if o.IsDir {
 			continue
@@ -227,13 +254,13 @@ func keepRange(objs []*blob.ListObject, cur *rangeCursor, name func(string) stri
 		}
 		*maxName = max(*maxName, n)
 		if keep {
-			kept = append(kept, o)
+			kept = append(kept, entry{Key: o.Key, Size: o.Size, MD5: o.MD5})
 		}
 	}
 	return kept, false
 }
 
-func sendPage(ctx context.Context, out chan<- []*blob.ListObject, objs []*blob.ListObject) error {
+func sendPage(ctx context.Context, out chan<- []entry, objs []entry) error {
 	if len(objs) == 0 {
 		return nil
 	}
@@ -273,8 +300,8 @@ func startAfterHook(name, prefix string) func(func(any) bool) error {
 
 // stream is one side of the merge-join.
 type stream struct {
-	ch      <-chan []*blob.ListObject
-	page    []*blob.ListObject
+	ch      <-chan []entry
+	page    []entry
 	i       int
 	prev    string
 	started bool
@@ -283,11 +310,11 @@ type stream struct {
 	r       *run
 }
 
-// peek returns the current object (nil at the end) without consuming it.
-func (s *stream) peek(ctx context.Context) (*blob.ListObject, error) {
+// peek returns the current entry (nil at the end) without consuming it.
+func (s *stream) peek(ctx context.Context) (*entry, error) {
 	for !s.done {
 		if s.i < len(s.page) {
-			return s.page[s.i], nil
+			return &s.page[s.i], nil
 		}
 		select {
 		case p, ok := <-s.ch:
@@ -306,7 +333,6 @@ func (s *stream) peek(ctx context.Context) (*blob.ListObject, error) {
 // advance consumes the current object and notes one that broke byte order.
 func (s *stream) advance() {
 	o := s.page[s.i]
-	s.page[s.i] = nil // the page stays referenced until its last object is consumed
 	s.i++
 	if s.started && o.Key < s.prev {
 		s.r.t.note(evOutOfOrder, 0)

@@ -48,11 +48,11 @@ func (kr KeyRange) IsZero() bool { return kr == KeyRange{} }
 
 // Listing a range
 //
-// A listing is byte-ordered only in part. MinIO sorts the entries of a
-// "directory" by name without the "/", so "a/b" comes before "a-b" and
-// "a\tb" (the walk of a file bucket does the same), and escaped keys sort
-// by their escaped names. A range listing trusts only what byte order and
-// that order agree on:
+// A listing is byte-ordered only in part. A directory walk (fileblob)
+// lists a directory's entries by name, so "a/b" comes before "a-b" and
+// "a.b"; escaped keys sort by their escaped names everywhere ("a\tb" is
+// "a__0x9__b" on S3). A range listing trusts only what byte order and a
+// walk's order agree on:
 //
 //   - It starts after startAfter(After) (S3 start-after; elsewhere the
 //     keys up to it are skipped): After cut before its first byte that is
@@ -62,7 +62,7 @@ func (kr KeyRange) IsZero() bool { return kr == KeyRange{} }
 //     bytes (above "/", so no "/" either) that follows the listing prefix,
 //     with its last byte bumped. A name that reaches the bound follows
 //     every name of the range in both orders, so nothing of the range is
-//     still to come. With "/" in the run that would not hold: MinIO lists
+//     still to come. With "/" in the run that would not hold: a walk lists
 //     "a-b" after every "a/...".
 //   - Between the two every name is filtered by the range.
 
@@ -173,6 +173,14 @@ func sortKeyOf(b *store.Bucket) func(string) string {
 		return s3Name
 	}
 	return func(k string) string { return k }
+}
+
+// canStartAfter reports a bucket whose listing can start after a given name
+// without reading what comes before: S3 (start-after). (fileblob's page
+// token, the last key listed, compares keys, not their escaped names.)
+func canStartAfter(b *store.Bucket) bool {
+	var c *s3.Client
+	return b.As(&c)
 }
 
 // s3Name is the name gocloud's s3 driver stores key under.

@@ -25,7 +25,8 @@ import (
 // "a/b" before "a-b", escaped names, dots and dashes next to slashes.
 var rangeKeys = append(append([]string{}, oddKeys...),
 	"a/c/d", "a-", "a0", "ab/c", "ab-c", "ab.c", "b1", "b/", "b/x", "b-x", "b.x", "b0", "__0x41__",
-	"x\x01y", "x/y", "x-y", "x.z", "a.c", "x0", "dot../x", "~tilde", "Zed", "zz/top", "z-z", "9/9", "9-9", "99")
+	"x\x01y", "x/y", "x-y", "x.z", "a.c", "x0", "dot../x", "~tilde", "Zed", "zz/top", "z-z", "9/9", "9-9", "99",
+	"m\x01x", "m1", "m7", "m__0x41__")
 
 func fillFast(t *testing.T, b *store.Bucket, keys []string) {
 	t.Helper()
@@ -137,7 +138,7 @@ func TestRangeBounds(t *testing.T) {
 // partitionBoundaries cuts keys into ranges at some of the keys and at
 // strings that are no key.
 func partitionBoundaries(keys []string) []KeyRange {
-	cuts := []string{"", "9", "a", "a/b", "a-", "a.b", "ab", "b/", "b0", "k/00999", "k/01500", "k/02000~", "x", "x/y", "z-", ""}
+	cuts := []string{"", "9", "a", "a/b", "a-", "a.b", "ab", "b/", "b0", "k/00999", "k/01500", "k/02000~", "m", "m5", "x", "x/y", "z-", ""}
 	slices.Sort(cuts[1 : len(cuts)-1])
 	var prs []KeyRange
 	for i := 1; i < len(cuts); i++ {
@@ -237,5 +238,113 @@ func TestKeyListRange(t *testing.T) {
 	}
 	if _, err := dst.Attributes(context.Background(), "a"); err == nil {
 		t.Error("a key before the range was copied")
+	}
+}
+
+// Listed in spans at once, the diff copies exactly what the target lacks,
+// every key once, and lists concurrently.
+func TestPartitionedListing(t *testing.T) {
+	var keys []string
+	for i := range 6000 {
+		keys = append(keys, fmt.Sprintf("d%d/%03d/f%d", i%7, i%300, i))
+	}
+	for i := range 1500 {
+		keys = append(keys, fmt.Sprintf("flat%05d", i))
+	}
+	keys = append(keys, rangeKeys...)
+	var half []string
+	for i, k := range keys {
+		if i%3 == 0 {
+			half = append(half, k)
+		}
+	}
+	for _, tc := range []struct {
+		name string
+		url  func(*testing.T) (string, *atomic.Int64)
+	}{
+		{"mem", func(*testing.T) (string, *atomic.Int64) { return "mem://", nil }},
+		{"minio", func(t *testing.T) (string, *atomic.Int64) { return listCountingMinIO(t) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			u, peak := tc.url(t)
+			src, dst := open(t, u), open(t, "mem://")
+			fillFast(t, src, keys)
+			fillFast(t, dst, half)
+			if peak != nil {
+				peak.Store(0)
+			}
+			res := runScan(t, Options{Origin: src, Target: dst, Listers: 8, Transfers: 16})
+			if res.Listed != int64(len(keys)) || res.Copied != int64(len(keys)-len(half)) || res.Skipped != int64(len(half)) || res.Failed != 0 {
+				t.Fatalf("%+v", res.Stats)
+			}
+			if res.Spans < 2 {
+				t.Errorf("listed in %d spans", res.Spans)
+			}
+			if peak != nil && peak.Load() < 2 {
+				t.Errorf("at most %d list requests at once", peak.Load())
+			}
+			t.Logf("%d spans, %d checks, %d out of order", res.Spans, res.Checks, res.OutOfOrder)
+			res = runScan(t, Options{Origin: src, Target: dst, Listers: 8})
+			if res.Copied != 0 || res.Skipped != int64(len(keys)) || res.Listed != int64(len(keys)) {
+				t.Fatalf("rerun: %+v", res.Stats)
+			}
+			checkKeys := append([]string{}, keys...)
+			if got := keysOf(t, dst); !slices.Equal(got, sorted(checkKeys)) {
+				t.Errorf("target holds %d keys, want %d", len(got), len(keys))
+			}
+		})
+	}
+}
+
+func sorted(s []string) []string { slices.Sort(s); return s }
+
+// listCountingMinIO returns the URL of a fresh MinIO bucket reached through
+// a proxy that tracks the most list requests in flight at once.
+func listCountingMinIO(t *testing.T) (string, *atomic.Int64) {
+	s := miniotest.Get(t)
+	var inFlight, peak atomic.Int64
+	up, _ := url.Parse(s.Endpoint)
+	proxy := httputil.NewSingleHostReverseProxy(up)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get("list-type") == "2" {
+			n := inFlight.Add(1)
+			defer inFlight.Add(-1)
+			for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
+			}
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	return "s3://" + s.NewBucket(t) + "?endpoint=" + srv.URL + "&region=us-east-1", &peak
+}
+
+// Cuts follow the keys just listed, stay between lo and hi, and never go
+// past the first "/" after the prefix (a span could not stop there).
+func TestSplitPoints(t *testing.T) {
+	for _, tc := range []struct {
+		lo, hi, prefix, shared string
+		n                      int
+		want                   []string
+	}{
+		{"t03/m076/f1", "", "", "t03/m0", 3, []string{"t03~", "t05~", "t07~"}},       // the digits after 3
+		{"t03/m076/f1", "t06~", "t0", "t03/m0", 9, []string{"t03~", "t04~", "t05~"}}, // up to hi
+		{"k/0999", "", "k/", "k/0", 2, []string{"k/0~", "k/4~"}},
+		{"abc", "", "", "", 2, []string{"a~", "m~"}}, // nothing shared: the first position
+	} {
+		got := splitPoints(tc.lo, tc.hi, tc.prefix, tc.shared, tc.n)
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("splitPoints(%q, %q, %q, %q, %d) = %q, want %q", tc.lo, tc.hi, tc.prefix, tc.shared, tc.n, got, tc.want)
+		}
+		for i, p := range got {
+			if p <= tc.lo || tc.hi != "" && p >= tc.hi || i > 0 && p <= got[i-1] {
+				t.Errorf("splitPoints(%q, %q): cut %q out of place in %q", tc.lo, tc.hi, p, got)
+			}
+			if stopBound(p, tc.prefix) == "" || strings.Contains(p[len(tc.prefix):], "/") {
+				t.Errorf("cut %q under %q has no tight bound", p, tc.prefix)
+			}
+		}
+	}
+	if got := splitPoints("a/b", "", "", "a/", 4); len(got) != 0 && strings.HasPrefix(got[0], "a/") {
+		t.Errorf("cut past the first slash: %q", got)
 	}
 }

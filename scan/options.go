@@ -54,6 +54,10 @@ type Options struct {
 
 	Transfers int // objects copied in parallel; default 64
 	Checkers  int // existence checks in parallel; default 16
+	// Listers is how many spans of the key space are listed (and diffed)
+	// at once; 1 lists each side page after page. Default DefaultListers
+	// for an S3 origin and a target that is not a local directory, else 1.
+	Listers int
 
 	DryRun      bool  // list and diff only; copy nothing
 	Retries     int   // extra attempts for transient errors; default 3 (negative: none)
@@ -89,6 +93,18 @@ type Options struct {
 	RetryBase time.Duration
 
 	command string // what runs: scan (default) or finalize, for the RunID
+}
+
+// listers is o.Listers with its default: DefaultListers when the origin
+// can start a listing anywhere (S3 start-after) and the target is remote.
+func (o *Options) listers() int {
+	switch {
+	case o.Listers > 0:
+		return o.Listers
+	case o.Origin != nil && canStartAfter(o.Origin) && o.Target.Dir() == "":
+		return DefaultListers
+	}
+	return 1
 }
 
 // runID is o.RunID, or the one built from what identifies the run.
@@ -128,6 +144,7 @@ type Stats struct {
 	OutOfOrder    int64 `json:"out_of_order"` // listing entries that arrived out of byte order
 	Checks        int64 `json:"checks"`       // existence checks made on the target
 	Retries       int64 `json:"retries"`      // transient errors retried
+	Spans         int64 `json:"spans"`        // spans of the key space listed (Listers)
 	Final         bool  `json:"-"`
 }
 

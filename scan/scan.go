@@ -9,6 +9,7 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ferry-migrate/ferry/mirror"
@@ -72,6 +73,7 @@ type run struct {
 	// how many spans may be listed at once
 	originName, targetName func(string) string
 	spans                  int
+	spansListed            atomic.Int64
 
 	man     *manifest
 	trk     *tracker
@@ -161,6 +163,7 @@ func newRun(o Options) (*run, error) {
 	r.targetName, r.spans = sortKeyOf(o.Target), 1
 	if o.Origin != nil {
 		r.originName = sortKeyOf(o.Origin)
+		r.spans = o.listers()
 	}
 	if len(o.Extra) > 0 {
 		r.pendingExtra = make(map[string]bool, len(o.Extra))
@@ -201,6 +204,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Listers < 0 {
+		o.Listers = 1
 	}
 	if o.Samples <= 0 {
 		o.Samples = 10
@@ -284,6 +290,7 @@ func (r *run) tick() (stop func()) {
 
 func (r *run) stats() Stats {
 	st := r.t.stats()
+	st.Spans = r.spansListed.Load()
 	select {
 	case <-r.listingDone:
 		st.ListingDone = true

@@ -22,6 +22,7 @@ import (
 type scanConfig struct {
 	Transfers int
 	Checkers  int
+	Listers   int
 	Retries   int
 	BWLimit   string
 	MaxRPS    float64
@@ -31,6 +32,7 @@ func (s *scanConfig) keys() []key {
 	return []key{
 		{"scan.transfers", "transfers", "objects copied in parallel", confval.Int(&s.Transfers, scan.DefaultTransfers, 1)},
 		{"scan.checkers", "checkers", "existence checks in parallel (key-list mode)", confval.Int(&s.Checkers, scan.DefaultCheckers, 1)},
+		{"scan.listers", "listers", fmt.Sprintf("spans of the key space listed and diffed at once (0: %d, or 1 when the origin or target is a local directory)", scan.DefaultListers), confval.Int(&s.Listers, 0, 0)},
 		{"scan.retries", "retries", "extra attempts per key for transient errors (5xx, 429, timeouts, resets)", confval.Int(&s.Retries, scan.DefaultRetries, 0)},
 		{"scan.bwlimit", "bwlimit", "bytes per second read from the origin (bucket or through the rules), e.g. 50M or 1GiB (empty: unlimited)", confval.String(&s.BWLimit, "", sizeText)},
 		{"scan.max_rps", "max-rps", "origin requests per second (0: unlimited)", confval.Float(&s.MaxRPS, 0, 0)},
@@ -101,10 +103,10 @@ func addScanFlags(c *cobra.Command, sf *scanFlags) {
 	f.StringVar(&sf.prefix, "prefix", "", "only keys with this prefix")
 	f.StringArrayVar(&sf.include, "include", nil, `only keys matching this glob (repeatable; "*" stops at "/", "**" as a path element does not, {a,b} is either; a glob without "/" also matches base names)`)
 	f.StringArrayVar(&sf.exclude, "exclude", nil, "skip keys matching this glob (repeatable)")
-	f.StringVar(&sf.shard, "shard", "", "i/n: only the keys of shard i (0-based) of n, split by a hash of the key")
+	f.StringVar(&sf.shard, "shard", "", "i/n: only the keys of shard i (0-based) of n, split by a hash of the key (every shard lists everything)")
 	f.BoolVar(&sf.jsonOut, "json", false, "print a machine-readable JSON summary on stdout")
 	f.StringVar(&sf.report, "report", "", "also write the JSON summary to this file")
-	addKeyFlags(f, "origin", "scan.transfers", "scan.checkers", "scan.retries", "scan.bwlimit", "scan.max_rps")
+	addKeyFlags(f, "origin", "scan.transfers", "scan.checkers", "scan.listers", "scan.retries", "scan.bwlimit", "scan.max_rps")
 }
 
 // parseShard parses "i/n".
@@ -165,7 +167,7 @@ func scanOptions(a *app, sf *scanFlags, what string) (scan.Options, func(), erro
 	o := scan.Options{
 		TargetURL: cfg.Target, OriginURL: cfg.Origin, Fetch: fetch, ContentTypes: fetch.ContentTypes,
 		Prefix: sf.prefix, Include: sf.include, Exclude: sf.exclude, Shard: shard, Shards: shards,
-		Transfers: cfg.Scan.Transfers, Checkers: cfg.Scan.Checkers, Retries: cfg.Scan.Retries,
+		Transfers: cfg.Scan.Transfers, Checkers: cfg.Scan.Checkers, Listers: cfg.Scan.Listers, Retries: cfg.Scan.Retries,
 		DryRun: sf.dryRun, CompareSize: sf.compare != "none", Checksum: sf.checksum,
 		BWLimit: bw, MaxRPS: cfg.Scan.MaxRPS, StateDir: cfg.StateDir, Logger: a.log,
 	}

@@ -1,0 +1,110 @@
+package main
+
+import (
+	"crypto/md5"
+	"encoding/hex"
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// keySpace is N generated keys in byte order without storing them: key(i)
+// is "tTT/mMMM/fIIIIIIII.bin" with fixed widths, so that i orders them. A
+// few odd keys (spaces, dashes and dots next to slashes, unicode, "+",
+// "%") are merged in.
+type keySpace struct {
+	n          int
+	perT, perM int
+	odd        []string // sorted
+}
+
+var oddKeys = []string{
+	"a b/c d.txt", "a-b", "a.b", "a/b", "plus+sign", "per%cent", "unicodé/日本語.txt", "with space.txt",
+	"t00-x/y", "t00.x", "t00 (copy)/z", "t01/m000-old", "z~", "zz/top/x", "emoji/😀",
+}
+
+func newKeySpace(n int) *keySpace {
+	ks := &keySpace{n: n, perT: max(1, (n+63)/64)}
+	ks.perM = max(1, (ks.perT+127)/128)
+	ks.odd = append([]string(nil), oddKeys...)
+	sort.Strings(ks.odd)
+	return ks
+}
+
+func (ks *keySpace) len() int { return ks.n + len(ks.odd) }
+
+func (ks *keySpace) gen(i int) string {
+	return fmt.Sprintf("t%02d/m%03d/f%08d.bin", i/ks.perT, (i%ks.perT)/ks.perM, i)
+}
+
+// parse returns the index of a generated key, or -1.
+func (ks *keySpace) parse(key string) int {
+	var t, m, i int
+	if _, err := fmt.Sscanf(key, "t%02d/m%03d/f%08d.bin", &t, &m, &i); err != nil || i < 0 || i >= ks.n || ks.gen(i) != key {
+		return -1
+	}
+	return i
+}
+
+// has reports whether key exists and returns its size.
+func (ks *keySpace) has(key string) (int64, bool) {
+	if i := ks.parse(key); i >= 0 {
+		return size(key), true
+	}
+	j := sort.SearchStrings(ks.odd, key)
+	if j < len(ks.odd) && ks.odd[j] == key {
+		return size(key), true
+	}
+	return 0, false
+}
+
+func size(key string) int64 { return int64(100 + len(key)*7) }
+
+func etag(key string) string {
+	h := md5.Sum([]byte(key))
+	return hex.EncodeToString(h[:])
+}
+
+// page returns up to max keys after after (and >= prefix) with prefix, in
+// byte order, and whether more follow.
+func (ks *keySpace) page(prefix, after string, limit int) ([]string, bool) {
+	from := max(after, prefix)
+	incl := after < prefix // prefix itself may be a key
+	gi := sort.Search(ks.n, func(i int) bool {
+		k := ks.gen(i)
+		return k > from || incl && k == from
+	})
+	oi := sort.Search(len(ks.odd), func(i int) bool {
+		k := ks.odd[i]
+		return k > from || incl && k == from
+	})
+	var keys []string
+	g := ""
+	for len(keys) <= limit {
+		if g == "" && gi < ks.n {
+			g = ks.gen(gi)
+		}
+		var k string
+		switch {
+		case g != "" && (oi >= len(ks.odd) || g < ks.odd[oi]):
+			k, g = g, ""
+			gi++
+		case oi < len(ks.odd):
+			k = ks.odd[oi]
+			oi++
+		default:
+			return keys, false
+		}
+		if !strings.HasPrefix(k, prefix) {
+			if k > prefix {
+				return keys, false
+			}
+			continue
+		}
+		if len(keys) == limit {
+			return keys, true
+		}
+		keys = append(keys, k)
+	}
+	return keys, false
+}

@@ -1,0 +1,121 @@
+package main
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/xml"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+)
+
+// server is a minimal S3 endpoint (path-style, no authentication) serving
+// the key space as the buckets "origin" and "target".
+type server struct {
+	keys    *keySpace
+	latency time.Duration
+	lists   atomic.Int64
+}
+
+const lastModified = "Mon, 01 Jan 2024 00:00:00 GMT"
+
+func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	time.Sleep(s.latency)
+	bucket, key, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")
+	if bucket != "origin" && bucket != "target" {
+		s3Error(w, http.StatusNotFound, "NoSuchBucket")
+		return
+	}
+	switch {
+	case key == "" && r.Method == http.MethodGet && r.URL.Query().Get("list-type") == "2":
+		s.list(w, r, bucket)
+	case key == "" && r.Method == http.MethodHead:
+		w.WriteHeader(http.StatusOK)
+	case key != "" && (r.Method == http.MethodGet || r.Method == http.MethodHead):
+		s.object(w, r, key)
+	default:
+		s3Error(w, http.StatusNotImplemented, "NotImplemented")
+	}
+}
+
+func (s *server) object(w http.ResponseWriter, r *http.Request, key string) {
+	n, ok := s.keys.has(key)
+	if !ok {
+		if r.Method == http.MethodHead {
+			w.WriteHeader(http.StatusNotFound)
+			return
+		}
+		s3Error(w, http.StatusNotFound, "NoSuchKey")
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Length", strconv.FormatInt(n, 10))
+	h.Set("Content-Type", "application/octet-stream")
+	h.Set("ETag", `"`+etag(key)+`"`)
+	h.Set("Last-Modified", lastModified)
+	if r.Method == http.MethodGet {
+		w.Write(bytes.Repeat([]byte{'x'}, int(n)))
+	}
+}
+
+func (s *server) list(w http.ResponseWriter, r *http.Request, bucket string) {
+	s.lists.Add(1)
+	q := r.URL.Query()
+	if q.Get("delimiter") != "" {
+		s3Error(w, http.StatusNotImplemented, "NotImplemented")
+		return
+	}
+	limit := 1000
+	if m, err := strconv.Atoi(q.Get("max-keys")); err == nil && m > 0 && m < limit {
+		limit = m
+	}
+	after := q.Get("start-after")
+	if tok := q.Get("continuation-token"); tok != "" {
+		b, err := base64.RawURLEncoding.DecodeString(tok)
+		if err != nil {
+			s3Error(w, http.StatusBadRequest, "InvalidArgument")
+			return
+		}
+		after = string(b)
+	}
+	prefix := q.Get("prefix")
+	keys, more := s.keys.page(prefix, after, limit)
+	var b bytes.Buffer
+	b.Grow(len(keys) * 200)
+	b.WriteString(`<?xml version="1.0" encoding="UTF-8"?><ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Name>`)
+	b.WriteString(bucket)
+	b.WriteString("</Name><Prefix>")
+	xml.EscapeText(&b, []byte(prefix))
+	b.WriteString("</Prefix><KeyCount>")
+	b.WriteString(strconv.Itoa(len(keys)))
+	b.WriteString("</KeyCount><MaxKeys>")
+	b.WriteString(strconv.Itoa(limit))
+	b.WriteString("</MaxKeys><IsTruncated>")
+	b.WriteString(strconv.FormatBool(more))
+	b.WriteString("</IsTruncated>")
+	if more {
+		b.WriteString("<NextContinuationToken>")
+		b.WriteString(base64.RawURLEncoding.EncodeToString([]byte(keys[len(keys)-1])))
+		b.WriteString("</NextContinuationToken>")
+	}
+	for _, k := range keys {
+		b.WriteString("<Contents><Key>")
+		xml.EscapeText(&b, []byte(k))
+		b.WriteString("</Key><LastModified>2024-01-01T00:00:00.000Z</LastModified><ETag>&quot;")
+		b.WriteString(etag(k))
+		b.WriteString("&quot;</ETag><Size>")
+		b.WriteString(strconv.FormatInt(size(k), 10))
+		b.WriteString("</Size><StorageClass>STANDARD</StorageClass></Contents>")
+	}
+	b.WriteString("</ListBucketResult>")
+	w.Header().Set("Content-Type", "application/xml")
+	w.Write(b.Bytes())
+}
+
+func s3Error(w http.ResponseWriter, status int, code string) {
+	w.Header().Set("Content-Type", "application/xml")
+	w.WriteHeader(status)
+	w.Write([]byte(`<?xml version="1.0" encoding="UTF-8"?><Error><Code>` + code + `</Code><Message/></Error>`))
+}
