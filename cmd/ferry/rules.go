@@ -5,12 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/ferry-migrate/ferry/rules"
 	"github.com/ferry-migrate/ferry/store"
@@ -183,31 +181,12 @@ func (rc *rulesCmd) listCmd() *cobra.Command {
 				fmt.Fprintf(rc.a.stdout, "no rules (%s): a missing key is answered 404\n", where)
 				return nil
 			}
-			printRules(rc.a.stdout, set.Rules)
+			rules.WriteTable(rc.a.stdout, set.Rules, store.Redact)
 			return nil
 		},
 	}
 	c.Flags().BoolVar(&asJSON, "json", false, "print the rules as a JSON array")
 	return c
-}
-
-func printRules(w io.Writer, rs []rules.Rule) {
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "#\tNAME\tKEY_PREFIX\tKEY_SUFFIX\tORIGIN\tOPTIONS")
-	dash := func(s string) string {
-		if s == "" {
-			return "-"
-		}
-		return strconv.Quote(s)
-	}
-	for i, r := range rs {
-		name := r.Name
-		if name == "" {
-			name = "-"
-		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", i+1, name, dash(r.KeyPrefix), dash(r.KeySuffix), r.OriginsText(store.Redact), r.Options())
-	}
-	tw.Flush()
 }
 
 // --- add and edit ---
@@ -241,134 +220,32 @@ func (f *ruleFlags) register(fs *pflag.FlagSet) {
 	fs.StringArrayVar(&f.set, "set-header", nil, `send "Name: value" to the origin (repeatable, in order; an empty value clears the list)`)
 }
 
-// apply sets the fields whose flags were given on r.
+// apply sets on r the fields whose flags were given (rules.Patch).
 func (f *ruleFlags) apply(fs *pflag.FlagSet, r *rules.Rule) error {
-	ch := fs.Changed
-	if ch("name") {
-		r.Name = f.name
-	}
-	if ch("key-prefix") {
-		r.KeyPrefix = f.keyPrefix
-	}
-	if ch("key-suffix") {
-		r.KeySuffix = f.keySuffix
-	}
-	if ch("origin") || ch("origin-host") {
-		if err := f.applyOrigins(ch, r); err != nil {
-			return err
-		}
-	}
-	if ch("replace-key-prefix-with") {
-		r.ReplaceKeyPrefixWith = f.replacePrefix
-	}
-	if ch("replace-key-with") {
-		r.ReplaceKeyWith = f.replaceKey
-	}
-	if ch("pass-query-string") {
-		r.PassQueryString = f.passQuery
-	}
-	if ch("follow-redirects") {
-		r.FollowRedirects = f.followRedirects
-	}
-	if ch("mirror-head") {
-		r.MirrorHead = f.mirrorHead
-	}
-	if ch("store") {
-		r.NoStore = !f.store
-	}
-	if ch("failover-on") {
-		r.FailoverOn = nonEmpty(f.failoverOn)
-	}
-	if ch("pass-status") {
-		codes, err := statusCodes(f.passStatus)
-		if err != nil {
-			return err
-		}
-		r.PassStatus = codes
-	}
-	if ch("pass-all-headers") {
-		r.Headers.PassAll = f.passAll
-	}
-	if ch("pass-header") {
-		r.Headers.Pass = nonEmpty(f.pass)
-	}
-	if ch("remove-header") {
-		r.Headers.Remove = nonEmpty(f.remove)
-	}
-	var err error
-	if ch("set-header") {
-		r.Headers.Set, err = headerFlags("--set-header", f.set)
-	}
-	if err == nil && ch("when-header") {
-		r.WhenHeaders, err = headerFlags("--when-header", f.whenHeaders)
-	}
-	return err
-}
-
-// applyOrigins sets the origins from --origin (replacing them) and the Host
-// of each from --origin-host, by position. One origin without a Host is
-// written in the one-origin form (origin:), several under origins:.
-func (f *ruleFlags) applyOrigins(ch func(string) bool, r *rules.Rule) error {
-	origins := append([]rules.Origin(nil), r.Origins()...)
-	if ch("origin") {
-		origins = nil
-		for _, u := range nonEmpty(f.origins) {
-			origins = append(origins, rules.Origin{URL: u})
-		}
-	}
-	if ch("origin-host") {
-		if len(f.originHosts) > len(origins) {
-			return usagef("--origin-host: %d hosts for %d origins: give at most one --origin-host per --origin, in the same order (an empty value for none)",
-				len(f.originHosts), len(origins))
-		}
-		for i, h := range f.originHosts {
-			origins[i].Host = strings.TrimSpace(h)
-		}
-	}
-	r.Origin, r.OriginList = "", nil
-	switch {
-	case len(origins) == 1 && origins[0].Host == "":
-		r.Origin = origins[0].URL
-	case len(origins) > 0:
-		r.OriginList = origins
+	var p rules.Patch
+	str := func(flag string, v *string) *string { return ifChanged(fs, flag, v) }
+	boo := func(flag string, v *bool) *bool { return ifChanged(fs, flag, v) }
+	list := func(flag string, v *[]string) *[]string { return ifChanged(fs, flag, v) }
+	p.Name, p.KeyPrefix, p.KeySuffix = str("name", &f.name), str("key-prefix", &f.keyPrefix), str("key-suffix", &f.keySuffix)
+	p.ReplaceKeyPrefixWith, p.ReplaceKeyWith = str("replace-key-prefix-with", &f.replacePrefix), str("replace-key-with", &f.replaceKey)
+	p.PassQueryString, p.FollowRedirects = boo("pass-query-string", &f.passQuery), boo("follow-redirects", &f.followRedirects)
+	p.MirrorHead, p.Store, p.PassAllHeaders = boo("mirror-head", &f.mirrorHead), boo("store", &f.store), boo("pass-all-headers", &f.passAll)
+	p.Origins, p.OriginHosts = list("origin", &f.origins), list("origin-host", &f.originHosts)
+	p.FailoverOn, p.PassStatus = list("failover-on", &f.failoverOn), list("pass-status", &f.passStatus)
+	p.PassHeaders, p.RemoveHeaders = list("pass-header", &f.pass), list("remove-header", &f.remove)
+	p.SetHeaders, p.WhenHeaders = list("set-header", &f.set), list("when-header", &f.whenHeaders)
+	if err := p.Apply(r); err != nil {
+		return usageError{err}
 	}
 	return nil
 }
 
-// headerFlags parses "Name: value" flag values (empty values are skipped).
-func headerFlags(flag string, values []string) ([]rules.HeaderValue, error) {
-	var out []rules.HeaderValue
-	for _, v := range nonEmpty(values) {
-		hv, err := rules.ParseHeaderValue(v)
-		if err != nil {
-			return nil, usagef("%s %w", flag, err)
-		}
-		out = append(out, hv)
+// ifChanged is v when the flag was given, else nil.
+func ifChanged[T any](fs *pflag.FlagSet, flag string, v *T) *T {
+	if fs.Changed(flag) {
+		return v
 	}
-	return out, nil
-}
-
-// statusCodes parses --pass-status values (empty values are skipped).
-func statusCodes(values []string) ([]int, error) {
-	var out []int
-	for _, s := range nonEmpty(values) {
-		n, err := strconv.Atoi(strings.TrimSpace(s))
-		if err != nil {
-			return nil, usagef("--pass-status %q: not a status code (e.g. 403)", s)
-		}
-		out = append(out, n)
-	}
-	return out, nil
-}
-
-func nonEmpty(list []string) []string {
-	var out []string
-	for _, s := range list {
-		if s != "" {
-			out = append(out, s)
-		}
-	}
-	return out
+	return nil
 }
 
 func (rc *rulesCmd) addCmd() *cobra.Command {

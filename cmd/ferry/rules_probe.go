@@ -82,13 +82,13 @@ Example:
 			if err != nil {
 				return err
 			}
-			hs, err := headerFlags("--header", headers)
-			if err != nil {
-				return err
-			}
 			client := http.Header{}
-			for _, h := range hs {
-				client.Add(h.Name, h.Value)
+			for _, h := range headers {
+				hv, err := rules.ParseHeaderValue(h)
+				if err != nil {
+					return usagef("--header %w", err)
+				}
+				client.Add(hv.Name, hv.Value)
 			}
 			w := a.stdout
 			r, req, err := set.Explain(w, key, client, query, store.Redact)
