@@ -31,6 +31,13 @@ type spawn struct {
 	done chan<- error
 }
 
+// StartChild starts cmd (a helper process of a test, like a server under
+// test) so that it is killed when the test binary exits, however it exits.
+func StartChild(cmd *exec.Cmd) error {
+	dieWithParent(cmd)
+	return startCmd(cmd)
+}
+
 // startCmd starts cmd from one OS thread that lives as long as the test
 // binary: Pdeathsig fires when the thread that forked the child ends, not
 // the process, and the Go runtime ends the thread of a locked goroutine
