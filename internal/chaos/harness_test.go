@@ -185,7 +185,8 @@ type serveProc struct {
 }
 
 // serveConfig is the config file of serve in w: target and origin through
-// the proxies, short origin timeouts so that stalls end quickly.
+// the proxies, origin timeouts short enough that stalls end within a case, long enough that
+// a loaded machine does not starve a slow but steady transfer into one.
 func (w *world) serveConfig(dataAddr, adminAddr string) string {
 	cfg := fmt.Sprintf(`# chaos test
 target: "s3://%s?endpoint=http://%s&region=us-east-1"
@@ -200,7 +201,7 @@ serve:
   spool_dir: %s
   connect_timeout: 2s
   origin_header_timeout: 5s
-  origin_idle_timeout: 4s
+  origin_idle_timeout: 15s
   write_idle_timeout: 10s
   grace: 5s
 `, w.bucket, w.toTarget.Listen, filepath.Join(w.dir, "state"), w.toOrigin.Listen, dataAddr, adminAddr, w.spool)
@@ -228,7 +229,7 @@ func (w *world) startServe() *serveProc {
 	p.cmd.Dir = w.dir
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	p.cmd.Env = append(os.Environ(), "AWS_CA_BUNDLE=")
-	if err := p.cmd.Start(); err != nil {
+	if err := miniotest.StartChild(p.cmd); err != nil { // killed with the test binary
 		w.t.Fatal(err)
 	}
 	go func() { _ = p.cmd.Wait(); close(p.exited) }()

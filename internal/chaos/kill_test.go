@@ -15,7 +15,7 @@ import (
 )
 
 // TestServeKilledMidFill: serve is SIGKILLed while three large fills (one
-// read by two clients) are half-way: every client sees a broken transfer,
+// read by two clients) are half-way (the origin holds them there): every client sees a broken transfer,
 // no object appears, the spool files vanish with the process (they only
 // ever existed as open, unlinked files), and a new serve fetches each key
 // again and stores it whole.
@@ -28,12 +28,17 @@ func TestServeKilledMidFill(t *testing.T) {
 		w.put(k, size, false)
 	}
 	reqs := append(append([]string(nil), uniq...), uniq[2]) // big-2 is read twice
-	toxic(t, w.toOrigin, "base", "bandwidth", "", map[string]any{"rate": 4 << 10})
+	var releases []func()
+	for _, k := range uniq {
+		release := w.origin.Hold(k) // the origin sends half of each body, then holds
+		defer release()
+		releases = append(releases, release)
+	}
 	p := w.startServe()
 
-	// Every client has half of its object when serve dies (the writer has
-	// not sent anything yet: it buffers 16 MiB before it picks a single PUT
-	// or a multipart upload).
+	// Every client has a quarter of its object, and the origin holds each
+	// fill at half, when serve dies (the writer has not sent anything yet:
+	// it buffers 16 MiB before it picks a single PUT or a multipart upload).
 	var ty tally
 	started := make(chan struct{}, len(reqs))
 	killed := make(chan struct{})
@@ -43,7 +48,7 @@ func TestServeKilledMidFill(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			client := &http.Client{Transport: &http.Transport{DisableCompression: true}}
-			a := get(context.Background(), client, p.data+"/"+k, size/2, func() { started <- struct{}{}; <-killed })
+			a := get(context.Background(), client, p.data+"/"+k, size/4, func() { started <- struct{}{}; <-killed })
 			ty.add(judge(k, w.content(k), a))
 		}()
 	}
@@ -51,17 +56,19 @@ func TestServeKilledMidFill(t *testing.T) {
 		select {
 		case <-started:
 		case <-time.After(120 * time.Second):
-			t.Fatal("clients did not get half of their objects within 120s")
+			t.Fatal("clients did not get a quarter of their objects within 120s")
 		}
 	}
 	if n, err := p.metric("ferry_mirror_fills_in_flight"); err != nil || n != float64(len(uniq)) {
-		t.Fatalf("fills in flight before the kill: %v, %v (want %d)", n, err, len(uniq))
+		t.Fatalf("fills in flight before the kill: %v, %v (want %d); clients %v\n%s", n, err, len(uniq), ty.String(), p.out.String())
 	}
 	openSpool := spoolFds(t, p.cmd.Process.Pid, w.spool)
 	p.kill()
 	close(killed)
 	wg.Wait()
-	untoxic(t, w.toOrigin, "base")
+	for _, release := range releases {
+		release()
+	}
 
 	ty.check(t)
 	if n := ty.count("200 aborted"); n != len(reqs) {
@@ -140,9 +147,16 @@ func TestServeKilledMidUpload(t *testing.T) {
 	if outcome, problem := judge(key, w.content(key), a); problem != nil || outcome != "200 fill" {
 		t.Fatalf("first GET: %s %v", outcome, problem)
 	}
-	eventually(t, 60*time.Second, "the fill's multipart upload to start", func() bool {
-		return w.minio.PendingUploads(t, w.bucket) > 0
-	})
+	deadline := time.Now().Add(120 * time.Second)
+	for w.minio.PendingUploads(t, w.bucket) == 0 {
+		if n, err := p.metric("ferry_mirror_fills_in_flight"); err == nil && n == 0 {
+			t.Fatalf("the fill ended before its multipart upload was seen\n%s", p.out.String())
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no multipart upload after 120s\n%s", p.out.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 	p.kill()
 	untoxic(t, w.toTarget, "slow-put")
 	if n := w.assertWhole("u/"); n != 0 {

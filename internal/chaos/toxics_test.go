@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -51,7 +52,13 @@ var toxicCases = []toxicCase{
 	{"target bandwidth", "target", "bandwidth", map[string]any{"rate": 2 << 10}, false},
 	{"target reset_peer", "target", "reset_peer", map[string]any{"timeout": 100}, true},
 	{"target timeout (stall, then closed)", "target", "timeout", map[string]any{"timeout": 3000}, true},
+	// A target that stops sending and never closes: serve gives up on its
+	// own (about 30s here) and answers an error or breaks the body.
+	{"target timeout (stall)", "target", "timeout", map[string]any{"timeout": 0}, true},
 }
+
+// hangBound is the longest any answer may take under a fault.
+const hangBound = 90 * time.Second
 
 // TestToxics: each fault of toxicCases hits fills (big, small, coalesced)
 // and hits in the middle of their bodies. No client sees a clean short
@@ -88,6 +95,7 @@ func runToxicCase(t *testing.T, w *world, p *serveProc, tc toxicCase, prefix str
 	toxic(t, w.toTarget, "base", "bandwidth", "", map[string]any{"rate": baseRateKBps})
 
 	var ty tally
+	var slowest atomic.Int64
 	started := make(chan struct{}, len(keys))
 	faulted := make(chan struct{})
 	var wg sync.WaitGroup
@@ -97,7 +105,14 @@ func runToxicCase(t *testing.T, w *world, p *serveProc, tc toxicCase, prefix str
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			a := get(context.Background(), client, p.data+"/"+k, headBytes, func() { started <- struct{}{}; <-faulted })
+			ctx, cancel := context.WithTimeout(context.Background(), 2*hangBound)
+			defer cancel()
+			a := get(ctx, client, p.data+"/"+k, headBytes, func() { started <- struct{}{}; <-faulted })
+			slowest.Store(max(slowest.Load(), int64(a.took)))
+			if a.took > hangBound {
+				ty.add("hung", fmt.Errorf("GET %s: no answer for %v", k, a.took))
+				return
+			}
 			ty.add(judge(k, w.content(k), a))
 		}()
 	}
@@ -116,7 +131,7 @@ func runToxicCase(t *testing.T, w *world, p *serveProc, tc toxicCase, prefix str
 	untoxic(t, proxy, "fault")
 	untoxic(t, w.toOrigin, "base")
 	untoxic(t, w.toTarget, "base")
-	t.Logf("%s: %v", tc.name, ty.String())
+	t.Logf("%s: %v (slowest answer %v)", tc.name, ty.String(), time.Duration(slowest.Load()).Round(time.Millisecond))
 	ty.check(t)
 	hurt := len(keys) - ty.count("200 hit") - ty.count("200 fill") - ty.count("200 coalesced")
 	if tc.hurts && hurt == 0 {
