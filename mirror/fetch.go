@@ -247,17 +247,7 @@ func isRedirect(code int) bool {
 // trusted: another port on the same host (an admin port, a database) is a
 // different destination and goes through the address policy.
 func sameOrigin(a, b *url.URL) bool {
-	return strings.EqualFold(a.Scheme, b.Scheme) && strings.EqualFold(a.Hostname(), b.Hostname()) && port(a) == port(b)
-}
-
-func port(u *url.URL) string {
-	if p := u.Port(); p != "" {
-		return p
-	}
-	if strings.EqualFold(u.Scheme, "https") {
-		return "443"
-	}
-	return "80"
+	return strings.EqualFold(a.Scheme, b.Scheme) && strings.EqualFold(a.Hostname(), b.Hostname()) && rules.EffectivePort(a) == rules.EffectivePort(b)
 }
 
 // addsSlash reports whether next is cur with only a "/" added to its path:

@@ -91,7 +91,7 @@ func loops(o *origin, self string) string {
 			}
 			return ""
 		}
-		if o.bucket || port != effectivePort(o.u) {
+		if o.bucket || port != EffectivePort(o.u) {
 			return ""
 		}
 		oh := normHost(o.u.Hostname())
@@ -122,7 +122,7 @@ func httpOnBucket(o *origin, t *url.URL) string {
 			return ""
 		}
 		eh := normHost(e.Hostname())
-		if effectivePort(o.u) != effectivePort(e) {
+		if EffectivePort(o.u) != EffectivePort(e) {
 			return ""
 		}
 		if oh == eh && (first == "" || first == bucket) {
@@ -194,7 +194,7 @@ func endpointOf(u *url.URL) string {
 	if err != nil {
 		return ep
 	}
-	return normHost(e.Hostname()) + ":" + effectivePort(e)
+	return normHost(e.Hostname()) + ":" + EffectivePort(e)
 }
 
 func bucketPrefix(u *url.URL) string {
@@ -206,10 +206,11 @@ func bucketPrefix(u *url.URL) string {
 }
 
 func sameHostPort(a, b *url.URL) bool {
-	return normHost(a.Hostname()) == normHost(b.Hostname()) && effectivePort(a) == effectivePort(b)
+	return normHost(a.Hostname()) == normHost(b.Hostname()) && EffectivePort(a) == EffectivePort(b)
 }
 
-func effectivePort(u *url.URL) string {
+// EffectivePort is the port of u, or its scheme's default (443 for https, else 80).
+func EffectivePort(u *url.URL) string {
 	if p := u.Port(); p != "" {
 		return p
 	}
