@@ -78,21 +78,9 @@ func (d *DirectPutter) read(ctx context.Context, method, key, rng string) (*http
 // metaFromS3Header maps an S3 GET or HEAD answer's headers as s3Meta maps
 // the SDK's output of the same answer (size is the whole object's).
 func metaFromS3Header(h http.Header, size int64) Meta {
-	m := Meta{
-		Size:               size,
-		ContentType:        h.Get("Content-Type"),
-		ContentEncoding:    h.Get("Content-Encoding"),
-		ContentDisposition: h.Get("Content-Disposition"),
-		ContentLanguage:    h.Get("Content-Language"),
-		CacheControl:       h.Get("Cache-Control"),
-		ETag:               h.Get("ETag"),
-	}
+	m := MetaFromHeader(h, size)
 	m.MD5 = etagMD5(m.ETag)
-	if t, err := http.ParseTime(h.Get("Last-Modified")); err == nil {
-		m.LastModified = t
-	}
-	m.Metadata = userMetadata(h)
-	m.Expires = m.Metadata[MetaExpires]
+	m.Expires = m.Metadata[MetaExpires] // a target keeps Expires as user metadata
 	return m
 }
 
