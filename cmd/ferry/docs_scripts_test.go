@@ -93,17 +93,19 @@ func docOrigin(dir, counter string) http.Handler {
 	})
 }
 
-// cmdFreePort runs "freeport VAR...": each VAR is set to a free TCP port on
-// 127.0.0.1.
+// cmdFreePort runs "freeport VAR...": each VAR is set to a distinct free TCP
+// port on 127.0.0.1.
 func cmdFreePort(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) == 0 {
 		ts.Fatalf("usage: freeport VAR...")
 	}
+	// Every listener stays open until all ports are picked: closed one by
+	// one, the kernel may hand the same port out twice.
 	for _, name := range args {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		ts.Check(err)
+		defer l.Close()
 		_, port, _ := net.SplitHostPort(l.Addr().String())
-		l.Close()
 		ts.Setenv(name, port)
 	}
 }
