@@ -16,6 +16,7 @@
 #   ONLY=small bench/scan.sh      # small | big | huge | keys | mem
 #   REPEAT=3 bench/scan.sh        # run each copy of a workload 3 times, in turn; ratios use each tool's best
 #   RESULTS=out.tsv bench/scan.sh # also keep the raw figures (name, objects, bytes, s, cpu_s, rss_KB)
+#   FERRY_SRC=../old bench/scan.sh # build ferry from another checkout (before/after in one sitting)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -48,7 +49,7 @@ s3url() { echo "s3://$1?endpoint=$EP&region=us-east-1"; }
 awscfg() { printf '[default]\nregion = us-east-1\ns3 =\n  max_concurrent_requests = %s\n' "$1" >"$W/aws-$1.cfg"; echo "$W/aws-$1.cfg"; }
 AWS() { echo env AWS_CONFIG_FILE="$(awscfg $1)" aws --endpoint-url "$EP" s3 sync --only-show-errors; } # AWS T: the command
 
-go build -o "$W/ferry" ./cmd/ferry
+(cd "${FERRY_SRC:-$ROOT}" && go build -o "$W/ferry" ./cmd/ferry)
 go build -o "$W/putloop" ./bench/putloop # the ceiling: a bare PUT loop
 
 # --- helpers -----------------------------------------------------------------

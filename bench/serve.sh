@@ -6,12 +6,14 @@
 #   bench/serve.sh [SECONDS]        (default 8 s per wrk run)
 #   ACCESS_LOG=true bench/serve.sh  (serve with its access log on; off by default, like nginx here)
 #   TARGET=s3 bench/serve.sh        (an S3 target, MinIO: see s3_mode below)
+#   FERRY_SRC=../old bench/serve.sh (build ferry from another checkout: before/after figures in one sitting)
 #
 # Needs: go, wrk, nginx (nginx-light), curl; TARGET=s3 also MinIO ($MINIO_BIN,
 # or minio in $PATH or $(go env GOPATH)/bin: scripts/test installs it). Run from anywhere in the repo.
 set -euo pipefail
 secs=${1:-8}
 cd "$(dirname "$0")/.."
+ROOT=$PWD
 for bin in wrk nginx curl; do
 	command -v "$bin" >/dev/null || { echo "bench/serve.sh: $bin is not installed" >&2; exit 1; }
 done
@@ -63,7 +65,7 @@ s3_mode() {
 		[[ -n $minio ]] || minio="$(go env GOPATH)/bin/minio"
 	fi
 	[[ -x $minio ]] || { echo "bench/serve.sh: TARGET=s3 needs MinIO (set MINIO_BIN, or run scripts/test once)" >&2; exit 1; }
-	go build -o "$work/ferry" ./cmd/ferry
+	(cd "${FERRY_SRC:-$ROOT}" && go build -o "$work/ferry" ./cmd/ferry)
 	mkdir -p "$work/minio" "$work/nginx/logs" "$work/state" "$work/data"
 	head -c 4096 /dev/urandom >"$work/data/4k.bin"
 	head -c 1048576 /dev/urandom >"$work/data/1m.bin"
@@ -187,7 +189,7 @@ if [[ ${TARGET:-file} == s3 ]]; then
 fi
 
 P_SERVE=18181 P_ADMIN=18191 P_GO=18182 P_NGINX=18183 P_ORIGIN=18184
-go build -o "$work/ferry" ./cmd/ferry
+(cd "${FERRY_SRC:-$ROOT}" && go build -o "$work/ferry" ./cmd/ferry)
 go build -o "$work/fileserver" ./bench/fileserver
 
 mkdir -p "$work/data" "$work/origin/fill" "$work/nginx/logs" "$work/state"
