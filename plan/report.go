@@ -41,7 +41,8 @@ func Build(ctx context.Context, location string, dryRun bool, build func(context
 	return Create(ctx, st, build)
 }
 
-// WriteText writes the plan's summary and estimate for people.
+// WriteText writes the plan's summary and estimate for people, and once it
+// is stored the commands that work on it.
 func (c *Created) WriteText(w io.Writer) {
 	p := c.Plan
 	verb := "stored at"
@@ -59,6 +60,10 @@ func (c *Created) WriteText(w io.Writer) {
 	}
 	fmt.Fprintf(w, "  objects per partition: %d to %d\n", lo, hi)
 	c.Estimate.WriteText(w)
+	if c.Stored {
+		loc := scan.ShellQuote(c.Location)
+		fmt.Fprintf(w, "next: ferry scan --plan %s --worker (or --partition K), then ferry plan status %s\n", loc, loc)
+	}
 }
 
 // WriteText writes what the worker did, partition by partition.

@@ -23,6 +23,9 @@ type Source struct {
 	// address): edits that make a rule point back at it are refused
 	// (CheckLoop).
 	Self []string
+	// Redact hides the secrets of URLs in what the commands print (nil:
+	// print them as they are).
+	Redact func(string) string
 }
 
 // Path is the file the rules are read from and written to.

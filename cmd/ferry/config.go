@@ -3,8 +3,6 @@ package main
 import (
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"slices"
 	"sort"
 
@@ -36,9 +34,9 @@ type Config struct {
 func (c *Config) keys() []key {
 	return slices.Concat([]key{
 		{"target", "target", "where the data goes: a directory, file://, s3://bucket/prefix?endpoint=..., gs://, azblob://",
-			confval.String(&c.Target, "file://./ferry-data", confval.NotEmpty, bucketURL("target"))},
+			confval.String(&c.Target, "file://./ferry-data", confval.NotEmpty, store.CheckTarget)},
 		{"origin", "origin", "listable origin for scan and finalize: a directory, file://, s3://..., gs://...",
-			confval.String(&c.Origin, "", bucketURL("origin"))},
+			confval.String(&c.Origin, "", store.CheckOrigin)},
 		{"state_dir", "state-dir", "where journals, checkpoints and failure manifests are kept",
 			confval.String(&c.StateDir, "./.ferry", confval.NotEmpty)},
 		{"mime_types", "", `mime.types file (Apache or nginx format) whose types override ferry's table for files of a directory origin ("": ferry's table)`,
@@ -70,44 +68,15 @@ func (c *Config) contentTypes() (*store.ContentTypes, error) {
 	return ct, nil
 }
 
-// findConfig returns the config file to use: the --config file (which must
-// exist), else the first of ./ferry.yaml, $XDG_CONFIG_HOME/ferry/ferry.yaml,
-// /etc/ferry/ferry.yaml that exists, else "".
-func findConfig(explicit string) (string, error) {
-	if explicit != "" {
-		if _, err := os.Stat(explicit); err != nil {
-			return "", fmt.Errorf("config file %s: %w", explicit, cliconf.PathError(err))
-		}
-		return explicit, nil
-	}
-	candidates := []string{"ferry.yaml"}
-	xdg := os.Getenv("XDG_CONFIG_HOME")
-	if xdg == "" {
-		if home, err := os.UserHomeDir(); err == nil {
-			xdg = filepath.Join(home, ".config")
-		}
-	}
-	if xdg != "" {
-		candidates = append(candidates, filepath.Join(xdg, "ferry", "ferry.yaml"))
-	}
-	candidates = append(candidates, "/etc/ferry/ferry.yaml")
-	for _, c := range candidates {
-		if st, err := os.Stat(c); err == nil && !st.IsDir() {
-			return c, nil
-		}
-	}
-	return "", nil
-}
-
 // loadConfig decodes every key into a Config from flags, the FERRY_*
 // environment, the config file (checked strictly; its rules: section is the
 // rules package's) and defaults, in that order (internal/cliconf). Every error
 // is a *cliconf.Error (exit 2) that names the file, line, variable or flag.
 func loadConfig(cmd *cobra.Command, explicit string) (*Config, *viper.Viper, error) {
 	c := &Config{}
-	file, err := findConfig(explicit)
+	file, err := cliconf.Find(explicit)
 	if err != nil {
-		return nil, nil, &cliconf.Error{Msg: err.Error()}
+		return nil, nil, err
 	}
 	v, err := cliconf.Load(cmd, file, cliKeys(c.keys()), "rules")
 	if err != nil {

@@ -43,30 +43,27 @@ func asUsage(err error) error {
 	return usageError{err}
 }
 
-// incompleteError marks a run that finished with failed or missing keys (exit 3).
-type incompleteError struct{ err error }
-
-func (e incompleteError) Error() string { return e.err.Error() }
-func (e incompleteError) Unwrap() error { return e.err }
-
 // exitCode is the one place that maps an outcome to an exit code, from the
 // types of the errors: cmd's usage and configuration errors, the rules
-// package's parse and validation errors and refused keys, and scan's bad
-// key-list lines are usage errors (2); an interrupt is 130; an incomplete result 3; anything
-// else is fatal (1).
+// package's parse and validation errors, bad arguments and refused keys,
+// scan's bad options and key-list lines are usage errors (2); an interrupt
+// is 130; an incomplete run (scan.IncompleteError) 3; anything else is
+// fatal (1).
 func exitCode(ctx context.Context, err error) int {
 	var (
 		ue usageError
 		ce *cliconf.Error
 		re *rules.Error
+		ri *rules.InputError
 		le *scan.LineError
-		ie incompleteError
+		oe *scan.OptionError
+		ie *scan.IncompleteError
 	)
 	switch {
 	case err == nil:
 		return exitOK
-	case errors.As(err, &ue), errors.As(err, &ce), errors.As(err, &re), errors.As(err, &le),
-		errors.Is(err, rules.ErrKeyRefused):
+	case errors.As(err, &ue), errors.As(err, &ce), errors.As(err, &re), errors.As(err, &ri), errors.As(err, &le),
+		errors.As(err, &oe), errors.Is(err, rules.ErrKeyRefused):
 		return exitUsage
 	case ctx.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, ctx.Err())):
 		return exitInterrupted

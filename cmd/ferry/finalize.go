@@ -2,10 +2,11 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 
+	"github.com/ferry-migrate/ferry/plan"
+	"github.com/ferry-migrate/ferry/rules"
 	"github.com/ferry-migrate/ferry/scan"
 	"github.com/ferry-migrate/ferry/store"
 	"github.com/spf13/cobra"
@@ -13,7 +14,6 @@ import (
 
 func newFinalizeCmd(a *app) *cobra.Command {
 	var sf scanFlags
-	var journal []string
 	var removeRules bool
 	var planLocation string
 	c := &cobra.Command{
@@ -44,36 +44,29 @@ from the config file (with a backup) only after a complete result.
 					return err
 				}
 			}
-			return runFinalize(cmd.Context(), a, &sf, journal, removeRules, planLocation)
+			return runFinalize(cmd.Context(), a, &sf, removeRules, planLocation)
 		},
 	}
 	f := c.Flags()
 	addScanFlags(c, &sf)
-	f.StringArrayVar(&journal, "journal", nil, "serve journal files (glob, repeatable); default <state_dir>/serve-journal-*.jsonl and <state_dir>/journal/*.jsonl")
+	f.StringArrayVar(&sf.journals, "journal", nil, "serve journal files (glob, repeatable); default <state_dir>/serve-journal-*.jsonl and <state_dir>/journal/*.jsonl")
 	f.BoolVar(&sf.checksum, "checksum", false, "compare the content of every object, not only its size")
 	f.StringVar(&planLocation, "plan", "", "also retry the keys that failed in any worker of this plan (its state location)")
 	f.BoolVar(&removeRules, "remove-rules", false, "remove the rules from the config file (with a backup) once the target is complete")
 	return c
 }
 
-func runFinalize(ctx context.Context, a *app, sf *scanFlags, journals []string, removeRules bool, planLocation string) error {
+func runFinalize(ctx context.Context, a *app, sf *scanFlags, removeRules bool, planLocation string) error {
 	if removeRules && a.cfg.File == "" {
-		return asUsage(errors.New("--remove-rules: no config file in use, so there are no rules to remove"))
-	}
-	if a.cfg.Origin != "" && sf.keys != "" {
-		return asUsage(errors.New("finalize takes --origin or --keys, not both"))
-	}
-	if err := scan.CheckJournals(journals); err != nil {
-		return asUsage(fmt.Errorf("--journal %w", err))
+		return usagef("--remove-rules: %w", rules.ErrNoRulesFile)
 	}
 	o, cleanup, err := scanOptions(a, sf, "finalize")
 	if err != nil {
 		return err
 	}
 	defer cleanup()
-	o.Journals = journals
 	if planLocation != "" {
-		if o.Extra, err = planFailedKeys(ctx, a, planLocation); err != nil {
+		if o.Extra, err = plan.FailedKeys(ctx, planLocation, a.stderr, a.log); err != nil {
 			return err
 		}
 	}
@@ -82,26 +75,19 @@ func runFinalize(ctx context.Context, a *app, sf *scanFlags, journals []string, 
 	if err != nil {
 		return err
 	}
-	if werr := writeSummary(a, sf, rep, func(w io.Writer) { rep.WriteSummary(w, store.Redact(a.cfg.Target)) }); werr != nil {
-		return werr
+	if err := writeSummary(a, sf, rep, func(w io.Writer) { rep.WriteSummary(w, store.Redact(a.cfg.Target)) }); err != nil {
+		return err
 	}
-	if !rep.Complete {
-		msg := fmt.Errorf("target is not complete: %d missing, %d size mismatches, %d content mismatches, %d failed",
-			rep.StillMissing, rep.SizeMismatches, rep.ContentMismatches, rep.Failed)
-		if removeRules {
-			msg = fmt.Errorf("%w; the rules were kept", msg)
-		}
-		return incompleteError{msg}
+	if err := rep.Err(removeRules); err != nil || !removeRules {
+		return err
 	}
-	if removeRules {
-		done, backup, err := clearRules(a)
-		if err != nil {
-			return err
-		}
-		if backup != "" {
-			done += " (backup: " + backup + ")"
-		}
-		fmt.Fprintf(a.stderr, "%s; a running serve stops going back to the origin on its next reload\n", done)
+	done, backup, err := clearRules(a)
+	if err != nil {
+		return err
 	}
+	if backup != "" {
+		done += " (backup: " + backup + ")"
+	}
+	fmt.Fprintf(a.stderr, "%s; a running serve stops going back to the origin on its next reload\n", done)
 	return nil
 }

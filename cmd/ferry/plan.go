@@ -1,17 +1,15 @@
 package main
 
 import (
+	"cmp"
 	"context"
-	"errors"
-	"fmt"
 	"io"
-	"os"
 	"time"
 
 	"github.com/ferry-migrate/ferry/internal/confval"
 	"github.com/ferry-migrate/ferry/plan"
+	"github.com/ferry-migrate/ferry/rules"
 	"github.com/ferry-migrate/ferry/scan"
-	"github.com/ferry-migrate/ferry/store"
 	"github.com/spf13/cobra"
 )
 
@@ -61,18 +59,7 @@ func addEstimateFlags(c *cobra.Command, ef *estimateFlags, rates bool) {
 }
 
 func (ef *estimateFlags) rates() (scan.Rates, error) {
-	r := scan.Rates{ObjectsPerSec: ef.rateObjects}
-	if ef.rateBytes != "" {
-		n, err := confval.ParseSize(ef.rateBytes)
-		if err != nil {
-			return r, usagef("--rate-bytes %q: %v", ef.rateBytes, err)
-		}
-		r.BytesPerSec = float64(n)
-	}
-	if r.ObjectsPerSec < 0 || ef.prices.EgressPerGB < 0 || ef.prices.Per1000Requests < 0 {
-		return r, usagef("rates and prices must not be negative")
-	}
-	return r, nil
+	return scan.ParseRates(ef.rateObjects, ef.rateBytes, ef.prices)
 }
 
 func newPlanCmd(a *app) *cobra.Command {
@@ -154,61 +141,15 @@ func runPlanCreate(ctx context.Context, a *app, location string, pf *planCreateF
 	if err != nil {
 		return err
 	}
-	opts := plan.Options{Partitions: pf.partitions, PartitionObjects: pf.partitionObjects, Listers: pf.listers, Prefix: pf.prefix}
-	build, closeSource, err := planSource(ctx, a, pf, opts)
-	if err != nil {
-		return err
-	}
-	defer closeSource()
-	p, err := plan.Build(ctx, location, pf.dryRun, build)
-	if err != nil {
-		return err
-	}
-	out := &plan.Created{Location: store.Redact(location), Stored: !pf.dryRun, Plan: p, Estimate: p.Estimate(rates, pf.est.prices)}
-	return printOut(a, pf.jsonOut, out, func(w io.Writer) {
-		out.WriteText(w)
-		if out.Stored {
-			fmt.Fprintf(w, "next: ferry scan --plan %s --worker (or --partition K), then ferry plan status %s\n", shellQuote(out.Location), shellQuote(out.Location))
-		}
+	out, err := plan.CreateFrom(ctx, plan.CreateOptions{
+		Location: location, DryRun: pf.dryRun, Rates: rates, Prices: pf.est.prices,
+		Source:  plan.Source{Origin: a.cfg.Origin, Keys: pf.keys, Stdin: a.stdin, Inventory: pf.inventory},
+		Options: plan.Options{Partitions: pf.partitions, PartitionObjects: pf.partitionObjects, Listers: pf.listers, Prefix: pf.prefix},
 	})
-}
-
-// planSource picks the plan's source from the flags.
-func planSource(ctx context.Context, a *app, pf *planCreateFlags, opts plan.Options) (func(context.Context, *plan.State) (*plan.Plan, error), func(), error) {
-	none := func() {}
-	n := 0
-	for _, s := range []string{a.cfg.Origin, pf.keys, pf.inventory} {
-		if s != "" {
-			n++
-		}
-	}
-	if n != 1 {
-		return nil, none, usagef("plan create needs one source: --origin URL, --keys FILE|- or --inventory URL")
-	}
-	if pf.prefix != "" && a.cfg.Origin == "" {
-		return nil, none, usagef("--prefix applies to --origin plans only")
-	}
-	switch {
-	case a.cfg.Origin != "":
-		b, err := store.OpenOrigin(ctx, a.cfg.Origin)
-		if err != nil {
-			return nil, none, err
-		}
-		return plan.FromOrigin(b, store.Redact(a.cfg.Origin), opts), func() { b.Close() }, nil
-	case pf.keys == "-":
-		return plan.FromKeys(a.stdin, "-", opts), none, nil
-	case pf.keys != "":
-		f, err := os.Open(pf.keys)
-		if err != nil {
-			return nil, none, usagef("keys file: %v", err) // "open FILE: why"
-		}
-		return plan.FromKeys(f, pf.keys, opts), func() { f.Close() }, nil
-	}
-	build, closeInv, err := plan.FromInventory(ctx, pf.inventory, opts)
 	if err != nil {
-		return nil, none, err
+		return err
 	}
-	return build, func() { _ = closeInv() }, nil
+	return printOut(a, pf.jsonOut, out, out.WriteText)
 }
 
 // printOut prints v as JSON or for people.
@@ -233,22 +174,11 @@ It exits 0 when every partition is done, 3 otherwise.
 		Example: `  ferry plan status 's3://ferry-state/plans/june?endpoint=https://s3.example.com' --json`,
 		Args:    usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			st, err := plan.Open(cmd.Context(), args[0], false)
+			s, err := plan.StatusOf(cmd.Context(), args[0], ef.prices)
 			if err != nil {
 				return err
 			}
-			defer st.Close()
-			s, err := plan.ReadStatus(cmd.Context(), st, ef.prices)
-			if err != nil {
-				return err
-			}
-			if err := printOut(a, jsonOut, s, s.WriteText); err != nil {
-				return err
-			}
-			if !s.Complete {
-				return incompleteError{fmt.Errorf("plan not complete: %d of %d partitions done", s.Counts[plan.PartDone], s.Partitions)}
-			}
-			return nil
+			return cmp.Or(printOut(a, jsonOut, s, s.WriteText), s.Err())
 		},
 	}
 	c.Flags().BoolVar(&jsonOut, "json", false, "print the status as JSON on stdout")
@@ -258,107 +188,19 @@ It exits 0 when every partition is done, 3 otherwise.
 
 // runPlanScan is scan --plan: one partition, or a worker.
 func runPlanScan(ctx context.Context, a *app, sf *scanFlags) error {
-	pf := &sf.plan
-	switch {
-	case pf.worker == (pf.partition >= 0):
-		return usagef("--plan needs --partition K or --worker (one of them)")
-	case sf.keys != "" || sf.shard != "" || sf.dryRun:
-		return usagef("--plan takes its keys from the plan: not with --keys, --shard or --dry-run")
-	}
 	o, cleanup, err := scanOptions(a, sf, "scan")
 	if err != nil {
 		return err
 	}
 	defer cleanup()
-	st, err := plan.Open(ctx, pf.location, false)
-	if err != nil {
+	res, err := plan.Scan(ctx, plan.ScanOptions{
+		Location: sf.plan.location, Partition: sf.plan.partition, Worker: sf.plan.worker,
+		Work:  plan.WorkOptions{Scan: o, StateDir: a.cfg.StateDir, Lease: a.cfg.Plan.Lease, MaxAttempts: a.cfg.Plan.MaxAttempts, Logger: a.log},
+		Rules: func() (*rules.Set, error) { return loadRules(a) },
+	})
+	if res == nil {
 		return err
 	}
-	defer st.Close()
-	p, err := st.Load(ctx)
-	if err != nil {
-		return err
-	}
-	if pf.partition >= len(p.Partitions) {
-		return usagef("--partition %d: the plan has partitions 0..%d", pf.partition, len(p.Partitions)-1)
-	}
-	if o.OriginURL == "" {
-		if p.Kind == plan.KindList {
-			return usagef("plan %s lists an origin: give it with --origin", pf.location)
-		}
-		if o.Rules, err = loadRules(a); err == nil && len(o.Rules.Rules) == 0 {
-			err = usagef("the plan's keys are fetched through the rules without --origin, and the configuration has none")
-		}
-		if err != nil {
-			return err
-		}
-	}
-	wo := plan.WorkOptions{Scan: o, StateDir: a.cfg.StateDir, Lease: a.cfg.Plan.Lease, MaxAttempts: a.cfg.Plan.MaxAttempts, Logger: a.log}
-	if pf.worker {
-		res, err := plan.Work(ctx, st, wo)
-		if res == nil {
-			return err
-		}
-		return planScanDone(a, sf, res, err, res.Incomplete())
-	}
-	res, err := plan.RunPartition(ctx, st, pf.partition, wo)
-	if err != nil && res.Attempt == 0 {
-		return err // nothing was attempted
-	}
-	return planScanDone(a, sf, res, err, res.Incomplete())
-}
-
-// planScanDone prints what a plan scan did and turns it into the error
-// that gives the exit code.
-func planScanDone(a *app, sf *scanFlags, v interface{ WriteText(io.Writer) }, err error, incomplete bool) error {
-	if v != nil {
-		if werr := printOut(a, sf.jsonOut, v, v.WriteText); werr != nil && err == nil {
-			err = werr
-		}
-	}
-	switch {
-	case err != nil:
-		return err
-	case incomplete:
-		return incompleteError{errors.New("some partitions or keys failed: see ferry plan status, then finalize --plan")}
-	}
-	return nil
-}
-
-// planFailedKeys reads the keys every worker of a plan failed, for finalize.
-func planFailedKeys(ctx context.Context, a *app, location string) ([]string, error) {
-	st, err := plan.Open(ctx, location, false)
-	if err != nil {
-		return nil, err
-	}
-	defer st.Close()
-	done, total, err := st.Progress(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if done < total {
-		fmt.Fprintf(a.stderr, "plan %s: %d of %d partitions are not done; finalize's full pass covers their keys\n",
-			store.Redact(location), total-done, total)
-	}
-	keys, err := st.FailedKeys(ctx)
-	if err == nil {
-		a.log.Info("keys that failed in the plan's workers", "plan", store.Redact(location), "keys", len(keys))
-	}
-	return keys, err
-}
-
-// writeScanSummary prints scan's summary; a dry run adds the estimate of
-// the copy it found (as "estimate" in JSON).
-func writeScanSummary(a *app, sf *scanFlags, res *scan.Result, rates scan.Rates) error {
-	human := func(w io.Writer) { res.WriteSummary(w, store.Redact(a.cfg.Target), retryCommand(a, res.Manifest)) }
-	if !res.DryRun {
-		return writeSummary(a, sf, res, human)
-	}
-	est := scan.NewEstimate(scan.Counted(res.Listed, res.ListedBytes), scan.Counted(res.Missing, res.MissingBytes),
-		res.Mode == "list", rates, sf.est.prices)
-	v := struct {
-		*scan.Result
-		Estimate scan.Estimate `json:"estimate"`
-	}{res, est}
-	return writeSummary(a, sf, v, func(w io.Writer) { human(w); est.WriteText(w) })
+	werr := printOut(a, sf.jsonOut, res, res.WriteText)
+	return cmp.Or(err, werr, res.Err())
 }

@@ -2,12 +2,10 @@ package main
 
 import (
 	"bufio"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
-	"strconv"
 	"strings"
 
 	"github.com/ferry-migrate/ferry/rules"
@@ -91,17 +89,8 @@ func (rc *rulesCmd) source() rules.Source {
 	return src
 }
 
-// file is the file the rules are read from and written to.
-func (rc *rulesCmd) file() string { return rc.source().Path() }
-
-// edit applies change to the rules in effect and writes them back
-// (rules.Source.Edit).
-func (rc *rulesCmd) edit(change func([]rules.Rule) ([]rules.Rule, error)) (*rules.Set, error) {
-	return rc.source().Edit(change)
-}
-
 func rulesSource(a *app) rules.Source {
-	return rules.Source{ConfigFile: a.cfg.File, RulesFile: a.cfg.RulesFile, Self: selfAddrs(a)}
+	return rules.Source{ConfigFile: a.cfg.File, RulesFile: a.cfg.RulesFile, Self: selfAddrs(a), Redact: store.Redact}
 }
 
 // loadRules reads the rules in effect (rules.Source.Load; errors are a
@@ -140,13 +129,17 @@ func (rc *rulesCmd) warn(ws []string) {
 	}
 }
 
-// ruleIndex parses a 1-based rule number argument against n rules.
-func ruleIndex(arg string, n int) (int, error) {
-	i, err := rules.Index(arg, n)
+// done prints the warnings of the rules now in effect and what a command
+// did.
+func (rc *rulesCmd) done(set *rules.Set, done string, err error) error {
 	if err != nil {
-		return 0, usageError{err}
+		return err
 	}
-	return i, nil
+	if set != nil {
+		rc.warn(set.Warnings)
+	}
+	fmt.Fprintln(rc.a.stdout, done)
+	return nil
 }
 
 // --- list ---
@@ -164,25 +157,7 @@ func (rc *rulesCmd) listCmd() *cobra.Command {
 				return err
 			}
 			rc.warn(set.Warnings)
-			if asJSON {
-				out := set.Rules
-				if out == nil {
-					out = []rules.Rule{}
-				}
-				enc := json.NewEncoder(rc.a.stdout)
-				enc.SetIndent("", "  ")
-				return enc.Encode(out)
-			}
-			if len(set.Rules) == 0 {
-				where := "no config file"
-				if rc.a.cfg.File != "" {
-					where = rc.a.cfg.File
-				}
-				fmt.Fprintf(rc.a.stdout, "no rules (%s): a missing key is answered 404\n", where)
-				return nil
-			}
-			rules.WriteTable(rc.a.stdout, set.Rules, store.Redact)
-			return nil
+			return rc.source().WriteList(rc.a.stdout, set, asJSON)
 		},
 	}
 	c.Flags().BoolVar(&asJSON, "json", false, "print the rules as a JSON array")
@@ -220,8 +195,8 @@ func (f *ruleFlags) register(fs *pflag.FlagSet) {
 	fs.StringArrayVar(&f.set, "set-header", nil, `send "Name: value" to the origin (repeatable, in order; an empty value clears the list)`)
 }
 
-// apply sets on r the fields whose flags were given (rules.Patch).
-func (f *ruleFlags) apply(fs *pflag.FlagSet, r *rules.Rule) error {
+// patch is the change the flags given make to a rule (rules.Patch).
+func (f *ruleFlags) patch(fs *pflag.FlagSet) rules.Patch {
 	var p rules.Patch
 	str := func(flag string, v *string) *string { return ifChanged(fs, flag, v) }
 	boo := func(flag string, v *bool) *bool { return ifChanged(fs, flag, v) }
@@ -234,10 +209,7 @@ func (f *ruleFlags) apply(fs *pflag.FlagSet, r *rules.Rule) error {
 	p.FailoverOn, p.PassStatus = list("failover-on", &f.failoverOn), list("pass-status", &f.passStatus)
 	p.PassHeaders, p.RemoveHeaders = list("pass-header", &f.pass), list("remove-header", &f.remove)
 	p.SetHeaders, p.WhenHeaders = list("set-header", &f.set), list("when-header", &f.whenHeaders)
-	if err := p.Apply(r); err != nil {
-		return usageError{err}
-	}
-	return nil
+	return p
 }
 
 // ifChanged is v when the flag was given, else nil.
@@ -272,28 +244,7 @@ Examples:
 			if !cmd.Flags().Changed("origin") {
 				return usagef("rules add: --origin is required")
 			}
-			r := rules.Rule{FollowRedirects: true, MirrorHead: true}
-			if err := f.apply(cmd.Flags(), &r); err != nil {
-				return err
-			}
-			var at int
-			set, err := rc.edit(func(rs []rules.Rule) ([]rules.Rule, error) {
-				at = len(rs)
-				if cmd.Flags().Changed("position") {
-					at = position - 1
-				}
-				out, err := rules.Insert(rs, r, at)
-				if err != nil {
-					return nil, usagef("rules add: %w", err)
-				}
-				return out, nil
-			})
-			if err != nil {
-				return err
-			}
-			rc.warn(set.Warnings)
-			fmt.Fprintf(rc.a.stdout, "added rule %d to %s\n", at+1, rc.file())
-			return nil
+			return rc.done(rc.source().Add(f.patch(cmd.Flags()), ifChanged(cmd.Flags(), "position", &position)))
 		},
 	}
 	f.register(c.Flags())
@@ -318,27 +269,7 @@ Example:
 ` + exitCodesHelp,
 		Args: usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var idx int
-			set, err := rc.edit(func(rs []rules.Rule) ([]rules.Rule, error) {
-				i, err := ruleIndex(args[0], len(rs))
-				if err != nil {
-					return nil, err
-				}
-				idx = i
-				out := append([]rules.Rule(nil), rs...)
-				r := out[i].Clone()
-				if err := f.apply(cmd.Flags(), &r); err != nil {
-					return nil, err
-				}
-				out[i] = r
-				return out, nil
-			})
-			if err != nil {
-				return err
-			}
-			rc.warn(set.Warnings)
-			fmt.Fprintf(rc.a.stdout, "changed rule %d in %s\n", idx+1, rc.file())
-			return nil
+			return rc.done(rc.source().Change(args[0], f.patch(cmd.Flags())))
 		},
 	}
 	f.register(c.Flags())
@@ -354,21 +285,8 @@ func (rc *rulesCmd) removeCmd() *cobra.Command {
 		Long:  "Remove rule N (see ferry rules list); the rules after it move up.\n\n" + exitCodesHelp,
 		Args:  usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var removed rules.Rule
-			var idx int
-			_, err := rc.edit(func(rs []rules.Rule) ([]rules.Rule, error) {
-				i, err := ruleIndex(args[0], len(rs))
-				if err != nil {
-					return nil, err
-				}
-				idx, removed = i, rs[i]
-				return rules.Remove(rs, i), nil
-			})
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(rc.a.stdout, "removed rule %d (origin %s) from %s\n", idx+1, removed.OriginsText(store.Redact), rc.file())
-			return nil
+			done, err := rc.source().RemoveRule(args[0])
+			return rc.done(nil, done, err)
 		},
 	}
 }
@@ -384,24 +302,8 @@ func (rc *rulesCmd) moveCmd() *cobra.Command {
 			if !cmd.Flags().Changed("to") {
 				return usagef("rules move: --to M is required")
 			}
-			var from int
-			_, err := rc.edit(func(rs []rules.Rule) ([]rules.Rule, error) {
-				i, err := ruleIndex(args[0], len(rs))
-				if err != nil {
-					return nil, err
-				}
-				j, err := ruleIndex(strconv.Itoa(to), len(rs))
-				if err != nil {
-					return nil, usagef("--to: %w", err)
-				}
-				from = i
-				return rules.Move(rs, i, j), nil
-			})
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(rc.a.stdout, "moved rule %d to %d in %s\n", from+1, to, rc.file())
-			return nil
+			done, err := rc.source().MoveRule(args[0], to)
+			return rc.done(nil, done, err)
 		},
 	}
 	c.Flags().IntVar(&to, "to", 0, "the new position (1-based)")
@@ -424,36 +326,26 @@ A running serve picks the change up without a restart.
 ` + exitCodesHelp,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			a := rc.a
-			set, err := loadRules(a)
-			if err != nil {
-				return err
+			confirm := rc.confirm
+			if yes {
+				confirm = nil
 			}
-			if len(set.Rules) == 0 {
-				fmt.Fprintf(a.stdout, "no rules to clear in %s\n", rc.file())
-				return nil
-			}
-			if !yes {
-				fmt.Fprintf(a.stderr, "Remove all %d rules from %s? Misses will then be answered 404. [y/N] ", len(set.Rules), a.cfg.File)
-				line, _ := bufio.NewReader(a.stdin).ReadString('\n')
-				switch strings.ToLower(strings.TrimSpace(line)) {
-				case "y", "yes":
-				default:
-					fmt.Fprintln(a.stderr)
-					return usagef("rules clear: not confirmed, nothing changed (use --yes to skip the question)")
-				}
-			}
-			done, backup, err := clearRules(a)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintln(a.stdout, done)
-			if backup != "" {
-				fmt.Fprintln(a.stdout, "backup: "+backup)
-			}
-			return nil
+			done, err := rc.source().ClearAll(rc.a.cfg.StateDir, confirm)
+			return rc.done(nil, done, err)
 		},
 	}
 	c.Flags().BoolVarP(&yes, "yes", "y", false, "do not ask for confirmation")
 	return c
+}
+
+// confirm asks on stdin whether to remove the n rules of file.
+func (rc *rulesCmd) confirm(n int, file string) error {
+	fmt.Fprintf(rc.a.stderr, "Remove all %d rules from %s? Misses will then be answered 404. [y/N] ", n, file)
+	line, _ := bufio.NewReader(rc.a.stdin).ReadString('\n')
+	switch strings.ToLower(strings.TrimSpace(line)) {
+	case "y", "yes":
+		return nil
+	}
+	fmt.Fprintln(rc.a.stderr)
+	return usagef("rules clear: not confirmed, nothing changed (use --yes to skip the question)")
 }

@@ -2,21 +2,14 @@ package main
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"io"
-	"net/http"
 	"os"
-	"time"
 
 	"github.com/ferry-migrate/ferry/mirror"
 	"github.com/ferry-migrate/ferry/rules"
 	"github.com/ferry-migrate/ferry/store"
 	"github.com/spf13/cobra"
 )
-
-// fetchTimeout bounds `ferry rules test --fetch`.
-const fetchTimeout = 10 * time.Second
 
 func (rc *rulesCmd) validateCmd() *cobra.Command {
 	return &cobra.Command{
@@ -31,25 +24,7 @@ Host header.
 ` + exitCodesHelp,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			a := rc.a
-			set, err := loadRules(a)
-			if err != nil {
-				return err
-			}
-			if err := rules.CheckLoop(set, selfAddrs(a)); err != nil {
-				return usagef("config file %s: %w", a.cfg.File, err)
-			}
-			rc.warn(set.Warnings)
-			if a.cfg.File == "" {
-				fmt.Fprintln(a.stdout, "no config file: no rules")
-				return nil
-			}
-			fmt.Fprintf(a.stdout, "%s: %d rules OK", a.cfg.File, len(set.Rules))
-			if len(set.Warnings) > 0 {
-				fmt.Fprintf(a.stdout, " (%d warnings)", len(set.Warnings))
-			}
-			fmt.Fprintln(a.stdout)
-			return nil
+			return rc.done(rc.source().Validate())
 		},
 	}
 }
@@ -82,13 +57,9 @@ Example:
 			if err != nil {
 				return err
 			}
-			client := http.Header{}
-			for _, h := range headers {
-				hv, err := rules.ParseHeaderValue(h)
-				if err != nil {
-					return usagef("--header %w", err)
-				}
-				client.Add(hv.Name, hv.Value)
+			client, err := rules.ParseHeaders(headers)
+			if err != nil {
+				return err
 			}
 			w := a.stdout
 			r, req, err := set.Explain(w, key, client, query, store.Redact)
@@ -105,27 +76,14 @@ Example:
 	return c
 }
 
-// fetchOrigin sends the origin request a fill of mr.Key sends (req, as built for
-// display), as a HEAD, through the mirror's own code with serve's fetch
-// settings, prints the answer and returns an error when a fill would not
-// store the key.
+// fetchOrigin is rules test --fetch (mirror.Check), with serve's fetch
+// settings.
 func fetchOrigin(ctx context.Context, a *app, w io.Writer, req *rules.Request, mr mirror.Request) error {
 	fo, err := fetchOptions(a.cfg, a.log)
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(ctx, fetchTimeout)
-	defer cancel()
-	p, err := mirror.Probe(ctx, fo, mr)
-	switch {
-	case req.BucketURL != "" && errors.Is(err, mirror.ErrNotFound):
-		return fmt.Errorf("origin bucket: %q not found: a fill would answer 404", req.Key)
-	case req.BucketURL != "" && err != nil:
-		return fmt.Errorf("origin bucket: %s", store.Explain(err))
-	case err != nil:
-		return fmt.Errorf("origin HEAD %s: %w", req.URL.Redacted(), err)
-	}
-	return p.Report(w)
+	return mirror.Check(ctx, fo, req, mr, w)
 }
 
 func (rc *rulesCmd) exportCmd() *cobra.Command {
@@ -204,29 +162,12 @@ input leaves the file unchanged.
 			if err != nil {
 				return usagef("rules import: %w", err)
 			}
-			imported, warn, err := rules.Import(format, data)
-			if err != nil {
-				return usagef("rules import: %s: %w", args[0], err)
-			}
-			if _, err := rules.NewSet(imported); err != nil {
-				return usagef("rules import: %s: %w", args[0], err)
-			}
-			rc.warn(warn)
-			set, err := rc.edit(func(rs []rules.Rule) ([]rules.Rule, error) {
-				switch {
-				case len(rs) == 0 || replace:
-					return imported, nil
-				case appendRules:
-					return append(append([]rules.Rule(nil), rs...), imported...), nil
-				}
-				return nil, usagef("rules import: %s already has %d rules: pass --replace or --append", rc.file(), len(rs))
-			})
-			if err != nil {
+			res, err := rc.source().Import(format, args[0], data, replace, appendRules)
+			if res == nil {
 				return err
 			}
-			rc.warn(set.Warnings)
-			fmt.Fprintf(rc.a.stdout, "imported %d rules into %s (%d rules now)\n", len(imported), rc.file(), len(set.Rules))
-			return nil
+			rc.warn(res.Warnings)
+			return rc.done(res.Set, res.Done, err)
 		},
 	}
 	c.Flags().StringVar(&format, "format", "", "jdcloud or aliyun (required)")

@@ -1,14 +1,13 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/ferry-migrate/ferry/internal/cliconf"
@@ -34,7 +33,7 @@ func (s *scanConfig) keys() []key {
 		{"scan.checkers", "checkers", "existence checks in parallel (key-list mode)", confval.Int(&s.Checkers, scan.DefaultCheckers, 1)},
 		{"scan.listers", "listers", fmt.Sprintf("spans of the key space listed and diffed at once (0: %d, or 1 when the origin or target is a local directory)", scan.DefaultListers), confval.Int(&s.Listers, 0, 0)},
 		{"scan.retries", "retries", "extra attempts per key for transient errors (5xx, 429, timeouts, resets)", confval.Int(&s.Retries, scan.DefaultRetries, 0)},
-		{"scan.bwlimit", "bwlimit", "bytes per second read from the origin (bucket or through the rules), e.g. 50M or 1GiB (empty: unlimited)", confval.String(&s.BWLimit, "", sizeText)},
+		{"scan.bwlimit", "bwlimit", "bytes per second read from the origin (bucket or through the rules), e.g. 50M or 1GiB (empty: unlimited)", confval.String(&s.BWLimit, "", confval.SizeText)},
 		{"scan.max_rps", "max-rps", "origin requests per second (0: unlimited)", confval.Float(&s.MaxRPS, 0, 0)},
 	}
 }
@@ -51,6 +50,7 @@ type scanFlags struct {
 	report   string
 	compare  string
 	checksum bool
+	journals []string // finalize --journal
 	plan     planFlags
 	est      estimateFlags
 }
@@ -109,94 +109,75 @@ func addScanFlags(c *cobra.Command, sf *scanFlags) {
 	addKeyFlags(f, "origin", "scan.transfers", "scan.checkers", "scan.listers", "scan.retries", "scan.bwlimit", "scan.max_rps")
 }
 
-// parseShard parses "i/n".
-func parseShard(s string) (int, int, error) {
-	if s == "" {
-		return 0, 0, nil
-	}
-	i, n, ok := strings.Cut(s, "/")
-	si, err1 := strconv.Atoi(i)
-	sn, err2 := strconv.Atoi(n)
-	if !ok || err1 != nil || err2 != nil || sn < 1 || si < 0 || si >= sn {
-		return 0, 0, fmt.Errorf("--shard %q: want i/n with 0 <= i < n, e.g. 0/4", s)
-	}
-	return si, sn, nil
-}
-
-// parseBytes parses a byte rate such as 512K, 50M, 1G or 1000 (parseSize).
-func parseBytes(s string) (int64, error) {
-	n, err := confval.ParseSize(s)
-	if err != nil {
-		return 0, &cliconf.Error{Key: "scan.bwlimit", Value: s, Msg: err.Error()}
-	}
-	return n, nil
-}
-
 // scanOptions turns flags and configuration into scan.Options (the
-// target, origin and mirror are opened by scan). The returned cleanup
-// closes the keys file.
+// target, origin and mirror are opened by scan) and checks them. The
+// returned cleanup closes the keys file. With --plan the keys file is not
+// opened (plan.Scan refuses it).
 func scanOptions(a *app, sf *scanFlags, what string) (scan.Options, func(), error) {
 	cfg := a.cfg
 	none := func() {}
-	shard, shards, err := parseShard(sf.shard)
-	if err != nil {
-		return scan.Options{}, none, asUsage(err)
-	}
-	for _, g := range append(append([]string{}, sf.include...), sf.exclude...) {
-		if _, err := scan.CompileGlob(g); err != nil {
-			return scan.Options{}, none, asUsage(fmt.Errorf("glob %q: %w", g, err))
-		}
-	}
-	bw, err := parseBytes(cfg.Scan.BWLimit)
-	if err != nil {
-		return scan.Options{}, none, asUsage(err)
-	}
-	if sf.compare != "" && sf.compare != "size" && sf.compare != "none" {
-		return scan.Options{}, none, asUsage(fmt.Errorf("--compare %q: want size or none", sf.compare))
-	}
-	if cfg.Scan.Transfers < 1 || cfg.Scan.Checkers < 1 {
-		return scan.Options{}, none, asUsage(errors.New("transfers and checkers must be at least 1"))
-	}
-	if cfg.Origin == "" && sf.keys == "" && sf.plan.location == "" {
-		return scan.Options{}, none, asUsage(fmt.Errorf("%s needs a source: --origin URL (listable origin) or --keys FILE|- (key list)", what))
-	}
-	fetch, err := fetchOptions(cfg, a.log)
+	shard, shards, err := scan.ParseShard(sf.shard)
 	if err != nil {
 		return scan.Options{}, none, err
 	}
+	compareSize, err := scan.ParseCompare(sf.compare)
+	if err != nil {
+		return scan.Options{}, none, err
+	}
+	bw, err := confval.ParseSize(cfg.Scan.BWLimit)
+	if err != nil {
+		return scan.Options{}, none, &cliconf.Error{Key: "scan.bwlimit", Value: cfg.Scan.BWLimit, Msg: err.Error()}
+	}
 	o := scan.Options{
-		TargetURL: cfg.Target, OriginURL: cfg.Origin, Fetch: fetch, ContentTypes: fetch.ContentTypes,
+		TargetURL: cfg.Target, OriginURL: cfg.Origin, KeysName: sf.keys, Journals: sf.journals,
 		Prefix: sf.prefix, Include: sf.include, Exclude: sf.exclude, Shard: shard, Shards: shards,
 		Transfers: cfg.Scan.Transfers, Checkers: cfg.Scan.Checkers, Listers: cfg.Scan.Listers, Retries: cfg.Scan.Retries,
-		DryRun: sf.dryRun, CompareSize: sf.compare != "none", Checksum: sf.checksum,
+		DryRun: sf.dryRun, CompareSize: compareSize, Checksum: sf.checksum,
 		BWLimit: bw, MaxRPS: cfg.Scan.MaxRPS, StateDir: cfg.StateDir, Logger: a.log,
 	}
+	if err := o.Validate(); err != nil {
+		return scan.Options{}, none, err
+	}
+	if sf.plan.location == "" {
+		if err := o.ValidateSource(what); err != nil {
+			return scan.Options{}, none, err
+		}
+	}
+	if o.Fetch, err = fetchOptions(cfg, a.log); err != nil {
+		return scan.Options{}, none, err
+	}
+	o.ContentTypes = o.Fetch.ContentTypes
 	if o.Retries == 0 {
 		o.Retries = -1 // 0 in the configuration means no retries
 	}
-	if sf.keys == "" {
+	if sf.keys == "" || sf.plan.location != "" {
 		return o, none, nil
 	}
-	cleanup := none
-	if sf.keys == "-" {
-		o.Keys, o.KeysName = a.stdin, "-"
+	return openKeys(a, sf.keys, o)
+}
+
+// openKeys opens the key list of o, and the rules when the keys are
+// fetched through them.
+func openKeys(a *app, name string, o scan.Options) (scan.Options, func(), error) {
+	cleanup := func() {}
+	if name == "-" {
+		o.Keys = a.stdin
 	} else {
-		f, err := os.Open(sf.keys)
+		f, err := os.Open(name)
 		if err != nil {
-			return scan.Options{}, none, asUsage(fmt.Errorf("keys file %s: %w", sf.keys, cliconf.PathError(err)))
+			return scan.Options{}, cleanup, asUsage(fmt.Errorf("keys file %s: %w", name, cliconf.PathError(err)))
 		}
-		o.Keys, o.KeysName, cleanup = f, sf.keys, func() { f.Close() }
+		o.Keys, cleanup = f, func() { f.Close() }
 	}
-	if o.OriginURL == "" {
-		set, err := loadRules(a)
-		if err == nil && len(set.Rules) == 0 {
-			err = asUsage(errors.New("--keys without --origin fetches through the rules, and the configuration has none (add rules, or give --origin)"))
+	var err error
+	if o.NeedsRules() {
+		if o.Rules, err = loadRules(a); err == nil {
+			err = o.CheckRules()
 		}
-		if err != nil {
-			cleanup()
-			return scan.Options{}, none, err
-		}
-		o.Rules = set
+	}
+	if err != nil {
+		cleanup()
+		return scan.Options{}, func() {}, err
 	}
 	return o, cleanup, nil
 }
@@ -216,35 +197,20 @@ func runScan(ctx context.Context, a *app, sf *scanFlags) error {
 	}
 	o.Progress = newProgress(a.stderr, a.log, "scan", false)
 	res, err := scan.Run(ctx, o)
-	if res != nil {
-		if werr := writeScanSummary(a, sf, res, rates); werr != nil && err == nil {
-			err = werr
-		}
-	}
-	if err != nil {
+	if res == nil {
 		return err
 	}
-	if !res.Complete() {
-		return incompleteError{fmt.Errorf("scan finished with %d failed, %d missing, %d size mismatches%s",
-			res.Failed, res.Missing, res.SizeMismatch, manifestHint(a, res.Manifest))}
-	}
-	return nil
-}
-
-// manifestHint is the retry advice after a run whose failures are in the
-// manifest at path.
-func manifestHint(a *app, path string) string {
-	if path == "" {
-		return ""
-	}
-	return "; retry the failed keys with: " + retryCommand(a, path)
+	retry := retryCommand(a, res.Manifest)
+	sum := res.Summary(rates, sf.est.prices)
+	werr := writeSummary(a, sf, sum, func(w io.Writer) { sum.WriteSummary(w, store.Redact(a.cfg.Target), retry) })
+	return cmp.Or(err, werr, res.Err(retry))
 }
 
 // retryCommand is a command line that retries the keys of a failure
 // manifest with the source, target, state directory and config file of this
 // run (a manifest read alone would go through the rules, or have no source).
 func retryCommand(a *app, manifest string) string {
-	args := []string{"ferry", "scan", "--keys", shellQuote(manifest)}
+	args := []string{"ferry", "scan", "--keys", scan.ShellQuote(manifest)}
 	cfg, def := a.cfg, allKeys()
 	for _, kv := range []struct{ flag, val, key string }{
 		{"--origin", store.Redact(cfg.Origin), "origin"},
@@ -253,21 +219,13 @@ func retryCommand(a *app, manifest string) string {
 	} {
 		i := slices.IndexFunc(def, func(k key) bool { return k.Name == kv.key })
 		if kv.val != def[i].Val.DefaultText() {
-			args = append(args, kv.flag, shellQuote(kv.val))
+			args = append(args, kv.flag, scan.ShellQuote(kv.val))
 		}
 	}
 	if cfg.File != "" {
-		args = append(args, "--config", shellQuote(cfg.File))
+		args = append(args, "--config", scan.ShellQuote(cfg.File))
 	}
 	return strings.Join(args, " ")
-}
-
-// shellQuote quotes s for a POSIX shell when it needs it.
-func shellQuote(s string) string {
-	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_./:=@%+,-") == "" {
-		return s
-	}
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 // writeSummary prints the human summary (or JSON with --json) and writes

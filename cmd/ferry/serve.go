@@ -2,11 +2,9 @@ package main
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 	"time"
 
@@ -44,8 +42,8 @@ type serveConfig struct {
 
 func (s *serveConfig) keys() []key {
 	return []key{
-		{"serve.listen", "listen", "address the mirror listens on", confval.String(&s.Listen, ":8080", confval.NotEmpty, listenAddr)},
-		{"serve.admin_listen", "admin-listen", `address of /metrics, /healthz, /readyz ("" disables it)`, confval.String(&s.AdminListen, "127.0.0.1:9091", listenAddr)},
+		{"serve.listen", "listen", "address the mirror listens on", confval.String(&s.Listen, ":8080", confval.NotEmpty, serve.CheckListen)},
+		{"serve.admin_listen", "admin-listen", `address of /metrics, /healthz, /readyz ("" disables it)`, confval.String(&s.AdminListen, "127.0.0.1:9091", serve.CheckListen)},
 		{"serve.addressing", "addressing", "domain (the path is the key) or path (/bucket/key, for S3 clients)",
 			confval.String(&s.Addressing, serve.AddressingDomain, confval.OneOf([]string{serve.AddressingDomain, serve.AddressingPath}))},
 		{"serve.bucket", "bucket", `bucket name expected in path addressing ("" accepts any)`, confval.String(&s.Bucket, "")},
@@ -62,17 +60,10 @@ func (s *serveConfig) keys() []key {
 		{"serve.fill_timeout", "", "total deadline of one fill", confval.Duration(&s.FillTimeout, mirror.DefaultFillTimeout)},
 		{"serve.allow_private_redirects", "", "let origin redirects reach loopback, private and link-local addresses", confval.Bool(&s.AllowPrivateRedirects, false)},
 		{"serve.spool_dir", "", "directory for fill spool files (default: the system temp dir)", confval.String(&s.SpoolDir, "")},
-		{"serve.via", "", "Via token added to origin requests; a request carrying it is refused with 508 (loop)", confval.String(&s.Via, serve.DefaultVia, oneToken)},
+		{"serve.via", "", "Via token added to origin requests; a request carrying it is refused with 508 (loop)", confval.String(&s.Via, serve.DefaultVia, serve.CheckVia)},
 		{"serve.access_log", "", "log one line per request", confval.Bool(&s.AccessLog, true)},
 		{"serve.reload_interval", "", "how often the config file is checked for changes", confval.Duration(&s.ReloadInterval, serve.DefaultWatchInterval)},
 	}
-}
-
-func oneToken(s string) error {
-	if strings.ContainsAny(s, " ,\t") {
-		return errors.New("must be one token (no spaces or commas)")
-	}
-	return nil
 }
 
 func newServeCmd(a *app) *cobra.Command {

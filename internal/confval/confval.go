@@ -169,6 +169,13 @@ func ParseSize(s string) (int64, error) {
 	return n, nil
 }
 
+// SizeText checks that a string key holds a size (ParseSize), for the
+// keys kept as text.
+func SizeText(s string) error {
+	_, err := ParseSize(s)
+	return err
+}
+
 // FormatSize writes n with the largest binary unit that divides it.
 func FormatSize(n int64) string {
 	for _, u := range []struct {
