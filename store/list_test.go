@@ -65,9 +65,12 @@ func TestListerMatchesBucket(t *testing.T) {
 			{"prefix and delimiter", store.ListOptions{Prefix: "dir/", Delimiter: "/"}},
 			{"start after", store.ListOptions{StartAfter: "dir/sub/x", MaxKeys: 5}},
 		} {
+			if prefix == "scoped" && c.o.Prefix != "" {
+				c.o.Prefix = "pre/" + c.o.Prefix
+			}
 			t.Run(fmt.Sprintf("bucket prefix %q/%s", prefix, c.name), func(t *testing.T) {
 				got, want := leanListing(t, b.Lister(), c.o), bucketListing(t, b, c.o)
-				if len(want) < 2 {
+				if len(want) == 0 {
 					t.Fatalf("listing too short to compare: %q", want)
 				}
 				if len(got) != len(want) {

@@ -171,52 +171,95 @@ func (r *listResult) start(depth int, name []byte) error {
 // end takes the text of the element that ends at depth (1: the root),
 // path holding the names of it and its parents.
 func (r *listResult) end(path [][]byte, depth int, et elemText, obj *rawObject) error {
-	if depth < 2 || depth > 3 {
+	switch {
+	case depth < 2 || depth > 3:
+		return nil
+	case r.root == "Error":
+		return r.endError(path, depth, et)
+	case depth == 2:
+		return r.endField(localName(path[1]), et, obj)
+	}
+	switch string(localName(path[1])) {
+	case "Contents":
+		return r.endObjectField(localName(path[2]), et, obj)
+	case "CommonPrefixes":
+		if string(localName(path[2])) == "Prefix" {
+			text, err := et.bytes()
+			if err != nil {
+				return err
+			}
+			r.prefixes = append(r.prefixes, text)
+		}
+	}
+	return nil
+}
+
+func (r *listResult) endError(path [][]byte, depth int, et elemText) error {
+	if depth != 2 {
 		return nil
 	}
-	name := string(localName(path[depth-1]))
-	if depth == 3 && name == "ETag" && string(localName(path[1])) == "Contents" {
-		return obj.setETag(et)
+	text, err := et.bytes()
+	switch string(localName(path[1])) {
+	case "Code":
+		r.errCode = string(text)
+	case "Message":
+		r.errMessage = string(text)
+	}
+	return err
+}
+
+// endField takes a field of ListBucketResult.
+func (r *listResult) endField(name []byte, et elemText, obj *rawObject) error {
+	switch string(name) {
+	case "Contents":
+		if !obj.hasKey {
+			return errors.New("XML: <Contents> without <Key>")
+		}
+		r.objs = append(r.objs, *obj)
+		return nil
+	case "NextContinuationToken", "IsTruncated", "EncodingType":
+	default:
+		return nil
 	}
 	text, err := et.bytes()
 	if err != nil {
 		return err
 	}
-	if r.root == "Error" {
-		switch {
-		case depth == 2 && name == "Code":
-			r.errCode = string(text)
-		case depth == 2 && name == "Message":
-			r.errMessage = string(text)
-		}
+	switch string(name) {
+	case "NextContinuationToken":
+		r.next = text
+	case "IsTruncated":
+		r.truncated = string(text) == "true"
+	case "EncodingType":
+		r.urlEncoded = string(text) == "url"
+	}
+	return nil
+}
+
+// endObjectField takes a field of Contents.
+func (r *listResult) endObjectField(name []byte, et elemText, obj *rawObject) error {
+	if string(name) == "ETag" {
+		return obj.setETag(et)
+	}
+	switch string(name) {
+	case "Key", "Size", "LastModified":
+	default:
 		return nil
 	}
-	if depth == 2 {
-		switch name {
-		case "Contents":
-			if !obj.hasKey {
-				return errors.New("XML: <Contents> without <Key>")
-			}
-			r.objs = append(r.objs, *obj)
-		case "NextContinuationToken":
-			r.next = text
-		case "IsTruncated":
-			r.truncated = string(text) == "true"
-		case "EncodingType":
-			r.urlEncoded = string(text) == "url"
-		}
-		return nil
+	text, err := et.bytes()
+	if err != nil {
+		return err
 	}
-	switch string(localName(path[1])) + "/" + name {
-	case "Contents/Key":
+	switch string(name) {
+	case "Key":
 		obj.name, obj.hasKey = text, true
-	case "Contents/Size":
+	case "Size":
 		n, ok := parseSize(text)
 		if !ok {
 			return fmt.Errorf("XML: <Size>%s</Size> of key %q is not a size", text, obj.name)
 		}
 		obj.size = n
-	case "Contents/LastModified":
+	case "LastModified":
 		if r.lastMod == nil || !bytes.Equal(text, r.lastMod) {
 			t, err := smithytime.ParseDateTime(string(text))
 			if err != nil {
@@ -225,8 +268,6 @@ func (r *listResult) end(path [][]byte, depth int, et elemText, obj *rawObject) 
 			r.lastMod, r.lastTime = text, t
 		}
 		obj.mod = r.lastTime
-	case "CommonPrefixes/Prefix":
-		r.prefixes = append(r.prefixes, text)
 	}
 	return nil
 }
@@ -311,30 +352,41 @@ func (s *xmlScanner) token() (xmlToken, []byte, error) {
 		return tokText, b[i : i+j], nil
 	}
 	rest := b[i:]
-	switch {
-	case bytes.HasPrefix(rest, []byte("<?")):
-		return s.skipTo(rest, "?>", 2)
-	case bytes.HasPrefix(rest, []byte("<!--")):
-		return s.skipTo(rest, "-->", 4)
-	case bytes.HasPrefix(rest, []byte("<![CDATA[")):
-		j := bytes.Index(rest, []byte("]]>"))
-		if j < 0 {
-			return 0, nil, errors.New("XML: unterminated CDATA")
-		}
-		s.i += j + 3
-		return tokCDATA, rest[9:j], nil
-	case bytes.HasPrefix(rest, []byte("<!")):
-		return 0, nil, errors.New("XML: DOCTYPE and declarations are not accepted")
-	case bytes.HasPrefix(rest, []byte("</")):
+	if len(rest) < 2 {
+		return 0, nil, errors.New("XML: '<' at the end")
+	}
+	switch rest[1] {
+	case '/':
 		j := bytes.IndexByte(rest, '>')
 		if j < 0 {
 			return 0, nil, errors.New("XML: unterminated end tag")
 		}
 		s.i += j + 1
-		return tokEnd, bytes.TrimRight(rest[2:j], " \t\r\n"), nil
+		name := rest[2:j]
+		if n := len(name); n > 0 && isSpace(name[n-1]) {
+			name = bytes.TrimRight(name, " \t\r\n")
+		}
+		return tokEnd, name, nil
+	case '?':
+		return s.skipTo(rest, "?>", 2)
+	case '!':
+		switch {
+		case bytes.HasPrefix(rest, []byte("<!--")):
+			return s.skipTo(rest, "-->", 4)
+		case bytes.HasPrefix(rest, []byte("<![CDATA[")):
+			j := bytes.Index(rest, []byte("]]>"))
+			if j < 0 {
+				return 0, nil, errors.New("XML: unterminated CDATA")
+			}
+			s.i += j + 3
+			return tokCDATA, rest[9:j], nil
+		}
+		return 0, nil, errors.New("XML: DOCTYPE and declarations are not accepted")
 	}
 	return s.startTag(rest)
 }
+
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\n' }
 
 func (s *xmlScanner) skipTo(rest []byte, end string, from int) (xmlToken, []byte, error) {
 	j := bytes.Index(rest[from:], []byte(end))
@@ -355,6 +407,10 @@ func (s *xmlScanner) startTag(rest []byte) (xmlToken, []byte, error) {
 		return 0, nil, errors.New("XML: '<' without a name")
 	}
 	name := rest[1:n]
+	if n < len(rest) && rest[n] == '>' {
+		s.i += n + 1
+		return tokStart, name, nil
+	}
 	var quote byte
 	for j := n; j < len(rest); j++ {
 		c := rest[j]
@@ -376,9 +432,7 @@ func (s *xmlScanner) startTag(rest []byte) (xmlToken, []byte, error) {
 	return 0, nil, fmt.Errorf("XML: unterminated <%s", name)
 }
 
-func isNameEnd(c byte) bool {
-	return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '/' || c == '>'
-}
+func isNameEnd(c byte) bool { return isSpace(c) || c == '/' || c == '>' }
 
 // decodeText resolves references (&amp; &#34; ...) and normalizes line ends
 // as XML does; text without either is returned as is.
