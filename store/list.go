@@ -9,9 +9,9 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 )
 
@@ -28,7 +28,6 @@ import (
 type Lister struct {
 	d         *DirectPutter
 	escPrefix string // the bucket prefix as S3 stores it
-	bufs      sync.Pool
 }
 
 func newLister(d *DirectPutter) *Lister {
@@ -69,6 +68,25 @@ type ListPage struct {
 	Prefixes []string
 	// Next is the continuation token of the next page, "" after the last.
 	Next string
+
+	raw  []rawObject // the scanner's entries, kept for the next page
+	body []byte      // the last answer's body, its room kept for the next
+}
+
+// readBody reads an answer's body (up to one byte over maxListBody) into
+// buf's room.
+func readBody(resp *http.Response, buf []byte) ([]byte, error) {
+	if n := resp.ContentLength; n >= 0 && n <= maxListBody {
+		buf = slices.Grow(buf[:0], int(n))[:n]
+		_, err := io.ReadFull(resp.Body, buf)
+		return buf, err
+	}
+	if cap(buf) < 256<<10 {
+		buf = make([]byte, 0, 256<<10) // a page of 1,000 keys, mostly
+	}
+	b := bytes.NewBuffer(buf[:0])
+	_, err := b.ReadFrom(io.LimitReader(resp.Body, maxListBody+1))
+	return b.Bytes(), err
 }
 
 // maxListBody caps the body of one page: 1,000 entries of 1 KiB keys with
@@ -96,23 +114,15 @@ func (l *Lister) List(ctx context.Context, token string, o *ListOptions, p *List
 	if resp.StatusCode != http.StatusOK {
 		return responseError("LIST", what, resp)
 	}
-	buf, _ := l.bufs.Get().(*bytes.Buffer)
-	if buf == nil {
-		buf = new(bytes.Buffer)
-	}
-	defer l.bufs.Put(buf)
-	buf.Reset()
-	if resp.ContentLength > 0 && resp.ContentLength <= maxListBody {
-		buf.Grow(int(resp.ContentLength))
-	}
-	n, err := buf.ReadFrom(io.LimitReader(resp.Body, maxListBody+1))
+	body, err := readBody(resp, p.body[:0])
 	if err != nil {
-		return &S3Error{Op: "LIST", Key: what, Err: err}
+		return &S3Error{Op: "LIST", Key: what, Status: resp.StatusCode, Err: err}
 	}
-	if n > maxListBody {
+	p.body = body[:0]
+	if len(body) > maxListBody {
 		return &S3Error{Op: "LIST", Key: what, Status: resp.StatusCode, Code: "InvalidResponse", Message: "listing page over 16 MiB"}
 	}
-	if err := l.parse(buf.Bytes(), p); err != nil {
+	if err := l.parse(body, p); err != nil {
 		var se *S3Error
 		if errors.As(err, &se) {
 			se.Key, se.Status = what, resp.StatusCode
@@ -156,7 +166,8 @@ func (l *Lister) listURL(token string, o *ListOptions) string {
 
 // parse fills p from a ListBucketResult body.
 func (l *Lister) parse(body []byte, p *ListPage) error {
-	var r listResult
+	r := listResult{objs: p.raw[:0]}
+	defer func() { clear(r.objs); p.raw = r.objs[:0] }() // no slices of this body kept
 	if err := r.scan(body); err != nil {
 		return err
 	}
@@ -172,59 +183,60 @@ func (l *Lister) parse(body []byte, p *ListPage) error {
 
 // fill turns the raw entries into p's objects: names url-decoded (when the
 // server says it encoded them), keys unescaped as s3blob unescapes them,
-// the bucket's prefix trimmed. All names of a page share one allocation,
-// and so do the ETags and the MD5s.
+// the bucket's prefix trimmed. All names and ETags of a page share one
+// allocation, and so do the MD5s.
 func (r *listResult) fill(p *ListPage, prefix, escPrefix string) error {
-	var names []byte
-	ends := make([]int, len(r.objs))
-	etagLen := 0
+	n := 0
 	for i := range r.objs {
-		var err error
-		if names, err = r.appendName(names, r.objs[i].name); err != nil {
+		n += len(r.objs[i].name) + len(r.objs[i].etag) + 2
+	}
+	var text strings.Builder // its String() does not copy
+	text.Grow(n)
+	for i := range r.objs {
+		o := &r.objs[i]
+		if err := r.writeName(&text, o.name); err != nil {
 			return err
 		}
-		ends[i] = len(names)
-		etagLen += len(r.objs[i].etag) + 2
-	}
-	all := string(names)
-	etags := make([]byte, 0, etagLen)
-	tagEnds := make([]int, len(r.objs))
-	for i, o := range r.objs {
+		o.nameEnd = text.Len()
 		if o.quoted {
-			etags = append(append(append(etags, '"'), o.etag...), '"')
+			text.WriteByte('"')
+			text.Write(o.etag)
+			text.WriteByte('"')
 		} else {
-			etags = append(etags, o.etag...)
+			text.Write(o.etag)
 		}
-		tagEnds[i] = len(etags)
+		o.etagEnd = text.Len()
 	}
-	allTags := string(etags)
+	all := text.String()
 	sums := make([]byte, 16*len(r.objs))
-	p.Objects = p.Objects[:0]
-	start, tagStart := 0, 0
-	for i, o := range r.objs {
-		name := all[start:ends[i]]
-		tag := allTags[tagStart:tagEnds[i]]
-		start, tagStart = ends[i], tagEnds[i]
+	p.Objects = slices.Grow(p.Objects[:0], len(r.objs))[:len(r.objs)]
+	start := 0
+	for i := range r.objs {
+		o := &r.objs[i]
+		name, tag := all[start:o.nameEnd], all[o.nameEnd:o.etagEnd]
+		start = o.etagEnd
 		key := name
 		if strings.Contains(name, "__0x") {
 			key = hexUnescape(name)
 		}
-		p.Objects = append(p.Objects, ListObject{
-			Key:     strings.TrimPrefix(key, prefix),
-			Name:    strings.TrimPrefix(name, escPrefix),
-			Size:    o.size,
-			ETag:    tag,
-			MD5:     etagMD5Into(sums[16*i:16*i:16*i+16], tag),
-			ModTime: o.mod,
-		})
+		var md5 []byte
+		if o.quoted && len(o.etag) == 32 {
+			if _, err := hex.Decode(sums[16*i:16*i+16], o.etag); err == nil {
+				md5 = sums[16*i : 16*i+16 : 16*i+16]
+			}
+		} else {
+			md5 = listETagMD5(tag)
+		}
+		p.Objects[i] = ListObject{Key: strings.TrimPrefix(key, prefix), Name: strings.TrimPrefix(name, escPrefix),
+			Size: o.size, ETag: tag, MD5: md5, ModTime: o.mod}
 	}
 	p.Prefixes = p.Prefixes[:0]
 	for _, raw := range r.prefixes {
-		b, err := r.appendName(nil, raw)
-		if err != nil {
+		var b strings.Builder
+		if err := r.writeName(&b, raw); err != nil {
 			return err
 		}
-		name := string(b)
+		name := b.String()
 		if strings.Contains(name, "__0x") {
 			name = hexUnescape(name)
 		}
@@ -233,29 +245,30 @@ func (r *listResult) fill(p *ListPage, prefix, escPrefix string) error {
 	return nil
 }
 
-// appendName appends the stored name of a raw Key or Prefix to dst.
-func (r *listResult) appendName(dst, raw []byte) ([]byte, error) {
-	if !r.urlEncoded || bytes.IndexAny(raw, "%+") < 0 {
-		return append(dst, raw...), nil
+// writeName writes the stored name of a raw Key or Prefix to dst.
+func (r *listResult) writeName(dst *strings.Builder, raw []byte) error {
+	if !r.urlEncoded || bytes.IndexByte(raw, '%') < 0 && bytes.IndexByte(raw, '+') < 0 {
+		dst.Write(raw)
+		return nil
 	}
 	// As url.QueryUnescape ("+" is a space), without its allocations.
 	for i := 0; i < len(raw); i++ {
 		switch c := raw[i]; c {
 		case '+':
-			dst = append(dst, ' ')
+			dst.WriteByte(' ')
 		case '%':
 			hi, ok1 := unhex(at(raw, i+1))
 			lo, ok2 := unhex(at(raw, i+2))
 			if !ok1 || !ok2 {
-				return dst, fmt.Errorf("key %q is not url-encoded: bad escape at byte %d", raw, i)
+				return fmt.Errorf("key %q is not url-encoded: bad escape at byte %d", raw, i)
 			}
-			dst = append(dst, hi<<4|lo)
+			dst.WriteByte(hi<<4 | lo)
 			i += 2
 		default:
-			dst = append(dst, c)
+			dst.WriteByte(c)
 		}
 	}
-	return dst, nil
+	return nil
 }
 
 func at(b []byte, i int) byte {
@@ -265,28 +278,17 @@ func at(b []byte, i int) byte {
 	return 0
 }
 
-// etagMD5Into decodes a quoted hex ETag into dst (16 bytes of room), as
-// s3blob's eTagToMD5 does: nil for anything else (a multipart ETag).
-func etagMD5Into(dst []byte, etag string) []byte {
+// listETagMD5 decodes a quoted hex ETag as s3blob's eTagToMD5 does (of any
+// length, unlike etagMD5): nil for anything else (a multipart ETag).
+func listETagMD5(etag string) []byte {
 	if len(etag) < 2 || etag[0] != '"' || etag[len(etag)-1] != '"' {
 		return nil
 	}
-	if len(etag) != 34 {
-		b, err := hex.DecodeString(etag[1 : len(etag)-1])
-		if err != nil {
-			return nil
-		}
-		return b
+	b, err := hex.DecodeString(etag[1 : len(etag)-1])
+	if err != nil {
+		return nil
 	}
-	for i := 1; i < 33; i += 2 {
-		hi, ok1 := unhex(etag[i])
-		lo, ok2 := unhex(etag[i+1])
-		if !ok1 || !ok2 {
-			return nil
-		}
-		dst = append(dst, hi<<4|lo)
-	}
-	return dst
+	return b
 }
 
 func unhex(c byte) (byte, bool) {

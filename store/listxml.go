@@ -44,6 +44,8 @@ type rawObject struct {
 	size   int64
 	mod    time.Time
 	hasKey bool
+	// where fill put the decoded name and the ETag in the page's text
+	nameEnd, etagEnd int
 }
 
 type xmlToken int
@@ -64,7 +66,7 @@ const maxDepth = 8
 
 // scan reads body into r.
 func (r *listResult) scan(body []byte) error {
-	r.objs = make([]rawObject, 0, bytes.Count(body, []byte("<Contents>")))
+	r.objs = r.objs[:0] // with the room of the last page
 	s := xmlScanner{b: body}
 	var path [maxDepth][]byte
 	depth := 0
@@ -279,7 +281,7 @@ func (o *rawObject) setETag(et elemText) error {
 		for _, q := range []string{"&quot;", "&#34;", "&#x22;", `"`} {
 			t := et.b
 			if len(t) >= 2*len(q) && string(t[:len(q)]) == q && string(t[len(t)-len(q):]) == q &&
-				bytes.IndexAny(t[len(q):len(t)-len(q)], "&\r") < 0 {
+				bytes.IndexByte(t[len(q):len(t)-len(q)], '&') < 0 && bytes.IndexByte(t, '\r') < 0 {
 				o.etag, o.quoted = t[len(q):len(t)-len(q)], true
 				return nil
 			}
