@@ -59,6 +59,9 @@ func (c *chunks) cut() {
 	if c.cur == nil {
 		return
 	}
+	// A listed key may share its memory with its whole page (store.Lister
+	// builds a page's keys in one string): a chunk keeps copies.
+	c.cur.first, c.cur.last = strings.Clone(c.cur.first), strings.Clone(c.cur.last)
 	c.list = append(c.list, *c.cur)
 	c.cur = nil
 	if len(c.list) < maxChunks {
