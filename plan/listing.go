@@ -59,6 +59,9 @@ func (c *chunks) cut() {
 	if c.cur == nil {
 		return
 	}
+	// A listed key may share its memory with its whole page (store.Lister
+	// builds a page's keys in one string): a chunk keeps copies.
+	c.cur.first, c.cur.last = strings.Clone(c.cur.first), strings.Clone(c.cur.last)
 	c.list = append(c.list, *c.cur)
 	c.cur = nil
 	if len(c.list) < maxChunks {
@@ -171,13 +174,13 @@ func (l *lister) discover(ctx context.Context, prefix string) ([]string, error) 
 func (l *lister) listLevel(ctx context.Context, p string) ([]string, error) {
 	var dirs []string
 	c := newChunks()
-	err := l.pages(ctx, &blob.ListOptions{Prefix: p, Delimiter: "/"}, func(o *blob.ListObject) {
-		if o.IsDir {
-			dirs = append(dirs, o.Key)
+	err := l.pages(ctx, &blob.ListOptions{Prefix: p, Delimiter: "/"}, func(key string, size int64, dir bool) {
+		if dir {
+			dirs = append(dirs, key)
 			c.cut()
 			return
 		}
-		c.add(o.Key, o.Size)
+		c.add(key, size)
 	})
 	l.keep(c.done())
 	return dirs, err
@@ -190,9 +193,9 @@ func (l *lister) listAll(ctx context.Context, prefixes []string) error {
 	for _, p := range prefixes {
 		g.Go(func() error {
 			c := newChunks()
-			err := l.pages(gctx, &blob.ListOptions{Prefix: p}, func(o *blob.ListObject) {
-				if !o.IsDir {
-					c.add(o.Key, o.Size)
+			err := l.pages(gctx, &blob.ListOptions{Prefix: p}, func(key string, size int64, dir bool) {
+				if !dir {
+					c.add(key, size)
 				}
 			})
 			l.keep(c.done())
@@ -202,18 +205,22 @@ func (l *lister) listAll(ctx context.Context, prefixes []string) error {
 	return g.Wait()
 }
 
-// pages calls f for every entry of a listing, retrying a transient error
-// of a page a few times.
-func (l *lister) pages(ctx context.Context, opts *blob.ListOptions, f func(*blob.ListObject)) error {
+// pages calls f for every entry of a listing in key order (dir: a common
+// prefix), retrying a transient error of a page a few times. An S3 bucket
+// with a lean listing (store.Lister) lists through it.
+func (l *lister) pages(ctx context.Context, opts *blob.ListOptions, f func(key string, size int64, dir bool)) error {
+	page := l.blobPage(opts)
+	if sl := l.b.Lister(); sl != nil {
+		page = leanPage(sl, opts)
+	}
 	token := blob.FirstPageToken
 	for {
 		var (
-			objs []*blob.ListObject
 			next []byte
 			err  error
 		)
 		for attempt := 0; ; attempt++ {
-			objs, next, err = l.b.ListPage(ctx, token, listPage, opts)
+			next, err = page(ctx, token, f)
 			if err == nil || attempt == 3 || !store.IsTemporary(err) {
 				break
 			}
@@ -226,13 +233,57 @@ func (l *lister) pages(ctx context.Context, opts *blob.ListOptions, f func(*blob
 		if err != nil {
 			return fmt.Errorf("list %q: %w", opts.Prefix, err)
 		}
-		for _, o := range objs {
-			f(o)
-		}
 		if len(next) == 0 {
 			return nil
 		}
 		token = next
+	}
+}
+
+// pageFunc lists the page at token, calls f for its entries and returns
+// the next token (empty after the last page); on an error it calls f for
+// none.
+type pageFunc func(ctx context.Context, token []byte, f func(string, int64, bool)) ([]byte, error)
+
+func (l *lister) blobPage(opts *blob.ListOptions) pageFunc {
+	return func(ctx context.Context, token []byte, f func(string, int64, bool)) ([]byte, error) {
+		objs, next, err := l.b.ListPage(ctx, token, listPage, opts)
+		if err != nil {
+			return nil, err
+		}
+		for _, o := range objs {
+			f(o.Key, o.Size, o.IsDir)
+		}
+		return next, nil
+	}
+}
+
+// leanPage lists with sl, merging a page's objects and common prefixes in
+// key order as the bucket's ListPage does.
+func leanPage(sl *store.Lister, opts *blob.ListOptions) pageFunc {
+	o := &store.ListOptions{Prefix: opts.Prefix, Delimiter: opts.Delimiter}
+	var p store.ListPage
+	started := false // a token is one S3 gave, not blob.FirstPageToken
+	return func(ctx context.Context, token []byte, f func(string, int64, bool)) ([]byte, error) {
+		t := ""
+		if started {
+			t = string(token)
+		}
+		if err := sl.List(ctx, t, o, &p); err != nil {
+			return nil, err
+		}
+		started = true
+		i, j := 0, 0
+		for i < len(p.Objects) || j < len(p.Prefixes) {
+			if j == len(p.Prefixes) || i < len(p.Objects) && p.Objects[i].Key < p.Prefixes[j] {
+				f(p.Objects[i].Key, p.Objects[i].Size, false)
+				i++
+			} else {
+				f(p.Prefixes[j], 0, true)
+				j++
+			}
+		}
+		return []byte(p.Next), nil
 	}
 }
 

@@ -169,10 +169,7 @@ func (r *run) list(ctx context.Context, b *store.Bucket, side string, sp span, e
 	until := end.get()
 	sp.kr.Until = until
 	cur := newRangeCursor(sp.kr, name(prefix))
-	start := startAfter(sp.kr.After)
-	opts := &blob.ListOptions{Prefix: prefix, BeforeList: startAfterHook(start, name(prefix))}
-	token := blob.FirstPageToken
-	pageSize := listPageSize
+	pg := newPager(b, prefix, startAfter(sp.kr.After), name)
 	var maxName string
 	pages := 0
 	defer func() {
@@ -181,12 +178,12 @@ func (r *run) list(ctx context.Context, b *store.Bucket, side string, sp span, e
 	for {
 		pages++
 		var (
-			objs []*blob.ListObject
-			next []byte
+			objs []named
+			more bool
 		)
 		err := r.retry(ctx, slog.String("listing", side), func() error {
 			var err error
-			objs, next, err = b.ListPage(ctx, token, pageSize, opts)
+			objs, more, err = pg.page(ctx)
 			return err
 		})
 		if err != nil {
@@ -199,15 +196,15 @@ func (r *run) list(ctx context.Context, b *store.Bucket, side string, sp span, e
 			until = u
 			cur.setUntil(u)
 		}
-		kept, done := keepRange(objs, cur, name, &maxName)
+		kept, done := keepRange(objs, cur, &maxName)
 		pageFirst := ""
 		if len(objs) > 0 {
-			pageFirst = name(objs[0].Key)
+			pageFirst = objs[0].name
 		}
 		if err := sendPage(ctx, out, kept); err != nil {
 			return err
 		}
-		if done || len(next) == 0 {
+		if done || !more {
 			return nil
 		}
 		if split != nil {
@@ -215,18 +212,6 @@ func (r *run) list(ctx context.Context, b *store.Bucket, side string, sp span, e
 				until = u
 				cur.setUntil(u)
 			}
-		}
-		token = next
-		opts.BeforeList = nil // start-after only on the first page
-		// fileblob walks the directory tree from the start for every page
-		// (and reads each file's attributes on the way), so many small pages
-		// make a local listing quadratic: 20,000 files in pages of 1,000
-		// visited 210,000 files. Growing pages keep that in check. Elsewhere
-		// pages stay at 1,000: blob.ListPage gathers a bigger page from
-		// several requests in a row (S3 caps one at 1,000), which a span
-		// could not stop in the middle of, all held in memory at once.
-		if b.Dir() != "" {
-			pageSize = min(pageSize*2, maxListPageSize)
 		}
 	}
 }
@@ -239,22 +224,25 @@ type entry struct {
 	MD5  []byte
 }
 
+// named is a listed object with the name its store sorts it by.
+type named struct {
+	entry
+	name string
+}
+
 // keepRange returns the entries of a page in the cursor's range, notes the
 // greatest name seen, and reports whether the listing is done.
-func keepRange(objs []*blob.ListObject, cur *rangeCursor, name func(string) string, maxName *string) ([]entry, bool) {
+func keepRange(objs []named, cur *rangeCursor, maxName *string) ([]entry, bool) {
 	kept := make([]entry, 0, len(objs))
-	for _, o := range objs {
-		if o.IsDir {
-			continue
-		}
-		n := name(o.Key)
+	for i := range objs {
+		n := objs[i].name
 		keep, done := cur.next(n)
 		if done {
 			return kept, true
 		}
 		*maxName = max(*maxName, n)
 		if keep {
-			kept = append(kept, entry{Key: o.Key, Size: o.Size, MD5: o.MD5})
+			kept = append(kept, objs[i].entry)
 		}
 	}
 	return kept, false
@@ -270,6 +258,86 @@ func sendPage(ctx context.Context, out chan<- []entry, objs []entry) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// A pager fetches a listing page by page: page returns the next page's
+// objects (valid until the next call) and whether more follow; after an
+// error the same page is fetched again.
+type pager interface {
+	page(ctx context.Context) ([]named, bool, error)
+}
+
+// newPager lists the keys under prefix, from after start (a name) where
+// the store can start there: with the bucket's lean S3 listing when it has
+// one (store.Lister), else with the bucket's ListPage.
+func newPager(b *store.Bucket, prefix, start string, name func(string) string) pager {
+	if start != "" && start <= name(prefix) {
+		start = ""
+	}
+	if l := b.Lister(); l != nil {
+		return &leanPager{l: l, o: store.ListOptions{Prefix: prefix, StartAfter: start}}
+	}
+	return &blobPager{b: b, name: name, token: blob.FirstPageToken, size: listPageSize,
+		opts: &blob.ListOptions{Prefix: prefix, BeforeList: startAfterHook(start, name(prefix))}}
+}
+
+// leanPager lists with one signed request a page (store.Lister), whose
+// answer names each key as S3 stores it.
+type leanPager struct {
+	l     *store.Lister
+	o     store.ListOptions
+	token string
+	p     store.ListPage
+	buf   []named
+}
+
+func (p *leanPager) page(ctx context.Context) ([]named, bool, error) {
+	if err := p.l.List(ctx, p.token, &p.o, &p.p); err != nil {
+		return nil, false, err
+	}
+	p.buf = p.buf[:0]
+	for i := range p.p.Objects {
+		o := &p.p.Objects[i]
+		p.buf = append(p.buf, named{entry{Key: o.Key, Size: o.Size, MD5: o.MD5}, o.Name})
+	}
+	p.token = p.p.Next
+	return p.buf, p.token != "", nil
+}
+
+// blobPager lists through the bucket (gocloud's drivers).
+type blobPager struct {
+	b     *store.Bucket
+	opts  *blob.ListOptions
+	token []byte
+	size  int
+	name  func(string) string
+	buf   []named
+}
+
+func (p *blobPager) page(ctx context.Context) ([]named, bool, error) {
+	objs, next, err := p.b.ListPage(ctx, p.token, p.size, p.opts)
+	if err != nil {
+		return nil, false, err
+	}
+	p.buf = p.buf[:0]
+	for _, o := range objs {
+		if !o.IsDir {
+			p.buf = append(p.buf, named{entry{Key: o.Key, Size: o.Size, MD5: o.MD5}, p.name(o.Key)})
+		}
+	}
+	p.token = next
+	p.opts.BeforeList = nil // start-after only on the first page
+	// fileblob walks the directory tree from the start for every page
+	// (and reads each file's attributes on the way), so many small pages
+	// make a local listing quadratic: 20,000 files in pages of 1,000
+	// visited 210,000 files. Growing pages keep that in check. Elsewhere
+	// pages stay at 1,000: blob.ListPage gathers a bigger page from
+	// several requests in a row (S3 caps one at 1,000), which a span
+	// could not stop in the middle of, all held in memory at once.
+	if p.b.Dir() != "" {
+		p.size = min(p.size*2, maxListPageSize)
+	}
+	return p.buf, len(next) > 0, nil
 }
 
 // startAfterHook makes an S3 listing start after name (the rest of the

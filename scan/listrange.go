@@ -2,7 +2,6 @@ package scan
 
 import (
 	"fmt"
-	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -184,21 +183,14 @@ func canStartAfter(b *store.Bucket) bool {
 }
 
 // s3Name is the name gocloud's s3 driver stores key under.
-func s3Name(key string) string {
-	if !maybeEscaped(key) {
-		return key
-	}
-	return hexEscape(key, func(r []rune, i int) bool {
-		return r[i] < 0x20 || i > 1 && r[i] == '/' && r[i-1] == '.' && r[i-2] == '.'
-	})
-}
+func s3Name(key string) string { return store.S3Name(key) }
 
 // fileName is the path (with "/") gocloud's file driver stores key under.
 func fileName(key string) string {
 	if !maybeEscaped(key) && !strings.Contains(key, "//") && !strings.HasSuffix(key, "/") {
 		return key
 	}
-	return hexEscape(key, func(r []rune, i int) bool {
+	return store.HexEscape(key, func(r []rune, i int) bool {
 		c := r[i]
 		return c < 0x20 || i > 1 && c == '/' && r[i-1] == '.' && r[i-2] == '.' ||
 			i > 0 && c == '/' && r[i-1] == '/' || c == '/' && i == len(r)-1
@@ -213,37 +205,4 @@ func maybeEscaped(key string) bool {
 		}
 	}
 	return false
-}
-
-// hexEscape is gocloud's internal/escape.HexEscape: the runes esc picks,
-// and the start of any text that would read as an escape, become
-// "__0x<hex>__".
-func hexEscape(s string, esc func(r []rune, i int) bool) string {
-	r := []rune(s)
-	var b strings.Builder
-	for i, c := range r {
-		if esc(r, i) || isEscape(r, i) {
-			fmt.Fprintf(&b, "__%#x__", c)
-		} else {
-			b.WriteRune(c)
-		}
-	}
-	return b.String()
-}
-
-// isEscape reports whether r[i:] starts with "__0x<hex>__".
-func isEscape(r []rune, i int) bool {
-	if r[i] != '_' {
-		return false
-	}
-	s := string(r[i:])
-	if !strings.HasPrefix(s, "__0x") {
-		return false
-	}
-	hex, _, ok := strings.Cut(s[4:], "_")
-	if !ok || !strings.HasPrefix(s[4+len(hex):], "__") {
-		return false
-	}
-	_, err := strconv.ParseInt(hex, 16, 32)
-	return err == nil
 }

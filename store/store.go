@@ -57,6 +57,7 @@ type Options struct {
 type Bucket struct {
 	*blob.Bucket
 	direct   *DirectPutter // small objects into S3 with one signed PUT; nil: none
+	lister   *Lister       // S3 listing with one signed request a page; nil: none
 	dir      string        // a local directory's absolute path; "" for other buckets
 	sidecars sidecarCache  // decoded fileblob sidecars of recent file reads
 	s3       bool          // gocloud's s3blob: reads answer with a GetObjectOutput
@@ -70,6 +71,11 @@ func Wrap(b *blob.Bucket) *Bucket { return &Bucket{Bucket: b} }
 // was not opened from an s3:// URL with an endpoint= (AWS itself, other
 // schemes), or the URL says direct_put=false.
 func (b *Bucket) Direct() *DirectPutter { return b.direct }
+
+// Lister returns the bucket's lean ListObjectsV2 path (list.go), or nil
+// when it has none: it was not opened from an s3:// URL with an endpoint=,
+// or the URL says direct_list=false. It lists what ListPage lists.
+func (b *Bucket) Lister() *Lister { return b.lister }
 
 // Dir returns the absolute directory of a local bucket, "" for others.
 func (b *Bucket) Dir() string { return b.dir }
@@ -200,6 +206,7 @@ const (
 	paramPathStyle  = "use_path_style"
 	paramDisableTLS = "disable_https"
 	paramDirectPut  = "direct_put"
+	paramDirectList = "direct_list"
 )
 
 func openS3(ctx context.Context, u *url.URL) (*Bucket, error) {
@@ -214,17 +221,18 @@ func openS3(ctx context.Context, u *url.URL) (*Bucket, error) {
 	} else if q.Get("endpoint") == "" {
 		pathStyle = false // AWS itself: virtual-hosted style
 	}
-	directPut := true
-	if v := q.Get(paramDirectPut); v != "" {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			return nil, fmt.Errorf("invalid %s=%q (use true or false)", paramDirectPut, v)
-		}
-		directPut = b
+	directPut, err := boolParam(q, paramDirectPut)
+	if err != nil {
+		return nil, err
+	}
+	directList, err := boolParam(q, paramDirectList)
+	if err != nil {
+		return nil, err
 	}
 	q.Del(paramPathStyle)
 	q.Del(paramDisableTLS)
 	q.Del(paramDirectPut)
+	q.Del(paramDirectList)
 	if q.Get("region") == "" && os.Getenv("AWS_REGION") == "" && os.Getenv("AWS_DEFAULT_REGION") == "" {
 		q.Set("region", "us-east-1")
 	}
@@ -265,12 +273,32 @@ func openS3(ctx context.Context, u *url.URL) (*Bucket, error) {
 	}
 	prefix := strings.TrimPrefix(u.Path, "/")
 	sb := &Bucket{Bucket: scope(b, prefix), s3: true}
-	if directPut && endpoint != "" {
-		if sb.direct, err = newDirect(cfg, endpoint, bucketName, prefix, pathStyle); err != nil {
+	if (directPut || directList) && endpoint != "" {
+		d, err := newDirect(cfg, endpoint, bucketName, prefix, pathStyle)
+		if err != nil {
 			return nil, err
+		}
+		if directPut {
+			sb.direct = d
+		}
+		if directList {
+			sb.lister = newLister(d)
 		}
 	}
 	return sb, nil
+}
+
+// boolParam reads a true/false query parameter that defaults to true.
+func boolParam(q url.Values, name string) (bool, error) {
+	v := q.Get(name)
+	if v == "" {
+		return true, nil
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return false, fmt.Errorf("invalid %s=%q (use true or false)", name, v)
+	}
+	return b, nil
 }
 
 // httpClient is tuned for many transfers in flight to one endpoint.

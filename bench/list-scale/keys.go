@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 )
 
@@ -34,7 +35,20 @@ func newKeySpace(n int) *keySpace {
 func (ks *keySpace) len() int { return ks.n + len(ks.odd) }
 
 func (ks *keySpace) gen(i int) string {
-	return fmt.Sprintf("t%02d/m%03d/f%08d.bin", i/ks.perT, (i%ks.perT)/ks.perM, i)
+	b := make([]byte, 0, 24)
+	b = appendPadded(append(b, 't'), i/ks.perT, 2)
+	b = appendPadded(append(b, "/m"...), (i%ks.perT)/ks.perM, 3)
+	b = appendPadded(append(b, "/f"...), i, 8)
+	return string(append(b, ".bin"...))
+}
+
+// appendPadded appends n as fmt's %0<width>d does.
+func appendPadded(b []byte, n, width int) []byte {
+	s := strconv.Itoa(n)
+	for range width - len(s) {
+		b = append(b, '0')
+	}
+	return append(b, s...)
 }
 
 // parse returns the index of a generated key, or -1.
@@ -107,4 +121,34 @@ func (ks *keySpace) page(prefix, after string, limit int) ([]string, bool) {
 		keys = append(keys, k)
 	}
 	return keys, false
+}
+
+// pageDelim is page with the delimiter "/": up to limit keys and common
+// prefixes (the part of a key up to the first "/" after prefix) after
+// after, and whether more follow.
+func (ks *keySpace) pageDelim(prefix, after string, limit int) (keys, dirs []string, more bool) {
+	for {
+		batch, bmore := ks.page(prefix, after, limit-len(keys)-len(dirs))
+		jumped := false
+		for _, k := range batch {
+			if len(keys)+len(dirs) == limit {
+				return keys, dirs, true
+			}
+			if i := strings.IndexByte(k[len(prefix):], '/'); i >= 0 {
+				d := k[:len(prefix)+i+1]
+				dirs = append(dirs, d)
+				after, jumped = d+"\xff", true // UTF-8 has no 0xff: past every key under d
+				break
+			}
+			keys = append(keys, k)
+			after = k
+		}
+		switch {
+		case len(keys)+len(dirs) == limit:
+			_, m := ks.page(prefix, after, 1)
+			return keys, dirs, m
+		case !jumped && !bmore:
+			return keys, dirs, false
+		}
+	}
 }

@@ -1,6 +1,7 @@
 // list-scale measures a no-op diff of a large bucket: a synthetic S3
-// endpoint serves ListObjectsV2, HEAD and GET for N generated keys (nested
-// prefixes and some odd keys) with a fixed latency per request, as two
+// endpoint serves ListObjectsV2 (url-encoded names on request, the
+// delimiter "/"), HEAD and GET for N generated keys (nested prefixes and
+// some odd keys) with a fixed latency per request, as two
 // buckets, origin and target, where the target holds everything. It runs
 // `ferry scan --dry-run` against it with each --listers value and prints
 // the wall time, the limit (pages x latency / listers, or the CPU time of
@@ -12,7 +13,8 @@
 //
 // -ferry takes a built binary (default: build ./cmd/ferry into a temp dir).
 // -seq-estimate skips a long sequential run and prints pages x (latency +
-// the measured time per page) instead.
+// the measured time per page) instead. -serve only serves the endpoint, for
+// other commands (`ferry plan create DIR --origin 's3://origin?endpoint=URL&anonymous=true'`).
 package main
 
 import (

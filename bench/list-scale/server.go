@@ -2,7 +2,9 @@ package main
 
 import (
 	"bytes"
+	"crypto/md5"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/xml"
 	"net/http"
 	"strconv"
@@ -63,7 +65,8 @@ func (s *server) object(w http.ResponseWriter, r *http.Request, key string) {
 func (s *server) list(w http.ResponseWriter, r *http.Request, bucket string) {
 	s.lists.Add(1)
 	q := r.URL.Query()
-	if q.Get("delimiter") != "" {
+	delim := q.Get("delimiter")
+	if delim != "" && delim != "/" {
 		s3Error(w, http.StatusNotImplemented, "NotImplemented")
 		return
 	}
@@ -81,13 +84,25 @@ func (s *server) list(w http.ResponseWriter, r *http.Request, bucket string) {
 		after = string(b)
 	}
 	prefix := q.Get("prefix")
-	keys, more := s.keys.page(prefix, after, limit)
+	var (
+		keys, dirs []string
+		more       bool
+	)
+	if delim == "" {
+		keys, more = s.keys.page(prefix, after, limit)
+	} else {
+		keys, dirs, more = s.keys.pageDelim(prefix, after, limit)
+	}
+	name := xmlName
+	if q.Get("encoding-type") == "url" {
+		name = urlName
+	}
 	var b bytes.Buffer
 	b.Grow(len(keys) * 200)
 	b.WriteString(`<?xml version="1.0" encoding="UTF-8"?><ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Name>`)
 	b.WriteString(bucket)
 	b.WriteString("</Name><Prefix>")
-	xml.EscapeText(&b, []byte(prefix))
+	name(&b, prefix)
 	b.WriteString("</Prefix><KeyCount>")
 	b.WriteString(strconv.Itoa(len(keys)))
 	b.WriteString("</KeyCount><MaxKeys>")
@@ -96,22 +111,61 @@ func (s *server) list(w http.ResponseWriter, r *http.Request, bucket string) {
 	b.WriteString(strconv.FormatBool(more))
 	b.WriteString("</IsTruncated>")
 	if more {
+		last := ""
+		if len(keys) > 0 {
+			last = keys[len(keys)-1]
+		}
+		if len(dirs) > 0 && dirs[len(dirs)-1] > last {
+			last = dirs[len(dirs)-1] + "\xff" // after everything under it
+		}
 		b.WriteString("<NextContinuationToken>")
-		b.WriteString(base64.RawURLEncoding.EncodeToString([]byte(keys[len(keys)-1])))
+		b.WriteString(base64.RawURLEncoding.EncodeToString([]byte(last)))
 		b.WriteString("</NextContinuationToken>")
 	}
+	var scratch []byte
 	for _, k := range keys {
 		b.WriteString("<Contents><Key>")
-		xml.EscapeText(&b, []byte(k))
+		name(&b, k)
 		b.WriteString("</Key><LastModified>2024-01-01T00:00:00.000Z</LastModified><ETag>&quot;")
-		b.WriteString(etag(k))
+		sum := md5.Sum([]byte(k))
+		scratch = hex.AppendEncode(scratch[:0], sum[:])
+		b.Write(scratch)
 		b.WriteString("&quot;</ETag><Size>")
-		b.WriteString(strconv.FormatInt(size(k), 10))
+		scratch = strconv.AppendInt(scratch[:0], size(k), 10)
+		b.Write(scratch)
 		b.WriteString("</Size><StorageClass>STANDARD</StorageClass></Contents>")
+	}
+	for _, d := range dirs {
+		b.WriteString("<CommonPrefixes><Prefix>")
+		name(&b, d)
+		b.WriteString("</Prefix></CommonPrefixes>")
+	}
+	if q.Get("encoding-type") == "url" {
+		b.WriteString("<EncodingType>url</EncodingType>")
 	}
 	b.WriteString("</ListBucketResult>")
 	w.Header().Set("Content-Type", "application/xml")
 	w.Write(b.Bytes())
+}
+
+func xmlName(b *bytes.Buffer, k string) { xml.EscapeText(b, []byte(k)) }
+
+// urlName writes k url-encoded as S3 does for encoding-type=url: "/" and
+// unreserved bytes as they are, a space as "+", the rest as %XX.
+func urlName(b *bytes.Buffer, k string) {
+	const hex = "0123456789ABCDEF"
+	for i := 0; i < len(k); i++ {
+		switch c := k[i]; {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '-', c == '_', c == '.', c == '~', c == '/':
+			b.WriteByte(c)
+		case c == ' ':
+			b.WriteByte('+')
+		default:
+			b.WriteByte('%')
+			b.WriteByte(hex[c>>4])
+			b.WriteByte(hex[c&15])
+		}
+	}
 }
 
 func s3Error(w http.ResponseWriter, status int, code string) {
