@@ -39,7 +39,7 @@ var (
 	errKeyUTF8      = &apiError{http.StatusBadRequest, "InvalidArgument", "The key is not valid UTF-8.", nil}
 	errKeyControl   = &apiError{http.StatusBadRequest, "InvalidArgument", "The key contains control characters.", nil}
 	errKeyDots      = &apiError{http.StatusBadRequest, "InvalidArgument", "The key contains a \".\" or \"..\" path segment.", nil}
-	errNoKey        = &apiError{http.StatusNotImplemented, "NotImplemented", "Only GET and HEAD of objects are supported; listing is not.", nil}
+	errNoKey        = &apiError{http.StatusNotImplemented, "NotImplemented", "Listing buckets is not supported: list one bucket (GET /bucket/).", nil}
 	errNoSuchBucket = &apiError{http.StatusNotFound, "NoSuchBucket", "The specified bucket does not exist.", nil}
 	errNoSuchKey    = &apiError{http.StatusNotFound, "NoSuchKey", "The specified key does not exist.", nil}
 	errPrecondition = &apiError{http.StatusPreconditionFailed, "PreconditionFailed", "At least one of the preconditions you specified did not hold.", nil}

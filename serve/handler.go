@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -134,7 +135,10 @@ func (s *Server) handle(w *respWriter, r *http.Request, rc *reqCtx) {
 	}
 	bucket, key, err := parseKey(r.URL.Path, st)
 	rc.bucket, rc.key = bucket, key
-	if err == errNoKey && bucket != "" {
+	if err == errNoKey && (bucket != "" || st.Addressing == AddressingDomain) {
+		if bucket == "" {
+			rc.bucket = domainBucket(r, st)
+		}
 		s.serveList(w, r, rc)
 		return
 	}
@@ -176,6 +180,20 @@ func (s *Server) isLoop(h http.Header) bool {
 		}
 	}
 	return false
+}
+
+// domainBucket is the bucket name a domain-mode listing (GET /) answers
+// with: serve.bucket when set, else the request's host without its port,
+// as S3 names the bucket a CNAME points at.
+func domainBucket(r *http.Request, st *Settings) string {
+	if st.Bucket != "" {
+		return st.Bucket
+	}
+	host := r.Host
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	return host
 }
 
 // parseKey maps the (decoded) request path to bucket and key and refuses

@@ -340,7 +340,6 @@ func TestAdversarial(t *testing.T) {
 		{"invalid utf-8", "GET /a%ff HTTP/1.1\r\nHost: h\r\n\r\n", 400, "InvalidArgument"},
 		{"too long", "GET /" + long + " HTTP/1.1\r\nHost: h\r\n\r\n", 400, "KeyTooLongError"},
 		{"via loop", "GET /x HTTP/1.1\r\nHost: h\r\nVia: 1.1 proxy, 1.1 ferry\r\n\r\n", 508, "LoopDetected"},
-		{"root", "GET / HTTP/1.1\r\nHost: h\r\n\r\n", 501, "NotImplemented"},
 		{"segment over 255 bytes on a file target", "GET /" + strings.Repeat("s", 300) + " HTTP/1.1\r\nHost: h\r\n\r\n", 400, "KeyTooLongError"},
 	}
 	for _, c := range cases {
