@@ -3,6 +3,7 @@ package serve
 import (
 	"io"
 	"net/http"
+	"sync"
 
 	"github.com/ferry-migrate/ferry/store"
 )
@@ -155,16 +156,44 @@ func (s *Server) copyBody(w *respWriter, r *http.Request, rc *reqCtx, rd io.Read
 		}
 		return
 	}
-	written, err := io.Copy(w, io.LimitReader(rd, n))
-	if err != nil || written != n {
-		if err == nil {
-			err = io.ErrUnexpectedEOF
-		}
+	if err := copyLarge(w, rd, n); err != nil {
 		rc.err = err
 		if r.Context().Err() == nil {
 			panic(http.ErrAbortHandler)
 		}
 	}
+}
+
+// largeBufSize is the buffer of a large body's copy: each read takes what
+// the target's connection holds, up to this, and each write sends it on
+// (io.Copy's 32 KiB steps cost a read and a write syscall for every 32 KiB,
+// and an allocation of the buffer for every copyChunk).
+const largeBufSize = 256 << 10
+
+var largeBufPool = sync.Pool{New: func() any { b := make([]byte, largeBufSize); return &b }}
+
+// copyLarge sends exactly n bytes of rd to w; a short body is
+// io.ErrUnexpectedEOF.
+func copyLarge(w *respWriter, rd io.Reader, n int64) error {
+	bp := largeBufPool.Get().(*[]byte)
+	defer largeBufPool.Put(bp)
+	buf := *bp
+	for sent := int64(0); sent < n; {
+		k, err := rd.Read(buf[:min(int64(len(buf)), n-sent)])
+		if k > 0 {
+			if _, werr := w.Write(buf[:k]); werr != nil {
+				return werr
+			}
+			sent += int64(k)
+		}
+		switch {
+		case err == io.EOF && sent < n:
+			return io.ErrUnexpectedEOF
+		case err != nil && err != io.EOF:
+			return err
+		}
+	}
+	return nil
 }
 
 // responseOverrides are the query parameters with which a GET or HEAD asks
