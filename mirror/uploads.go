@@ -35,8 +35,9 @@ const (
 // sweepAfter aborts what a failed write of key that began at began may
 // have left pending. A write that handed the writer fewer than
 // store.MultipartThreshold bytes created no upload. It runs on a context of
-// its own (ctx may be the reason the write failed) and only logs and
-// counts: the write's own error is what the caller returns.
+// its own (ctx may be the reason the write failed), which Shutdown cancels
+// as it cancels fills, and only logs and counts: the write's own error is
+// what the caller returns.
 func (m *Mirror) sweepAfter(ctx context.Context, key string, began time.Time, n int64) {
 	if !m.opts.Target.HasUploads() || n < store.MultipartThreshold {
 		return
@@ -44,6 +45,8 @@ func (m *Mirror) sweepAfter(ctx context.Context, key string, began time.Time, n 
 	ended := time.Now()
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), uploadSweepTimeout)
 	defer cancel()
+	stop := context.AfterFunc(m.base, cancel)
+	defer stop()
 	aborted, err := m.abortUploads(sctx, key, began, ended)
 	m.reportSweep(key, aborted, err)
 }
