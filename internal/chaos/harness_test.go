@@ -165,17 +165,24 @@ func untoxic(t *testing.T, p *toxiproxy.Proxy, name string) {
 }
 
 // put writes key of size bytes to the origin; with stored, also to the
-// target (a hit).
+// target (a hit). The write to MinIO is tried up to three times: the
+// store's client does not retry, and a keep-alive connection MinIO closed
+// meanwhile (cases run in parallel) breaks a PUT now and then.
 func (w *world) put(key string, size int, stored bool) {
 	w.t.Helper()
 	if err := w.origin.Put(key, size); err != nil {
 		w.t.Fatal(err)
 	}
-	if stored {
-		if err := w.target.WriteAll(context.Background(), key, sampleorigin.Content(key, size), nil); err != nil {
-			w.t.Fatal(err)
+	if !stored {
+		return
+	}
+	var err error
+	for range 3 {
+		if err = w.target.WriteAll(context.Background(), key, sampleorigin.Content(key, size), nil); err == nil {
+			return
 		}
 	}
+	w.t.Fatal(err)
 }
 
 // content is what the origin holds for key (nil when it has no such file).

@@ -143,7 +143,9 @@ func TestServeKilledMidUpload(t *testing.T) {
 	w := newWorld(t, miniotest.Get(t))
 	const key, size = "u/big", 17 << 20 // above the 16 MiB multipart threshold
 	w.put(key, size, false)
-	toxic(t, w.toTarget, "slow-put", "bandwidth", "upstream", map[string]any{"rate": 1 << 10})
+	// Slow enough that the upload surely runs when the GET has ended, even
+	// on a loaded machine; serve is killed as soon as the upload is seen.
+	toxic(t, w.toTarget, "slow-put", "bandwidth", "upstream", map[string]any{"rate": 128})
 	p := w.startServe()
 	a := get(context.Background(), http.DefaultClient, p.data+"/"+key, 0, nil)
 	if outcome, problem := judge(key, w.content(key), a); problem != nil || outcome != "200 fill" {
