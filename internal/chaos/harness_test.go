@@ -207,7 +207,9 @@ type serveProc struct {
 // serveConfig is the config file of serve in w: target and origin through
 // the proxies, origin timeouts short enough that stalls end within a case,
 // long enough that a loaded machine does not starve a slow but steady
-// transfer into one. The write idle timeout also covers the clients of
+// transfer into one, and than the time TestServeKilledMidFill's clients
+// need to start while the origin holds their fills (6s was too short at a
+// load average of 15). The write idle timeout also covers the clients of
 // TestToxics that pause mid-body until every request has started.
 func (w *world) serveConfig(dataAddr, adminAddr string) string {
 	cfg := fmt.Sprintf(`# chaos test
@@ -223,7 +225,7 @@ serve:
   spool_dir: %s
   connect_timeout: 2s
   origin_header_timeout: 5s
-  origin_idle_timeout: 6s
+  origin_idle_timeout: 15s
   write_idle_timeout: 10s
   grace: 2s
 `, w.bucket, w.toTarget.Listen, filepath.Join(w.dir, "state"), w.toOrigin.Listen, dataAddr, adminAddr, w.spool)
