@@ -93,7 +93,7 @@ func TestToxics(t *testing.T) {
 			key := prefix + "big"
 			head, err := w.minio.Client().HeadObject(context.Background(), &s3.HeadObjectInput{Bucket: aws.String(w.bucket), Key: aws.String(key)})
 			if err != nil || !strings.Contains(aws.ToString(head.ETag), "-") {
-				t.Errorf("%s was not stored by a multipart upload: %v", key, err)
+				t.Errorf("%s was not stored by a multipart upload: %v\nserve's log:\n%s", key, err, p.out.String())
 			}
 			p.stop()
 		})
