@@ -10,6 +10,7 @@ import (
 	"io"
 	"math/bits"
 	"sync"
+	"time"
 
 	"github.com/ferry-migrate/ferry/store"
 	"golang.org/x/time/rate"
@@ -56,8 +57,10 @@ func (m *Mirror) commit(ctx context.Context, key string, meta *store.Meta, src i
 	}
 	// Cancelling the write's context before Close aborts it: nothing partial
 	// becomes visible (fileblob drops its temp file, S3 aborts the upload).
+	// An upload the SDK could not abort is swept (uploads.go).
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	began := time.Now()
 	w, err := m.opts.Target.NewWriter(wctx, key, opts)
 	if err != nil {
 		return false, 0, targetFailure(err)
@@ -69,12 +72,17 @@ func (m *Mirror) commit(ctx context.Context, key string, meta *store.Meta, src i
 	if err != nil {
 		cancel()
 		_ = w.Close()
+		m.sweepAfter(ctx, key, began, n)
 		if rs.err != nil {
 			return false, n, sourceFailure(err)
 		}
 		return false, n, targetFailure(err)
 	}
-	stored, err = m.committed(ctx, key, w.Close())
+	cerr := w.Close()
+	if cerr != nil {
+		m.sweepAfter(ctx, key, began, n)
+	}
+	stored, err = m.committed(ctx, key, cerr)
 	return stored, n, err
 }
 

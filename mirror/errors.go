@@ -184,6 +184,11 @@ type Observer interface {
 	// as a ranged request; served false means the origin's answer could not
 	// be used and the reader waits for the fill instead.
 	Ranged(served bool)
+	// UploadsSwept: after a failed write, or at startup for the fills of a
+	// serve process that died, the mirror aborted this many multipart
+	// uploads that the SDK could not abort (uploads.go); err is not nil
+	// when it could not list or abort them all (they may stay pending).
+	UploadsSwept(aborted int, err error)
 }
 
 // NoObserver is an Observer that ignores everything.
@@ -198,3 +203,4 @@ func (NoObserver) OriginAnswered(int)                             {}
 func (NoObserver) Failover(int, Reason)                           {}
 func (NoObserver) Proxied()                                       {}
 func (NoObserver) Ranged(bool)                                    {}
+func (NoObserver) UploadsSwept(int, error)                        {}

@@ -215,6 +215,7 @@ func (f *fill) fetchAndStore(ctx context.Context) (status int, n int64, err erro
 	f.hasMD5 = len(o.meta.MD5) > 0
 	f.ranges = o.acceptRanges && o.meta.Size > 0
 	close(f.ready)
+	f.journalStart()
 
 	cctx, ccancel := context.WithCancel(ctx)
 	defer ccancel()
@@ -241,6 +242,21 @@ func (f *fill) fetchAndStore(ctx context.Context) (status int, n int64, err erro
 		return status, n, err, false
 	}
 	return status, n, c.err, c.stored
+}
+
+// journalStart writes the started line (ResultStarted) of a fill whose
+// commit may become a multipart upload, so that a serve started after this
+// one died can abort it (Mirror.SweepJournal).
+func (f *fill) journalStart() {
+	m := f.m
+	size := f.meta.Size
+	if m.opts.Journal == nil || !m.opts.Target.HasUploads() || (size >= 0 && size < store.MultipartThreshold) {
+		return
+	}
+	e := Entry{Key: f.req.Key, Rule: f.rt.index + 1, Origin: f.origin + 1, Result: ResultStarted}
+	if err := m.opts.Journal.Append(e); err != nil {
+		m.log.Error("journal append failed", "key", f.req.Key, "err", err)
+	}
 }
 
 // copyBody reads the checked origin body into the spool.

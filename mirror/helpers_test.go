@@ -247,6 +247,7 @@ func (e *env) fill(ctx context.Context, req Request) (Result, error) {
 type observer struct {
 	started, coalesced, inFlight, originBytes atomic.Int64
 	proxied, rangedServed, rangedFallback     atomic.Int64
+	swept, sweepFailures                      atomic.Int64
 
 	mu        sync.Mutex
 	results   []string // outcome/reason of each finished fill
@@ -274,6 +275,12 @@ func (o *observer) Failover(n int, r Reason) {
 	o.mu.Unlock()
 }
 func (o *observer) Proxied() { o.proxied.Add(1) }
+func (o *observer) UploadsSwept(n int, err error) {
+	o.swept.Add(int64(n))
+	if err != nil {
+		o.sweepFailures.Add(1)
+	}
+}
 func (o *observer) Ranged(served bool) {
 	if served {
 		o.rangedServed.Add(1)

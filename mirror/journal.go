@@ -2,6 +2,8 @@ package mirror
 
 import (
 	"bufio"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,11 +18,16 @@ import (
 // Journal appends one JSON line per fill outcome to a file in the state dir.
 // Each entry is a single write on an O_APPEND file, so several processes may
 // share a file; a crash can at worst leave a torn last line, which readers
-// skip and the next OpenJournal terminates.
+// skip and the next OpenJournal terminates. Every line names the process
+// that wrote it (a random run ID per OpenJournal, and the pid), so that a
+// fill that began (ResultStarted) and never ended can be told from one that
+// is still running (uploads.go).
 type Journal struct {
 	mu   sync.Mutex
 	f    *os.File
 	path string
+	run  string
+	pid  int
 }
 
 // Entry is one journal line.
@@ -32,9 +39,19 @@ type Entry struct {
 	Status     int       `json:"status,omitempty"`
 	Bytes      int64     `json:"bytes"`
 	DurationMS int64     `json:"duration_ms"`
-	Result     Outcome   `json:"result"` // stored, exists, not_found, redirect, failed
+	Result     Outcome   `json:"result"` // stored, exists, not_found, redirect, passed, failed; or started
 	Error      string    `json:"error,omitempty"`
+	Run        string    `json:"run,omitempty"` // the writing process: random per OpenJournal
+	PID        int       `json:"pid,omitempty"`
 }
+
+// ResultStarted is the Result of the line a fill writes before an upload
+// that may be a multipart one (an S3 target, an object of unknown size or
+// of store.MultipartThreshold bytes or more); the fill's outcome follows in
+// a line of its own. A started line without one is a fill whose process
+// died: the next serve sweeps its uploads (Mirror.SweepJournal), and
+// FailedKeys counts the key as failed.
+const ResultStarted Outcome = "started"
 
 // OpenJournal opens (creating) the journal file at path for appending. The
 // directory must exist.
@@ -53,7 +70,9 @@ func OpenJournal(path string) (*Journal, error) {
 			}
 		}
 	}
-	return &Journal{f: f, path: path}, nil
+	var id [8]byte
+	_, _ = rand.Read(id[:])
+	return &Journal{f: f, path: path, run: hex.EncodeToString(id[:]), pid: os.Getpid()}, nil
 }
 
 func lastByte(path string, size int64) (byte, error) {
@@ -73,10 +92,14 @@ func lastByte(path string, size int64) (byte, error) {
 func (j *Journal) Path() string { return j.path }
 
 // Append writes one entry as one line with a single write; safe for
-// concurrent use.
+// concurrent use. A zero Time is now; an empty Run (and PID) is the
+// journal's own process.
 func (j *Journal) Append(e Entry) error {
 	if e.Time.IsZero() {
 		e.Time = time.Now().UTC()
+	}
+	if e.Run == "" {
+		e.Run, e.PID = j.run, j.pid
 	}
 	line, err := json.Marshal(e)
 	if err != nil {
@@ -120,7 +143,8 @@ func (j *Journal) Close() error {
 }
 
 // FailedKeys reads the journal files matching glob and returns, sorted, the
-// keys whose last outcome is "failed". The last outcome is the entry with the
+// keys whose last outcome is "failed", or "started" (a fill that has not
+// ended, or whose process died). The last outcome is the entry with the
 // latest time (file order breaks ties). Lines that are not valid JSON (a torn
 // line left by a crash) are skipped.
 func FailedKeys(glob string) ([]string, error) {
@@ -139,7 +163,7 @@ func FailedKeys(glob string) ([]string, error) {
 			if prev, ok := seen[e.Key]; ok && e.Time.Before(prev.t) {
 				return
 			}
-			seen[e.Key] = last{t: e.Time, failed: e.Result == OutcomeFailed}
+			seen[e.Key] = last{t: e.Time, failed: e.Result == OutcomeFailed || e.Result == ResultStarted}
 		})
 		if err != nil {
 			return nil, err
@@ -162,7 +186,41 @@ func readJournal(name string, fn func(Entry)) error {
 		return fmt.Errorf("journal: %w", err)
 	}
 	defer f.Close()
-	br := bufio.NewReaderSize(f, 64<<10)
+	if err := scanEntries(f, fn); err != nil {
+		return fmt.Errorf("journal %s: %w", name, err)
+	}
+	return nil
+}
+
+// readJournalTail is readJournal over the last max bytes of the file (from
+// the first whole line in them).
+func readJournalTail(name string, max int64, fn func(Entry)) error {
+	f, err := os.Open(name)
+	if err != nil {
+		return fmt.Errorf("journal: %w", err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("journal: %w", err)
+	}
+	var r io.Reader = f
+	if off := st.Size() - max; off > 0 {
+		br := bufio.NewReader(io.NewSectionReader(f, off, max))
+		if _, err := br.ReadBytes('\n'); err != nil { // a partial line
+			return nil
+		}
+		r = br
+	}
+	if err := scanEntries(r, fn); err != nil {
+		return fmt.Errorf("journal %s: %w", name, err)
+	}
+	return nil
+}
+
+// scanEntries calls fn for every well-formed line of r.
+func scanEntries(r io.Reader, fn func(Entry)) error {
+	br := bufio.NewReaderSize(r, 64<<10)
 	for {
 		line, err := br.ReadBytes('\n')
 		if len(line) > 0 {
@@ -175,7 +233,7 @@ func readJournal(name string, fn func(Entry)) error {
 			return nil
 		}
 		if err != nil {
-			return fmt.Errorf("journal %s: %w", name, err)
+			return err
 		}
 	}
 }

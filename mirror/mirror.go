@@ -47,6 +47,10 @@ type Options struct {
 	// OpenBucket opens bucket origins; default store.OpenOrigin.
 	OpenBucket func(ctx context.Context, rawURL string) (*store.Bucket, error)
 
+	// uploadSkew (tests only) replaces defaultUploadSkew, the clock skew
+	// allowed between ferry and the target when uploads are swept.
+	uploadSkew time.Duration
+
 	// mapAddr (tests only) rewrites host:port before dialing, standing in for
 	// a resolver so redirect checks can be tested with made-up host names.
 	mapAddr func(hostport string) string
@@ -72,6 +76,7 @@ func (o Options) withDefaults() Options {
 	setDefault(&o.HeaderTimeout, DefaultHeaderTimeout)
 	setDefault(&o.IdleTimeout, DefaultIdleTimeout)
 	setDefault(&o.FillTimeout, DefaultFillTimeout)
+	setDefault(&o.uploadSkew, defaultUploadSkew)
 	if o.OpenBucket == nil {
 		o.OpenBucket = store.OpenOrigin
 	}

@@ -29,6 +29,8 @@ type Metrics struct {
 	failovers    *prometheus.CounterVec
 	proxied      prometheus.Counter
 	ranged       *prometheus.CounterVec
+	orphans      prometheus.Counter
+	sweepFails   prometheus.Counter
 	reloads      *prometheus.CounterVec
 	rules        prometheus.Gauge
 	build        *prometheus.GaugeVec
@@ -129,6 +131,14 @@ func NewMetrics() *Metrics {
 		Name: "ferry_mirror_range_requests_total",
 		Help: "Ranged origin requests for a Range GET far beyond a fill's bytes, by result (served; fallback: the answer could not be used and the fill served the range).",
 	}, []string{"result"})
+	m.orphans = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "ferry_mirror_orphaned_uploads_aborted_total",
+		Help: "Multipart uploads of failed or interrupted fills and copies that the SDK could not abort (lost upload ID, failed abort, a serve that died) and ferry aborted.",
+	})
+	m.sweepFails = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "ferry_mirror_upload_sweep_failures_total",
+		Help: "Sweeps for orphaned multipart uploads of one key that could not list or abort them (they may stay pending until a lifecycle rule removes them).",
+	})
 	m.reloads = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "ferry_serve_config_reloads_total",
 		Help: "Configuration reloads by result (ok, refused).",
@@ -142,7 +152,7 @@ func NewMetrics() *Metrics {
 		Help: "Always 1; the labels name the running ferry build.",
 	}, []string{"version", "commit", "go_version"})
 	m.reg.MustRegister(m.requests, m.duration, m.clientBytes, m.fills, m.fillDuration,
-		m.coalesced, m.originBytes, m.inFlight, m.answers, m.failovers, m.proxied, m.ranged, m.reloads, m.rules, m.build,
+		m.coalesced, m.originBytes, m.inFlight, m.answers, m.failovers, m.proxied, m.ranged, m.orphans, m.sweepFails, m.reloads, m.rules, m.build,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.preset()
 	m.setBuild(BuildInfo{})
@@ -227,6 +237,12 @@ func (f fillMetrics) Failover(n int, r mirror.Reason) {
 	f.m.failovers.WithLabelValues(itoa(n), string(r)).Inc()
 }
 func (f fillMetrics) Proxied() { f.m.proxied.Inc() }
+func (f fillMetrics) UploadsSwept(aborted int, err error) {
+	f.m.orphans.Add(float64(aborted))
+	if err != nil {
+		f.m.sweepFails.Inc()
+	}
+}
 func (f fillMetrics) Ranged(served bool) {
 	result := rangedResults[1]
 	if served {

@@ -53,6 +53,11 @@ func Run(ctx context.Context, c Config) error {
 	if err != nil {
 		return err
 	}
+	// Before serving: a fill of this process must not look like one of the
+	// dead process whose uploads are swept.
+	if _, err := m.SweepJournal(ctx); err != nil {
+		so.Logger.Warn("sweeping the uploads of interrupted fills", "journal", c.JournalPath, "err", err)
+	}
 	so.Target, so.Mirror = target, m
 	srv, err := New(so)
 	if err != nil {

@@ -61,6 +61,8 @@ type Bucket struct {
 	dir      string        // a local directory's absolute path; "" for other buckets
 	sidecars sidecarCache  // decoded fileblob sidecars of recent file reads
 	s3       bool          // gocloud's s3blob: reads answer with a GetObjectOutput
+	s3Name   string        // an S3 bucket's name, for the calls gocloud does not make (uploads.go)
+	s3Prefix string        // an S3 bucket's blob.PrefixedBucket prefix, "" or ending in "/"
 }
 
 // Wrap returns b as a Bucket without a direct PUT path or a local directory
@@ -272,7 +274,10 @@ func openS3(ctx context.Context, u *url.URL) (*Bucket, error) {
 		return nil, err
 	}
 	prefix := strings.TrimPrefix(u.Path, "/")
-	sb := &Bucket{Bucket: scope(b, prefix), s3: true}
+	sb := &Bucket{Bucket: scope(b, prefix), s3: true, s3Name: bucketName, s3Prefix: prefix}
+	if prefix != "" && !strings.HasSuffix(prefix, "/") {
+		sb.s3Prefix += "/" // as scope adds it
+	}
 	if (directPut || directList) && endpoint != "" {
 		d, err := newDirect(cfg, endpoint, bucketName, prefix, pathStyle)
 		if err != nil {

@@ -13,12 +13,14 @@ import (
 	"encoding/json"
 	"encoding/xml"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -41,7 +43,18 @@ var (
 	buildErr  error
 )
 
+// defaultParallel is how many cases run at once unless -parallel says
+// otherwise: they spend most of their time waiting on timeouts and
+// bandwidth limits, not on the CPU.
+const defaultParallel = 4
+
 func TestMain(m *testing.M) {
+	flag.Parse()
+	explicit := false
+	flag.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "test.parallel" })
+	if !explicit {
+		_ = flag.Set("test.parallel", strconv.Itoa(defaultParallel))
+	}
 	var err error
 	if binDir, err = os.MkdirTemp("", "ferry-chaos-"); err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -152,17 +165,24 @@ func untoxic(t *testing.T, p *toxiproxy.Proxy, name string) {
 }
 
 // put writes key of size bytes to the origin; with stored, also to the
-// target (a hit).
+// target (a hit). The write to MinIO is tried up to three times: the
+// store's client does not retry, and a keep-alive connection MinIO closed
+// meanwhile (cases run in parallel) breaks a PUT now and then.
 func (w *world) put(key string, size int, stored bool) {
 	w.t.Helper()
 	if err := w.origin.Put(key, size); err != nil {
 		w.t.Fatal(err)
 	}
-	if stored {
-		if err := w.target.WriteAll(context.Background(), key, sampleorigin.Content(key, size), nil); err != nil {
-			w.t.Fatal(err)
+	if !stored {
+		return
+	}
+	var err error
+	for range 3 {
+		if err = w.target.WriteAll(context.Background(), key, sampleorigin.Content(key, size), nil); err == nil {
+			return
 		}
 	}
+	w.t.Fatal(err)
 }
 
 // content is what the origin holds for key (nil when it has no such file).
@@ -185,8 +205,12 @@ type serveProc struct {
 }
 
 // serveConfig is the config file of serve in w: target and origin through
-// the proxies, origin timeouts short enough that stalls end within a case, long enough that
-// a loaded machine does not starve a slow but steady transfer into one.
+// the proxies, origin timeouts short enough that stalls end within a case,
+// long enough that a loaded machine does not starve a slow but steady
+// transfer into one, and than the time TestServeKilledMidFill's clients
+// need to start while the origin holds their fills (6s was too short at a
+// load average of 15). The write idle timeout also covers the clients of
+// TestToxics that pause mid-body until every request has started.
 func (w *world) serveConfig(dataAddr, adminAddr string) string {
 	cfg := fmt.Sprintf(`# chaos test
 target: "s3://%s?endpoint=http://%s&region=us-east-1"
@@ -203,7 +227,7 @@ serve:
   origin_header_timeout: 5s
   origin_idle_timeout: 15s
   write_idle_timeout: 10s
-  grace: 5s
+  grace: 2s
 `, w.bucket, w.toTarget.Listen, filepath.Join(w.dir, "state"), w.toOrigin.Listen, dataAddr, adminAddr, w.spool)
 	p := filepath.Join(w.dir, "ferry.yaml")
 	if err := os.WriteFile(p, []byte(cfg), 0o644); err != nil {

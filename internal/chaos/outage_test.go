@@ -24,27 +24,28 @@ const outageBound = 20 * time.Second
 // pending is left in the bucket.
 func TestTargetOutage(t *testing.T) {
 	long(t)
+	t.Parallel()
 	mc := miniotest.Start(t)
 	w := newWorld(t, mc)
 	p := w.startServe()
 	var keys []string
-	for i := range 20 {
+	for i := range 10 {
 		k := fmt.Sprintf("o/hit-%02d", i)
 		w.put(k, 256<<10, true)
 		keys = append(keys, k)
 	}
-	for i := range 200 {
+	for i := range 80 {
 		k := fmt.Sprintf("o/miss-%03d", i)
 		w.put(k, 64<<10+i*4096, false)
 		keys = append(keys, k)
 	}
 
 	l := startLoad(w, p, keys, 16)
-	l.waitAnswers(t, 100, "before the outage")
+	l.waitAnswers(t, 50, "before the outage")
 	mc.Kill()
 	down := time.Now()
 	l.reset()
-	l.waitAnswers(t, 100, "during the outage")
+	l.waitAnswers(t, 50, "during the outage")
 	if p.ready() {
 		t.Error("/readyz is 200 while the target is down")
 	}
