@@ -27,8 +27,13 @@ const (
 	sharedSize    = 3 << 20
 	headBytes     = 32 << 10
 	// Every link runs at this rate while the requests start, so that fills
-	// and hits are surely mid-body when the fault arrives.
-	baseRateKBps = 8 << 10
+	// and hits are surely mid-body when the fault arrives: at 1 MB/s an
+	// 8 MiB hit needs 8 s to pass the proxy, several times what the
+	// requests took to start on a loaded machine (at 8 MB/s a hit could
+	// pass whole before a reset_peer was added, which then touched
+	// nothing). The limit stays until the requests end: toxiproxy can hang
+	// removing a toxic from a link that is passing data.
+	baseRateKBps = 1 << 10
 )
 
 // toxicCase is one fault on one side, added while fills and hits are
