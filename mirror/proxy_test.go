@@ -8,6 +8,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -162,6 +163,60 @@ func TestStoreFalse(t *testing.T) {
 	e.assertClean()
 	if en := e.entries(); len(en) != 0 || obs.started.Load() != 0 || obs.proxied.Load() != 2 {
 		t.Fatalf("journal %+v, fills %d, proxied %d", en, obs.started.Load(), obs.proxied.Load())
+	}
+}
+
+// A store: false rule fails over and passes statuses as a fill does: its
+// request goes down the origins, each asked once, and nothing is stored.
+func TestStoreFalseFailover(t *testing.T) {
+	leakCheck(t)
+	body := payload(256<<10, 19)
+	for _, c := range []struct {
+		name   string
+		second http.HandlerFunc
+		pass   int // the status passed on, 0 = the second origin's body
+	}{
+		{"second answers", serveBody(body), 0},
+		{"second passes 403", errorPage(403, "denied"), 403},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			primary := newRecOrigin(t, status(http.StatusBadGateway))
+			second := newRecOrigin(t, c.second)
+			obs := &observer{}
+			e := newEnv(t, targets[1].open(t), func(op *Options) { op.Observer = obs })
+			req := failoverReq("api/x", nil, rules.Origin{URL: primary.URL + "/a/"}, rules.Origin{URL: second.URL + "/b/"})
+			req.Rules.Rules[0].NoStore = true
+			req.Rules.Rules[0].PassStatus = []int{403}
+			s, err := e.m.Get(context.Background(), req)
+			var pe *PassError
+			switch {
+			case c.pass != 0:
+				if !errors.As(err, &pe) || pe.Status != c.pass || string(pe.Body) != "denied" {
+					t.Fatalf("err %v, want the second origin's %d", err, c.pass)
+				}
+			case err != nil:
+				t.Fatal(err)
+			default:
+				got, err := readAll(s.NewReader(0, -1))
+				_ = s.Close()
+				if !s.Proxied() || err != nil || !bytes.Equal(got, body) {
+					t.Fatalf("proxied %v: %d bytes, %v", s.Proxied(), len(got), err)
+				}
+			}
+			if p, q := primary.asked(), second.asked(); len(p) != 1 || len(q) != 1 || q[0].path != "/b/api/x" {
+				t.Fatalf("origins asked %+v and %+v", p, q)
+			}
+			obs.mu.Lock()
+			failovers, answered := obs.failovers, obs.answered
+			obs.mu.Unlock()
+			if !slices.Equal(failovers, []string{"1/status"}) || !slices.Equal(answered, []int{2}) {
+				t.Errorf("observer: failovers %v, answered %v", failovers, answered)
+			}
+			e.assertClean()
+			if en := e.entries(); len(en) != 0 || obs.started.Load() != 0 {
+				t.Errorf("journal %+v, fills %d", en, obs.started.Load())
+			}
+		})
 	}
 }
 

@@ -3,10 +3,12 @@ package mirror
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -142,7 +144,11 @@ func fillWritten(m *Mirror, key string) int64 {
 // rangeAhead runs one Range read at off of a size-byte cold object whose
 // fill is held at gateAt: the range is answered while the fill still holds
 // at most gateAt bytes, from one ranged origin request; then the fill goes
-// on and stores the object once.
+// on and stores the object once. What shows that the first byte did not
+// wait for the fill is a condition, not a time (the times are only logged):
+// the origin sends no byte of the full body past gateAt until the range was
+// read, so a range that waited for the fill never gets its first byte (the
+// fill then fails on its idle timeout, and so does the read).
 func rangeAhead(t *testing.T, target *store.Bucket, size, gateAt, off int64) {
 	marker := payload(1<<20, 42)
 	name := sparseFile(t, size, off, marker)
@@ -260,6 +266,58 @@ func TestRangeAhead4GiB(t *testing.T) {
 	}
 	leakCheck(t)
 	rangeAhead(t, targets[1].open(t), 4<<30, 64<<20, 3<<30)
+}
+
+// After a failover, a Range far ahead of the fill asks the origin that
+// answered the fill (its own path prefix and Host), never the one that
+// failed; there is still one fill and one full GET of each origin.
+func TestRangeAheadAfterFailover(t *testing.T) {
+	leakCheck(t)
+	const size, gateAt, off = 16 << 20, 1 << 20, 12 << 20
+	marker := payload(64<<10, 13)
+	gate := make(chan struct{})
+	primary := newRecOrigin(t, status(http.StatusServiceUnavailable))
+	second := fileOrigin(t, sparseFile(t, size, off, marker), gateAt, gate, rangesServed)
+	defer func() {
+		if gate != nil {
+			close(gate)
+		}
+	}()
+	obs := &observer{}
+	e := newEnv(t, targets[1].open(t), func(op *Options) { op.Observer = obs })
+	req := failoverReq("v/a.mp4", nil, rules.Origin{URL: primary.URL + "/a/", Host: "a.example"},
+		rules.Origin{URL: second.URL + "/b/", Host: "b.example"})
+	s, err := e.m.Get(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	got, err := readAll(s.NewReader(off, int64(len(marker)))) // the origin holds the fill at gateAt meanwhile
+	if err != nil || !bytes.Equal(got, marker) || obs.rangedServed.Load() != 1 {
+		t.Fatalf("range: %v (bytes equal %v), ranged served %d", err, bytes.Equal(got, marker), obs.rangedServed.Load())
+	}
+	close(gate)
+	gate = nil
+	if res, err := s.Wait(context.Background()); err != nil || !res.Stored || res.Bytes != size {
+		t.Fatalf("fill: %+v %v", res, err)
+	}
+	if got := primary.asked(); len(got) != 1 || got[0].rng != "" {
+		t.Errorf("the failed origin was asked %+v", got)
+	}
+	rng := fmt.Sprintf("bytes=%d-%d", off, off+int64(len(marker))-1)
+	want := []asked{
+		{http.MethodGet, "/b/v/a.mp4", "b.example", "", ""},
+		{http.MethodGet, "/b/v/a.mp4", "b.example", rng, `"v1"`},
+	}
+	if got := second.asked(); !slices.Equal(got, want) {
+		t.Errorf("the second origin was asked %+v, want %+v", got, want)
+	}
+	if obs.started.Load() != 1 {
+		t.Errorf("fills %d", obs.started.Load())
+	}
+	if en := e.entries(); len(en) != 1 || en[0].Origin != 2 || en[0].Result != OutcomeStored {
+		t.Errorf("journal %+v", en)
+	}
 }
 
 // When the origin's answer to the range cannot be used (200 instead of

@@ -197,7 +197,7 @@ func validateWhenHeaders(hs []HeaderValue) *Error {
 // Failover classes of failover_on, besides single status codes 400-599.
 const (
 	FailoverNetwork = "network" // no answer: refused, reset, DNS or TLS failure
-	FailoverTimeout = "timeout" // no answer in time: connect, header or idle timeout
+	FailoverTimeout = "timeout" // no answer in time: the connect or header timeout
 	Failover4xx     = "4xx"     // every 4xx status except 404, which is named on its own
 	Failover5xx     = "5xx"     // every 5xx status
 )

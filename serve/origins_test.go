@@ -189,11 +189,25 @@ func TestMissWhenHeaders(t *testing.T) {
 
 // A Range GET far into a cold object is answered (206, the right bytes)
 // while the fill is held near the start; the fill then stores the object.
+// A video player's open-ended range (bytes=A-, to the end of the object) is
+// answered the same way.
 func TestMissRangeAhead(t *testing.T) {
-	leakCheck(t)
-	b, _ := fileTarget(t)
-	const size, off = 64 << 20, 48 << 20
+	const size = 64 << 20
 	marker := bytes.Repeat([]byte("ferry!"), 10000)
+	const off = size - 60000 // the marker ends the object
+	for _, c := range []struct{ name, rng string }{
+		{"bounded", fmt.Sprintf("bytes=%d-%d", off, size-1)},
+		{"open-ended", fmt.Sprintf("bytes=%d-", off)},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			leakCheck(t)
+			missRangeAhead(t, size, off, marker, c.rng)
+		})
+	}
+}
+
+func missRangeAhead(t *testing.T, size, off int64, marker []byte, rng string) {
+	b, _ := fileTarget(t)
 	name := filepath.Join(t.TempDir(), "video.mp4")
 	f, err := os.Create(name)
 	if err != nil {
@@ -235,10 +249,9 @@ func TestMissRangeAhead(t *testing.T) {
 	defer origin.Close()
 	e := newMetricsEnv(t, b, &rules.Set{Rules: []rules.Rule{{Origin: origin.URL + "/", FollowRedirects: true, MirrorHead: true}}})
 
-	rng := fmt.Sprintf("bytes=%d-%d", off, off+len(marker)-1)
 	r := e.do("GET", "video.mp4", "Range", rng)
 	close(gate) // only now can the fill go past its first MiB
-	want := fmt.Sprintf("bytes %d-%d/%d", off, off+len(marker)-1, size)
+	want := fmt.Sprintf("bytes %d-%d/%d", off, size-1, size)
 	if r.status != 206 || r.body != string(marker) || r.header.Get("Content-Range") != want || r.header.Get("X-Ferry-Mirror") != "fill" {
 		t.Fatalf("Range: %d (%d bytes) %v", r.status, len(r.body), r.header)
 	}
