@@ -51,6 +51,24 @@ cpu_ticks() {
 	echo "$t"
 }
 
+# nginx_start HTTP_BODY: nginx (2 workers, no access log) under $work/nginx,
+# with HTTP_BODY (upstreams, servers) inside its http block; $! is its pid.
+nginx_start() {
+	cat >"$work/nginx/nginx.conf" <<NGINX
+worker_processes 2;
+pid $work/nginx/nginx.pid;
+error_log $work/nginx/logs/error.log;
+events { worker_connections 1024; }
+http {
+	access_log off;
+	keepalive_requests 1000000;
+$1
+}
+NGINX
+	nginx -p "$work/nginx" -c "$work/nginx/nginx.conf" -g 'daemon off; user root;' &
+	pids+=($!)
+}
+
 # s3_mode: in one sitting, MinIO directly (its bucket readable anonymously),
 # nginx proxy_pass to it, and ferry serve in front of it (path addressing),
 # for 4 KiB hits at 32 connections, 1 MiB at 16, and the first-byte latency
@@ -83,28 +101,16 @@ s3_mode() {
 {"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":["*"]},"Action":["s3:GetObject"],"Resource":["arn:aws:s3:::$bucket/*"]}]}
 POLICY
 
-	cat >"$work/nginx/nginx.conf" <<NGINX
-worker_processes 2;
-pid $work/nginx/nginx.pid;
-error_log $work/nginx/logs/error.log;
-events { worker_connections 1024; }
-http {
-	access_log off;
-	keepalive_requests 1000000;
-	upstream minio { server 127.0.0.1:$P_MINIO; keepalive 64; }
+	nginx_start "	upstream minio { server 127.0.0.1:$P_MINIO; keepalive 64; }
 	server {
 		listen 127.0.0.1:$P_NGINX;
 		location / {
 			proxy_pass http://minio;
 			proxy_http_version 1.1;
-			proxy_set_header Connection "";
+			proxy_set_header Connection \"\";
 			proxy_set_header Host \$host;
 		}
-	}
-}
-NGINX
-	nginx -p "$work/nginx" -c "$work/nginx/nginx.conf" -g 'daemon off; user root;' &
-	pids+=($!)
+	}"
 	local nginx_pid=$!
 
 	cat >"$work/ferry.yaml" <<YAML
@@ -197,25 +203,13 @@ head -c 4096 /dev/urandom >"$work/data/4k.bin"
 head -c 1048576 /dev/urandom >"$work/data/1m.bin"
 for i in $(seq 1 30); do head -c 65536 /dev/urandom >"$work/origin/fill/$i.bin"; done
 
-cat >"$work/nginx/nginx.conf" <<NGINX
-worker_processes 2;
-pid $work/nginx/nginx.pid;
-error_log $work/nginx/logs/error.log;
-events { worker_connections 1024; }
-http {
-	access_log off;
-	sendfile on;
+nginx_start "	sendfile on;
 	tcp_nopush on;
-	keepalive_requests 1000000;
 	types { application/octet-stream bin; }
 	server {
 		listen 127.0.0.1:$P_NGINX;
 		root $work/data;
-	}
-}
-NGINX
-nginx -p "$work/nginx" -c "$work/nginx/nginx.conf" -g 'daemon off; user root;' &
-pids+=($!)
+	}"
 
 "$work/fileserver" -listen 127.0.0.1:$P_GO -dir "$work/data" &
 pids+=($!)
