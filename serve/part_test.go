@@ -5,6 +5,9 @@ import (
 	"context"
 	"encoding/xml"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strconv"
 	"strings"
@@ -325,5 +328,29 @@ func TestPartNumberMiss(t *testing.T) {
 				t.Errorf("%d origin requests, want 5 (2 HEADs, 3 GETs)", n)
 			}
 		})
+	}
+}
+
+// A chunked origin (no Content-Length) gives no size to name a range
+// with: part 1 of the miss is the whole object with 200, as a Range is
+// ignored there; once stored, part 1 is a 206 of the whole.
+func TestPartNumberMissChunked(t *testing.T) {
+	leakCheck(t)
+	o := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, hundred[:50])
+		w.(http.Flusher).Flush()
+		_, _ = io.WriteString(w, hundred[50:])
+	}))
+	defer o.Close()
+	b, _ := fileTarget(t)
+	e := newEnv(t, b, AddressingDomain, originRules(o.URL))
+	r := doURL(t, "GET", e.url("c.txt")+"?partNumber=1")
+	if r.status != 200 || r.body != hundred || r.header.Get("Content-Range") != "" || r.header.Get("X-Ferry-Mirror") != "fill" {
+		t.Errorf("chunked miss, part 1: %d %q %v", r.status, r.body, r.header)
+	}
+	waitStored(t, b, "c.txt")
+	r = doURL(t, "GET", e.url("c.txt")+"?partNumber=1")
+	if r.status != 206 || r.body != hundred || r.header.Get("Content-Range") != "bytes 0-99/100" {
+		t.Errorf("hit, part 1: %d %v", r.status, r.header)
 	}
 }
