@@ -44,7 +44,20 @@ var (
 	errNoSuchKey    = &apiError{http.StatusNotFound, "NoSuchKey", "The specified key does not exist.", nil}
 	errPrecondition = &apiError{http.StatusPreconditionFailed, "PreconditionFailed", "At least one of the preconditions you specified did not hold.", nil}
 	errRange        = &apiError{http.StatusRequestedRangeNotSatisfiable, "InvalidRange", "The requested range is not satisfiable.", nil}
+	// The partNumber errors, in AWS S3's words.
+	errPartNumberArg = &apiError{http.StatusBadRequest, "InvalidArgument", "Part number must be an integer between 1 and 10000, inclusive.", nil}
+	errRangeAndPart  = &apiError{http.StatusBadRequest, "InvalidRequest", "Cannot specify both Range header and partNumber query parameter", nil}
+	errNoSuchPart    = &apiError{http.StatusRequestedRangeNotSatisfiable, "InvalidPartNumber", "The requested partnumber is not satisfiable.", nil}
 )
+
+// argumentError is a request error that names the argument at fault and
+// its value, as S3's InvalidArgument does (<ArgumentName>, <ArgumentValue>).
+type argumentError struct {
+	*apiError
+	name, value string
+}
+
+func (e *argumentError) Unwrap() error { return e.apiError }
 
 // classify is the one place that decides the HTTP status and S3 error code
 // of a failure.
@@ -54,6 +67,8 @@ func classify(err error) *apiError {
 	switch {
 	case errors.As(err, &ae):
 		return ae
+	case store.IsInvalidPart(err):
+		return &apiError{errNoSuchPart.Status, errNoSuchPart.Code, errNoSuchPart.Message, err}
 	case errors.Is(err, store.ErrKeyTooLong):
 		return errKeyTooLong
 	case errors.Is(err, store.ErrKeyUTF8):
@@ -96,6 +111,8 @@ type xmlError struct {
 	Key       string   `xml:"Key,omitempty"`
 	BucketN   string   `xml:"BucketName,omitempty"`
 	Condition string   `xml:"Condition,omitempty"`
+	ArgName   string   `xml:"ArgumentName,omitempty"`
+	ArgValue  string   `xml:"ArgumentValue,omitempty"`
 	RequestID string   `xml:"RequestId"`
 }
 
@@ -118,6 +135,10 @@ func writeError(w http.ResponseWriter, r *http.Request, rc *reqCtx, err error) {
 	}
 	if ae.Status == http.StatusPreconditionFailed {
 		body.Condition = rc.failedCond
+	}
+	var arg *argumentError
+	if errors.As(err, &arg) {
+		body.ArgName, body.ArgValue = arg.name, arg.value
 	}
 	out, mErr := xml.Marshal(body)
 	if mErr != nil {

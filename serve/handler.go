@@ -36,6 +36,7 @@ type reqCtx struct {
 	key        string
 	outcome    string
 	size       int64 // object size for Content-Range on 416; -1 unknown
+	part       int   // the partNumber asked for, 0 for none
 	failedCond string
 	err        error
 }
@@ -147,6 +148,11 @@ func (s *Server) handle(w *respWriter, r *http.Request, rc *reqCtx) {
 		writeError(w, r, rc, err)
 		return
 	}
+	if rc.part, err = partNumber(r); err != nil {
+		rc.outcome = outcomeRefused
+		writeError(w, r, rc, err)
+		return
+	}
 	// A file target's hit is read straight from disk (store owns fileblob's
 	// format); other targets, and keys the fast path leaves, take the bucket.
 	f, meta, err := s.opts.Target.OpenFile(key)
@@ -155,7 +161,12 @@ func (s *Server) handle(w *respWriter, r *http.Request, rc *reqCtx) {
 		defer f.Close()
 		rc.outcome = outcomeHit
 		w.Header().Set("X-Ferry-Mirror", outcomeHit)
-		if off, n, ok := s.plan(w, r, rc, meta); ok && n > 0 {
+		p, err := onePart(rc.part, meta)
+		if err != nil {
+			writeError(w, r, rc, err)
+			return
+		}
+		if off, n, ok := s.plan(w, r, rc, meta, p); ok && n > 0 {
 			s.sendFromFile(w, r, rc, f, off, n)
 		}
 		return
@@ -257,10 +268,11 @@ func setContent(h http.Header, o *store.Meta) {
 	store.MetadataHeader(h, o.Metadata)
 }
 
-// plan evaluates conditions and Range for an object and writes the status
-// line and headers. It returns the byte range to send, or ok=false when the
-// answer (304, 412, 416) is complete.
-func (s *Server) plan(w *respWriter, r *http.Request, rc *reqCtx, o store.Meta) (off, n int64, ok bool) {
+// plan evaluates conditions and Range (or, for a partNumber request, the
+// part p the target or onePart selected) for an object and writes the
+// status line and headers. It returns the byte range to send, or ok=false
+// when the answer (304, 412, 416) is complete.
+func (s *Server) plan(w *respWriter, r *http.Request, rc *reqCtx, o store.Meta, p *part) (off, n int64, ok bool) {
 	rc.size = o.Size
 	h := w.Header()
 	v := validators{etag: o.ETag, modTime: o.LastModified}
@@ -275,7 +287,15 @@ func (s *Server) plan(w *respWriter, r *http.Request, rc *reqCtx, o store.Meta) 
 		w.WriteHeader(http.StatusNotModified)
 		return 0, 0, false
 	}
-	res, off, n := checkRange(r.Header, o.Size, v)
+	var res rangeResult
+	if p != nil {
+		res, off, n = p.resolve(o.Size)
+		if p.count > 0 {
+			h.Set("X-Amz-Mp-Parts-Count", itoa(p.count))
+		}
+	} else {
+		res, off, n = checkRange(r.Header, o.Size, v)
+	}
 	if res == rangeUnsatisfiable {
 		writeError(w, r, rc, errRange)
 		return 0, 0, false
@@ -316,7 +336,13 @@ func (s *Server) serveMiss(w *respWriter, r *http.Request, rc *reqCtx, st *Setti
 		}
 		rc.outcome = outcomeOrigin
 		w.Header().Set("X-Ferry-Mirror", outcomeOrigin)
-		s.plan(w, r, rc, fillMeta(*meta))
+		m := fillMeta(*meta)
+		p, err := onePart(rc.part, m)
+		if err != nil {
+			writeError(w, r, rc, err)
+			return
+		}
+		s.plan(w, r, rc, m, p)
 		return
 	}
 	stream, err := s.opts.Mirror.Get(r.Context(), req)
@@ -332,7 +358,13 @@ func (s *Server) serveMiss(w *respWriter, r *http.Request, rc *reqCtx, st *Setti
 		rc.outcome = outcomeCoalesced
 	}
 	w.Header().Set("X-Ferry-Mirror", rc.outcome)
-	off, n, ok := s.plan(w, r, rc, fillMeta(stream.Meta()))
+	m := fillMeta(stream.Meta())
+	p, err := onePart(rc.part, m)
+	if err != nil {
+		writeError(w, r, rc, err) // the fill goes on and stores
+		return
+	}
+	off, n, ok := s.plan(w, r, rc, m, p)
 	if !ok || n == 0 {
 		return
 	}

@@ -16,13 +16,17 @@ import (
 
 // serveTarget answers rc.key from the target; st is passed to the miss path.
 func (s *Server) serveTarget(w *respWriter, r *http.Request, rc *reqCtx, st *Settings) {
+	if rc.part > 0 {
+		s.servePart(w, r, rc, st)
+		return
+	}
 	if r.Method == http.MethodHead {
 		meta, err := s.opts.Target.Head(r.Context(), rc.key)
 		if s.targetMissed(w, r, rc, st, err) {
 			return
 		}
 		s.markHit(w, rc)
-		s.plan(w, r, rc, meta)
+		s.plan(w, r, rc, meta, nil)
 		return
 	}
 	obj, err := s.opts.Target.Get(r.Context(), rc.key, targetRange(r.Header))
@@ -89,7 +93,7 @@ func (s *Server) serveFromHead(w *respWriter, r *http.Request, rc *reqCtx, st *S
 // answered the range as we evaluate it); otherwise, as after a failed
 // If-Range, it reads them with one more request.
 func (s *Server) sendObject(w *respWriter, r *http.Request, rc *reqCtx, obj *store.Object) {
-	off, n, ok := s.plan(w, r, rc, obj.Meta)
+	off, n, ok := s.plan(w, r, rc, obj.Meta, nil)
 	if !ok || n == 0 {
 		discard(obj)
 		return

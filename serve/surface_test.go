@@ -59,7 +59,7 @@ type answer struct {
 
 // compared are the headers an S3 client reads, besides x-amz-meta-*.
 var compared = []string{"Content-Type", "Content-Length", "Content-Range", "ETag", "Last-Modified", "Cache-Control",
-	"Content-Disposition", "Content-Encoding", "Content-Language", "Expires", "Accept-Ranges"}
+	"Content-Disposition", "Content-Encoding", "Content-Language", "Expires", "Accept-Ranges", "X-Amz-Mp-Parts-Count"}
 
 // ask sends one request to base and returns its answer.
 func (s *surface) ask(base, method, pathAndQuery string, hdr ...string) answer {

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"net/http"
+	"strconv"
 	"strings"
 )
 
@@ -18,39 +19,66 @@ func (d *DirectPutter) eligibleKey(key string) bool { return !escapedByDriver(d.
 // Get reads key with one GET; rng is a Range header value ("" for the whole
 // object). See Bucket.Get for the errors.
 func (d *DirectPutter) Get(ctx context.Context, key, rng string) (*Object, error) {
-	resp, err := d.read(ctx, http.MethodGet, key, rng)
-	if err != nil {
-		return nil, err
-	}
-	size, off := resp.ContentLength, int64(0)
-	if resp.StatusCode == http.StatusPartialContent {
-		cr := resp.Header.Get("Content-Range")
-		total, ok1 := rangeSize(cr)
-		start, ok2 := rangeStart(cr)
-		if !ok1 || !ok2 {
-			_ = resp.Body.Close()
-			return nil, &S3Error{Op: "GET", Key: key, Status: resp.StatusCode, Code: "InvalidResponse", Message: "bad Content-Range " + cr}
-		}
-		size, off = total, start
-	}
-	return &Object{Meta: metaFromS3Header(resp.Header, size), Body: resp.Body, Offset: off, Length: resp.ContentLength}, nil
+	return d.object(ctx, http.MethodGet, key, rng, 0)
 }
 
 // Head returns the Meta of key with one HEAD. See Bucket.Get for the errors.
 func (d *DirectPutter) Head(ctx context.Context, key string) (Meta, error) {
-	resp, err := d.read(ctx, http.MethodHead, key, "")
+	o, err := d.object(ctx, http.MethodHead, key, "", 0)
 	if err != nil {
 		return Meta{}, err
 	}
-	_ = resp.Body.Close()
-	return metaFromS3Header(resp.Header, resp.ContentLength), nil
+	return o.Meta, nil
 }
 
-// read sends one signed GET or HEAD and returns a 200 or 206 answer; any
+// object sends one GET or HEAD of key (with a Range rng, or the query
+// partNumber=part when part > 0) and maps the answer: for a 206 the
+// Content-Range gives the whole size and where the body starts. A HEAD's
+// answer has no Body.
+func (d *DirectPutter) object(ctx context.Context, method, key, rng string, part int) (*Object, error) {
+	resp, err := d.read(ctx, method, key, rng, part)
+	if err != nil {
+		return nil, err
+	}
+	size, off := resp.ContentLength, int64(0)
+	// A 206 without Content-Range is MinIO's answer to partNumber=1 of an
+	// empty object: the whole (empty) object, as a 200 would be.
+	if cr := resp.Header.Get("Content-Range"); resp.StatusCode == http.StatusPartialContent && (cr != "" || resp.ContentLength != 0) {
+		total, ok1 := rangeSize(cr)
+		start, ok2 := rangeStart(cr)
+		if !ok1 || !ok2 {
+			_ = resp.Body.Close()
+			return nil, &S3Error{Op: method, Key: key, Status: resp.StatusCode, Code: "InvalidResponse", Message: "bad Content-Range " + cr}
+		}
+		size, off = total, start
+	}
+	o := &Object{Meta: metaFromS3Header(resp.Header, size), Offset: off, Length: resp.ContentLength, Parts: partsCount(resp.Header)}
+	if method == http.MethodGet {
+		o.Body = resp.Body
+	} else {
+		_ = resp.Body.Close()
+	}
+	return o, nil
+}
+
+// partsCount is an answer's x-amz-mp-parts-count, 0 when it has none.
+func partsCount(h http.Header) int {
+	n, err := strconv.Atoi(h.Get("X-Amz-Mp-Parts-Count"))
+	if err != nil || n < 0 {
+		return 0
+	}
+	return n
+}
+
+// read sends one signed GET or HEAD (see object) and returns a 200 or 206 answer; any
 // other answer is an *S3Error (its code from the XML body, or for a HEAD
 // from MinIO's X-Minio-Error-Code header).
-func (d *DirectPutter) read(ctx context.Context, method, key, rng string) (*http.Response, error) {
-	req, err := http.NewRequestWithContext(ctx, method, d.objectURL(d.prefix+key), nil)
+func (d *DirectPutter) read(ctx context.Context, method, key, rng string, part int) (*http.Response, error) {
+	u := d.objectURL(d.prefix + key)
+	if part > 0 {
+		u += "?partNumber=" + strconv.Itoa(part)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, nil)
 	if err != nil {
 		return nil, err
 	}

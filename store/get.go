@@ -16,12 +16,15 @@ import (
 
 // An Object is what one read of a target answered: the object's Meta (its
 // whole size and headers) and, when the bucket sent it with the answer, a
-// body holding bytes [Offset, Offset+Length) of the object.
+// body holding bytes [Offset, Offset+Length) of the object. For a read of
+// a part (GetPart, HeadPart), Offset and Length are the part's bytes even
+// when there is no Body.
 type Object struct {
 	Meta   Meta
 	Body   io.ReadCloser // nil: only the Meta was read (read bytes with NewRangeReader)
 	Offset int64
 	Length int64
+	Parts  int // a part read's x-amz-mp-parts-count: the object's number of parts; 0 when the target sent none (an object stored in one piece)
 }
 
 // Get reads key with one request where the bucket allows it: an S3 bucket
@@ -39,7 +42,7 @@ func (b *Bucket) Get(ctx context.Context, key, rng string) (*Object, error) {
 	case b.direct != nil && b.direct.eligibleKey(key):
 		return b.direct.Get(ctx, key, rng)
 	case b.s3:
-		return b.sdkGet(ctx, key, rng)
+		return b.sdkGet(ctx, key, rng, 0)
 	}
 	a, err := b.Attributes(ctx, key)
 	if err != nil {
@@ -62,14 +65,20 @@ func (b *Bucket) Head(ctx context.Context, key string) (Meta, error) {
 	return MetaFromAttributes(a), nil
 }
 
-// sdkGet is Get through gocloud's s3blob: one GetObject whose Range is rng.
-func (b *Bucket) sdkGet(ctx context.Context, key, rng string) (*Object, error) {
+// sdkGet is Get through gocloud's s3blob: one GetObject whose Range is rng,
+// or whose PartNumber is part when part > 0.
+func (b *Bucket) sdkGet(ctx context.Context, key, rng string, part int) (*Object, error) {
 	opts := &blob.ReaderOptions{}
-	if rng != "" {
+	if rng != "" || part > 0 {
 		opts.BeforeRead = func(as func(any) bool) error {
 			var in *s3.GetObjectInput
 			if as(&in) {
-				in.Range = aws.String(rng)
+				if rng != "" {
+					in.Range = aws.String(rng)
+				}
+				if part > 0 {
+					in.PartNumber = aws.Int32(int32(part))
+				}
 			}
 			return nil
 		}
@@ -83,7 +92,7 @@ func (b *Bucket) sdkGet(ctx context.Context, key, rng string) (*Object, error) {
 		_ = r.Close()
 		return nil, errors.New("store: s3 reader without a GetObjectOutput")
 	}
-	o := &Object{Meta: s3Meta(&out, r.Size()), Body: r, Length: aws.ToInt64(out.ContentLength)}
+	o := &Object{Meta: s3Meta(&out, r.Size()), Body: r, Length: aws.ToInt64(out.ContentLength), Parts: int(aws.ToInt32(out.PartsCount))}
 	if cr := aws.ToString(out.ContentRange); cr != "" {
 		if off, ok := rangeStart(cr); ok {
 			o.Offset = off

@@ -43,18 +43,8 @@ var groups = []string{"GetObject_", "HeadObject_", "ListObjects_", "ListObjectsV
 
 // exclusions are cases MinIO passes that serve does not (yet), with why.
 // The test fails on an exclusion that passes, so the list stays true.
-var exclusions = map[string]string{
-	// partNumber reads a part of a multipart object; serve answers the whole
-	// object and knows nothing of parts (not in issue 15's GET/HEAD surface).
-	"GetObject_mp_part_number_resp_status":    "partNumber: not supported (206 and x-amz-mp-parts-count for a part)",
-	"HeadObject_mp_part_number_resp_status":   "partNumber: not supported (206 and x-amz-mp-parts-count for a part)",
-	"GetObject_mp_part_number_success":        "partNumber: not supported (x-amz-mp-parts-count)",
-	"HeadObject_mp_part_number_success":       "partNumber: not supported (x-amz-mp-parts-count)",
-	"GetObject_non_mp_part_number_1_success":  "partNumber: not supported (partNumber=1 of a single-part object is a 206 with Content-Range)",
-	"HeadObject_non_mp_part_number_1_success": "partNumber: not supported (partNumber=1 of a single-part object is a 206 with Content-Range)",
-	"GetObject_range_and_part_number":         "partNumber: not supported (Range with partNumber is 400 InvalidRequest)",
-	"HeadObject_invalid_part_number":          "partNumber: not supported (an invalid partNumber is 400)",
-}
+// (None since serve answers partNumber.)
+var exclusions = map[string]string{}
 
 // skipped are cases not run at all, with why.
 var skipped = map[string]string{
@@ -89,7 +79,7 @@ func TestVersityGetHead(t *testing.T) {
 		reason, excluded := exclusions[name]
 		switch {
 		case d.err != nil:
-			t.Logf("%s: MinIO fails it, not counted: %v", name, d.err)
+			t.Logf("%s: MinIO fails it, not counted: %v (through serve: %v)", name, d.err, v.err)
 			continue
 		case v.err == nil && excluded:
 			t.Errorf("%s passes through serve now: remove its exclusion (%s)", name, reason)
