@@ -156,6 +156,8 @@ func TestConfigValueErrors(t *testing.T) {
 		{"listen address", "", nil, []string{"serve", "--listen", "nonsense"}, []string{`flag --listen: serve.listen: "nonsense" is not host:port`}},
 		{"yaml syntax error line", "target: file:///x\nserve:\n  listen: [unclosed\n", nil, []string{"config", "show"},
 			[]string{"config file ferry.yaml: line 3: invalid YAML"}},
+		{"yaml key indented wrong", "target: file:///x\nserve:\n  listen: \":1\"\n grace: 1s\n", nil, []string{"config", "show"},
+			[]string{"config file ferry.yaml: line 4: invalid YAML: did not find expected key (in the mapping or list that starts on line 1)"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
