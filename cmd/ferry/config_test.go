@@ -209,6 +209,7 @@ func TestMistypedCommandSuggests(t *testing.T) {
 		"scna":       `unknown command "scna" for "ferry" (did you mean "scan"?)`,
 		"rules lst":  `unknown command "lst" for "ferry rules" (did you mean "list"?)`,
 		"config sho": `unknown command "sho" for "ferry config" (did you mean "show"?)`,
+		"rules lsit": `unknown command "lsit" for "ferry rules" (did you mean "list"?)`,
 	} {
 		code, _, errOut := ferryIn(t, dir, strings.Fields(args)...)
 		if code != exitUsage || !strings.Contains(errOut, want) {
