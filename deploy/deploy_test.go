@@ -375,6 +375,65 @@ func keeps(t *testing.T, rules any, meta map[string]string) bool {
 	return true
 }
 
+// TestRulesFileWritable: the config file is a read-only ConfigMap in the
+// serve and finalize pods, so ferry.yaml names a rules_file (finalize
+// --remove-rules writes it, serve reloads from it) that lies on the same
+// persistent volume, mounted read-write, in both.
+func TestRulesFileWritable(t *testing.T) {
+	rulesFile := str(decodeOne(t, "kubernetes/ferry.yaml"), "rules_file")
+	if !filepath.IsAbs(rulesFile) {
+		t.Fatalf("ferry.yaml: rules_file %q, want an absolute path on the state volume", rulesFile)
+	}
+	claims := map[string]string{}
+	for file, kind := range map[string]string{"kubernetes/serve.yaml": "Deployment", "kubernetes/finalize-job.yaml": "Job"} {
+		var pod any
+		for _, d := range decodeAll(t, file) {
+			if str(d, "kind") == kind {
+				pod = at(d, "spec", "template", "spec")
+			}
+		}
+		c := at(pod, "containers", 0)
+		config := ""
+		args, _ := at(c, "args").([]any)
+		for _, a := range args {
+			if s, _ := a.(string); strings.HasPrefix(s, "--config=") {
+				config = strings.TrimPrefix(s, "--config=")
+			}
+		}
+		cm, cv := mountOf(pod, c, config)
+		if config == "" || at(cm, "readOnly") != true || at(cv, "configMap") == nil {
+			t.Errorf("%s: --config %q is not on a read-only ConfigMap mount (%v, %v)", file, config, cm, cv)
+		}
+		rm, rv := mountOf(pod, c, rulesFile)
+		if rm == nil || at(rm, "readOnly") == true {
+			t.Errorf("%s: rules_file %s is not on a read-write mount (%v)", file, rulesFile, rm)
+		}
+		claims[file] = str(rv, "persistentVolumeClaim", "claimName")
+	}
+	if claims["kubernetes/serve.yaml"] == "" || claims["kubernetes/serve.yaml"] != claims["kubernetes/finalize-job.yaml"] {
+		t.Errorf("rules_file %s is not on one persistent volume claim shared by serve and finalize: %v", rulesFile, claims)
+	}
+}
+
+// mountOf returns the volume mount of container c whose path holds file (the
+// deepest) and the pod's volume it mounts.
+func mountOf(pod, c any, file string) (mount, volume any) {
+	mounts, _ := at(c, "volumeMounts").([]any)
+	for _, m := range mounts {
+		p := str(m, "mountPath")
+		if file != "" && strings.HasPrefix(file, strings.TrimSuffix(p, "/")+"/") && (mount == nil || len(p) > len(str(mount, "mountPath"))) {
+			mount = m
+		}
+	}
+	vols, _ := at(pod, "volumes").([]any)
+	for _, v := range vols {
+		if mount != nil && str(v, "name") == str(mount, "name") {
+			volume = v
+		}
+	}
+	return mount, volume
+}
+
 // TestImageStateDirWritable: the Dockerfile gives the state directory to
 // the user the image runs as (distroless has no shell, and WORKDIR alone
 // would create it owned by root).

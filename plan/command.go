@@ -132,9 +132,11 @@ func (so *ScanOptions) Check() error {
 	return nil
 }
 
-// ScanResult is what Scan did: a *WorkResult or a PartResult.
+// ScanResult is what Scan did: a *WorkResult or a PartResult. WriteSummary
+// writes it for people, with the target as given (for a URL without
+// secrets).
 type ScanResult interface {
-	WriteText(io.Writer)
+	WriteSummary(w io.Writer, target string)
 	Err() error // nil, or a *scan.IncompleteError
 }
 

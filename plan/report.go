@@ -66,8 +66,9 @@ func (c *Created) WriteText(w io.Writer) {
 	}
 }
 
-// WriteText writes what the worker did, partition by partition.
-func (r *WorkResult) WriteText(w io.Writer) {
+// WriteSummary writes what the worker did, partition by partition, and the
+// target (as given, for a URL without secrets).
+func (r *WorkResult) WriteSummary(w io.Writer, target string) {
 	fmt.Fprintf(w, "worker %s:\n", r.Worker)
 	if len(r.GaveUp) > 0 {
 		fmt.Fprintf(w, "  gave up partitions %v after the maximum attempts\n", r.GaveUp)
@@ -75,6 +76,14 @@ func (r *WorkResult) WriteText(w io.Writer) {
 	for _, p := range r.Parts {
 		p.WriteText(w)
 	}
+	fmt.Fprintf(w, "target: %s\n", target)
+}
+
+// WriteSummary writes what the attempt at the partition did and the target
+// (as for WorkResult).
+func (p PartResult) WriteSummary(w io.Writer, target string) {
+	p.WriteText(w)
+	fmt.Fprintf(w, "target: %s\n", target)
 }
 
 // WriteText writes what the attempt at the partition did.

@@ -224,11 +224,14 @@ func readDoc(r io.Reader) (*yaml.Node, error) {
 
 // YAMLError returns the *Error, with its line, of data that the YAML
 // library refuses (nil if it does not). The library counts the lines of its
-// parser errors (an unclosed "[", a missing key) from 0, and then reports the
-// start of the broken construct, or the problem when the construct starts on
-// the first line; scanner errors are counted from 1. For a parser error data
-// is parsed again after an added blank line, which makes the line the
-// construct's, counted from 1.
+// scanner errors from 1, but reports a parser error (an unclosed "[", a
+// missing key, a key indented wrong) at the start of the broken construct,
+// counted from 0, or, when that construct starts on the first line, at the
+// problem counted from 0. For a parser error the line given is the problem's
+// (the first line at which the file read up to there fails with the same
+// message), and the message names the line where the construct starts when
+// that is an earlier one: a mis-indented key deep in a mapping that starts
+// on line 1 is reported on its own line.
 func YAMLError(data []byte) *Error {
 	var doc yaml.Node
 	err := yaml.Unmarshal(data, &doc)
@@ -236,13 +239,35 @@ func YAMLError(data []byte) *Error {
 		return nil
 	}
 	msg, line := splitYAMLError(err)
-	if slices.Contains(parserErrors, msg) {
-		if err := yaml.Unmarshal(append([]byte("\n"), data...), &doc); err != nil {
-			msg, line = splitYAMLError(err)
+	if !slices.Contains(parserErrors, msg) {
+		return &Error{Line: line, Msg: "invalid YAML: " + msg}
+	}
+	// Parsed after an added blank line, the construct's start is never on
+	// the first line, so the library names it, counted from 1.
+	start := line
+	if err := yaml.Unmarshal(append([]byte("\n"), data...), &doc); err != nil {
+		_, start = splitYAMLError(err)
+	}
+	problem := start
+	if lines := bytes.SplitAfter(data, []byte("\n")); len(lines) <= maxYAMLErrorLines {
+		for k := 1; k <= len(lines); k++ {
+			if err := yaml.Unmarshal(bytes.Join(lines[:k], nil), &doc); err != nil {
+				if m, _ := splitYAMLError(err); m == msg {
+					problem = k
+					break
+				}
+			}
 		}
 	}
-	return &Error{Line: line, Msg: "invalid YAML: " + msg}
+	if problem > start {
+		return &Error{Line: problem, Msg: "invalid YAML: " + msg + " (in the mapping or list that starts on line " + itoa(start) + ")"}
+	}
+	return &Error{Line: start, Msg: "invalid YAML: " + msg}
 }
+
+// maxYAMLErrorLines bounds the files whose parser errors YAMLError locates
+// by reading them again line by line (a quadratic cost).
+const maxYAMLErrorLines = 5000
 
 // splitYAMLError splits "yaml: line N: msg".
 func splitYAMLError(err error) (msg string, line int) {

@@ -131,6 +131,7 @@ func TestParseErrors(t *testing.T) {
 		{"dot prefix", "- origin: http://h/a/../b/\n", 1, 1, "origin", "segments"},
 		{"bucket headers", "- origin: s3://b\n  headers:\n    pass: [a]\n", 1, 2, "headers", "bucket origin"},
 		{"s3 no bucket", "- origin: s3:///x\n", 1, 1, "origin", "no bucket"},
+		{"s3 endpoint scheme", "- origin: s3://b?endpoint=htp://10.0.0.6:9000\n", 1, 1, "origin", "endpoint=htp://10.0.0.6:9000 is not an http(s) address"},
 		{"syntax", "- origin: [\n", 0, 0, "", "invalid YAML"},
 		{"control char", "- origin: http://h/\n  key_prefix: \"a\\tb\"\n", 1, 2, "key_prefix", "control character"},
 	}

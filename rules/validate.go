@@ -338,6 +338,9 @@ func parseOrigin(s string) (*origin, error) {
 			if u.Host == "" {
 				return nil, fmt.Errorf("%q names no bucket", s)
 			}
+			if ep := u.Query().Get("endpoint"); scheme == "s3" && !httpEndpoint(ep) {
+				return nil, fmt.Errorf("%q: endpoint=%s is not an http(s) address such as https://s3.example.com or s3.example.com", s, ep)
+			}
 		case "file":
 			if u.Host+u.Path == "" {
 				return nil, fmt.Errorf("%q names no directory", s)
@@ -565,4 +568,17 @@ func (r *Rule) warnings() []string {
 		w = append(w, "store: false on a rule that matches every key: no missing key is ever stored, so the target never becomes complete")
 	}
 	return w
+}
+
+// httpEndpoint reports whether ep is an endpoint= that store opens: none
+// (AWS), an http(s) URL with a host, or a host (https:// is meant).
+func httpEndpoint(ep string) bool {
+	if ep == "" {
+		return true
+	}
+	if !strings.Contains(ep, "://") {
+		ep = "https://" + ep
+	}
+	u, err := url.Parse(ep)
+	return err == nil && u.Host != "" && (u.Scheme == "http" || u.Scheme == "https")
 }

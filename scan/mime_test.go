@@ -108,6 +108,24 @@ func TestDirectoryOriginWithSidecarsKeepsTypes(t *testing.T) {
 	checkTypes(t, dst, func(string) string { return "text/x-recorded" })
 }
 
+// A bucket origin keeps the type it recorded, even the default one or one
+// the extension contradicts: only plain files of a directory are typed by
+// name.
+func TestBucketOriginKeepsTypes(t *testing.T) {
+	src := open(t, miniotest.Get(t).BucketURL(t))
+	recorded := map[string]string{"page.html": store.DefaultContentType, "style.css": "text/plain", "LICENSE": "text/x-license"}
+	for k, ct := range recorded {
+		if err := src.WriteAll(context.Background(), k, []byte("x"), &blob.WriterOptions{ContentType: ct}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dst := open(t, fileURL(t))
+	if res := runScan(t, Options{Origin: src, Target: dst}); res.Copied != int64(len(recorded)) {
+		t.Fatalf("copied %d: %+v", res.Copied, res.Failures)
+	}
+	checkTypes(t, dst, func(k string) string { return recorded[k] })
+}
+
 func checkTypes(t *testing.T, b *store.Bucket, want func(key string) string) {
 	t.Helper()
 	for _, k := range keysOf(t, b) {

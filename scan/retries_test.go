@@ -1,6 +1,10 @@
 package scan
 
 import (
+	"bytes"
+	"encoding/json"
+	"log/slog"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -66,5 +70,37 @@ func TestRetriesAreOneLayer(t *testing.T) {
 				t.Fatalf("retries counted %d, want 2", res.Retries)
 			}
 		})
+	}
+}
+
+// Each retry of a key is logged at debug level, its final failure once, at
+// warn level: an operator at the default level hears of a failed key once.
+func TestRetriesLogDebugFailureOnceWarn(t *testing.T) {
+	t.Setenv("AWS_ACCESS_KEY_ID", "k")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "s")
+	endpoint, puts := slowDownS3(t)
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "a.txt"), []byte("hello"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	log := slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	src, dst := open(t, "file://"+dir), open(t, "s3://bkt?endpoint="+endpoint)
+	res := runScan(t, Options{Origin: src, Target: dst, Retries: 2, Logger: log})
+	if res.Failed != 1 || puts("a.txt") != 3 {
+		t.Fatalf("failed %d, %d PUTs; want 1 and 3", res.Failed, puts("a.txt"))
+	}
+	count := map[string]int{}
+	for _, line := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
+		var rec struct{ Level, Msg, Key string }
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("log line %q: %v", line, err)
+		}
+		if rec.Key == "a.txt" || rec.Level == "WARN" || rec.Level == "ERROR" {
+			count[rec.Level+" "+rec.Msg]++
+		}
+	}
+	if want := map[string]int{"DEBUG retrying": 2, "WARN copy failed": 1}; !maps.Equal(count, want) {
+		t.Fatalf("log lines %v, want %v\n%s", count, want, buf.String())
 	}
 }

@@ -51,7 +51,7 @@ type DirectPutter struct {
 func newDirect(cfg aws.Config, endpoint, bucket, prefix string, pathStyle bool) (*DirectPutter, error) {
 	base, err := url.Parse(endpoint)
 	if err != nil || base.Host == "" || (base.Scheme != "http" && base.Scheme != "https") {
-		return nil, fmt.Errorf("endpoint %q is not an http(s) URL", endpoint)
+		return nil, fmt.Errorf("endpoint %q is not an http(s) URL", Redact(endpoint))
 	}
 	if prefix != "" && !strings.HasSuffix(prefix, "/") {
 		prefix += "/"

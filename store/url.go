@@ -25,7 +25,9 @@ func checkURL(s string, origin bool) error {
 		return fmt.Errorf("is not a URL: %v", errors.Unwrap(err))
 	}
 	switch u.Scheme {
-	case "file", "s3", "gs", "azblob", "mem": // as open takes them
+	case "s3":
+		return checkEndpoint(u.Query().Get("endpoint"))
+	case "file", "gs", "azblob", "mem": // as open takes them
 		return nil
 	case "http", "https":
 		if origin {
@@ -35,4 +37,24 @@ func checkURL(s string, origin bool) error {
 		return errors.New("is a web address, but a target is a bucket: write s3://BUCKET?endpoint=" + s)
 	}
 	return fmt.Errorf("has an unsupported scheme %q: use a directory, file://, s3://, gs:// or azblob://", u.Scheme)
+}
+
+// checkEndpoint checks an s3:// URL's endpoint= as Open takes it ("": AWS;
+// without a scheme, https:// is meant).
+func checkEndpoint(ep string) error {
+	if ep == "" {
+		return nil
+	}
+	full := ep
+	if !strings.Contains(ep, "://") {
+		full = "https://" + ep
+	}
+	e, err := url.Parse(full)
+	if err != nil || e.Host == "" || e.Scheme != "http" && e.Scheme != "https" {
+		if err == nil && e.User != nil {
+			ep = Redact(ep)
+		}
+		return fmt.Errorf("has endpoint=%s, which is not an http(s) address such as https://s3.example.com or s3.example.com", ep)
+	}
+	return nil
 }

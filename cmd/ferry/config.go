@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -79,6 +80,9 @@ func loadConfig(cmd *cobra.Command, explicit string) (*Config, *viper.Viper, err
 		return nil, nil, err
 	}
 	v, err := cliconf.Load(cmd, file, cliKeys(c.keys()), "rules")
+	if ce := (*cliconf.Error)(nil); errors.As(err, &ce) && (ce.Key == "target" || ce.Key == "origin") {
+		ce.Value = store.Redact(ce.Value) // as config show prints them
+	}
 	if err != nil {
 		return nil, nil, err
 	}

@@ -153,9 +153,13 @@ func TestConfigValueErrors(t *testing.T) {
 		{"negative max-rps", "", nil, []string{"scan", "--origin", ".", "--max-rps", "-5"}, []string{`flag --max-rps: scan.max_rps: "-5" must be at least 0`}},
 		{"mistyped origin scheme", "", nil, []string{"scan", "--origin", "htp://x/"}, []string{`flag --origin: origin: "htp://x/" has an unsupported scheme "htp"`}},
 		{"web server origin", "", nil, []string{"scan", "--origin", "http://x/"}, []string{"cannot be listed", "--keys"}},
+		{"mistyped endpoint scheme", "", nil, []string{"scan", "--origin", "s3://old?endpoint=htp://10.0.0.6:9000"},
+			[]string{`flag --origin: origin: "s3://old?endpoint=htp://10.0.0.6:9000" has endpoint=htp://10.0.0.6:9000, which is not an http(s) address`}},
 		{"listen address", "", nil, []string{"serve", "--listen", "nonsense"}, []string{`flag --listen: serve.listen: "nonsense" is not host:port`}},
 		{"yaml syntax error line", "target: file:///x\nserve:\n  listen: [unclosed\n", nil, []string{"config", "show"},
 			[]string{"config file ferry.yaml: line 3: invalid YAML"}},
+		{"yaml key indented wrong", "target: file:///x\nserve:\n  listen: \":1\"\n grace: 1s\n", nil, []string{"config", "show"},
+			[]string{"config file ferry.yaml: line 4: invalid YAML: did not find expected key (in the mapping or list that starts on line 1)"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -205,6 +209,7 @@ func TestMistypedCommandSuggests(t *testing.T) {
 		"scna":       `unknown command "scna" for "ferry" (did you mean "scan"?)`,
 		"rules lst":  `unknown command "lst" for "ferry rules" (did you mean "list"?)`,
 		"config sho": `unknown command "sho" for "ferry config" (did you mean "show"?)`,
+		"rules lsit": `unknown command "lsit" for "ferry rules" (did you mean "list"?)`,
 	} {
 		code, _, errOut := ferryIn(t, dir, strings.Fields(args)...)
 		if code != exitUsage || !strings.Contains(errOut, want) {
@@ -230,6 +235,22 @@ func TestConfigShowRedacts(t *testing.T) {
 	for _, leak := range []string{"hunter2", "AKIAXYZ", "oldpass"} {
 		if strings.Contains(out, leak) {
 			t.Errorf("config show leaks %q:\n%s", leak, out)
+		}
+	}
+}
+
+// TestConfigErrorsRedact: a configuration error names the value of a target
+// or origin without its credentials, as config show prints it.
+func TestConfigErrorsRedact(t *testing.T) {
+	dir := isolate(t)
+	for _, args := range [][]string{
+		{"config", "show", "--target", "s4://new?access_key_id=AKIAXYZ&secret_access_key=hunter2"},
+		{"scan", "--origin", "s3://old?endpoint=htp://admin:hunter2@10.0.0.6"},
+		{"scan", "--origin", "htp://admin:hunter2@old.example.com/"},
+	} {
+		code, _, errOut := ferryIn(t, dir, args...)
+		if code != exitUsage || !strings.Contains(errOut, "REDACTED") || strings.Contains(errOut, "hunter2") || strings.Contains(errOut, "AKIAXYZ") {
+			t.Errorf("ferry %v: exit %d, %q; want 2 and the value without its credentials", args, code, errOut)
 		}
 	}
 }
