@@ -132,11 +132,10 @@ func (so *ScanOptions) Check() error {
 	return nil
 }
 
-// ScanResult is what Scan did: a *WorkResult or a PartResult. WriteSummary
-// writes it for people, with the target as given (for a URL without
-// secrets).
+// ScanResult is what Scan did: a *WorkResult or a PartResult, naming the
+// target (redacted). WriteSummary writes it for people.
 type ScanResult interface {
-	WriteSummary(w io.Writer, target string)
+	WriteSummary(w io.Writer)
 	Err() error // nil, or a *scan.IncompleteError
 }
 
@@ -175,12 +174,14 @@ func Scan(ctx context.Context, so ScanOptions) (ScanResult, error) {
 		if res == nil {
 			return nil, err
 		}
+		res.Target = store.Redact(so.Work.Scan.TargetURL)
 		return res, err
 	}
 	res, err := RunPartition(ctx, st, so.Partition, so.Work)
 	if err != nil && res.Attempt == 0 {
 		return nil, err // nothing was attempted
 	}
+	res.Target = store.Redact(so.Work.Scan.TargetURL)
 	return res, err
 }
 

@@ -11,6 +11,7 @@ import (
 // WorkResult is what Work did.
 type WorkResult struct {
 	Worker string       `json:"worker"`
+	Target string       `json:"target,omitempty"` // the target URL, redacted
 	Parts  []PartResult `json:"partitions"`
 	// GaveUp are partitions left failed after MaxAttempts attempts.
 	GaveUp []int `json:"gave_up,omitempty"`

@@ -67,8 +67,8 @@ func (c *Created) WriteText(w io.Writer) {
 }
 
 // WriteSummary writes what the worker did, partition by partition, and the
-// target (as given, for a URL without secrets).
-func (r *WorkResult) WriteSummary(w io.Writer, target string) {
+// target (redacted).
+func (r *WorkResult) WriteSummary(w io.Writer) {
 	fmt.Fprintf(w, "worker %s:\n", r.Worker)
 	if len(r.GaveUp) > 0 {
 		fmt.Fprintf(w, "  gave up partitions %v after the maximum attempts\n", r.GaveUp)
@@ -76,14 +76,14 @@ func (r *WorkResult) WriteSummary(w io.Writer, target string) {
 	for _, p := range r.Parts {
 		p.WriteText(w)
 	}
-	fmt.Fprintf(w, "target: %s\n", target)
+	fmt.Fprintf(w, "target: %s\n", r.Target)
 }
 
 // WriteSummary writes what the attempt at the partition did and the target
 // (as for WorkResult).
-func (p PartResult) WriteSummary(w io.Writer, target string) {
+func (p PartResult) WriteSummary(w io.Writer) {
 	p.WriteText(w)
-	fmt.Fprintf(w, "target: %s\n", target)
+	fmt.Fprintf(w, "target: %s\n", p.Target)
 }
 
 // WriteText writes what the attempt at the partition did.

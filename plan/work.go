@@ -69,9 +69,10 @@ func (o *WorkOptions) setDefaults() {
 
 // PartResult is what one worker did with one partition.
 type PartResult struct {
-	Partition   int  `json:"partition"`
-	Attempt     int  `json:"attempt,omitempty"`
-	AlreadyDone bool `json:"already_done,omitempty"` // a marker existed: nothing was run
+	Partition   int    `json:"partition"`
+	Target      string `json:"target,omitempty"` // the target URL, redacted (a single partition's summary)
+	Attempt     int    `json:"attempt,omitempty"`
+	AlreadyDone bool   `json:"already_done,omitempty"` // a marker existed: nothing was run
 	// Counted says this attempt's marker was the first: its counts are the
 	// partition's. false when another attempt finished the partition first.
 	Counted bool         `json:"counted"`

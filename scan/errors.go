@@ -42,6 +42,15 @@ type sideError struct {
 func (e *sideError) Error() string { return string(e.side) + ": " + e.err.Error() }
 func (e *sideError) Unwrap() error { return e.err }
 
+// keyErrorText is a per-key failure's error for the manifest and summary,
+// whose reason already names the side of a sideError.
+func keyErrorText(err error) string {
+	if se, ok := err.(*sideError); ok {
+		return se.err.Error()
+	}
+	return err.Error()
+}
+
 // Reasons of per-key failures that are scan's own; a failed copy has the
 // mirror's reason (mirror.ReasonLength, mirror.ReasonStore, ...).
 const (

@@ -5,6 +5,7 @@ import "context"
 // Report is finalize's readiness report.
 type Report struct {
 	Complete          bool       `json:"complete"`
+	Target            string     `json:"target,omitempty"` // the target URL, redacted
 	OriginKeys        int64      `json:"origin_keys"`
 	Present           int64      `json:"present"`
 	CopiedNow         int64      `json:"copied_now"`
@@ -85,6 +86,7 @@ func Finalize(ctx context.Context, o Options) (*Report, error) {
 func newReport(res *Result, final Stats, retried int, missing, sizes []string) *Report {
 	return &Report{
 		Complete:          final.Complete(),
+		Target:            res.Target,
 		OriginKeys:        final.Listed,
 		Present:           final.Skipped,
 		CopiedNow:         res.Copied,

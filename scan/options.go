@@ -186,7 +186,8 @@ type KeyError struct {
 
 // Result is the outcome of a run.
 type Result struct {
-	Mode     string        `json:"mode"` // list, keys
+	Mode     string        `json:"mode"`             // list, keys
+	Target   string        `json:"target,omitempty"` // the target URL, redacted
 	DryRun   bool          `json:"dry_run,omitempty"`
 	Stats                  // counters
 	Duration time.Duration `json:"-"`

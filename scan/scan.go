@@ -96,7 +96,11 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	return r.execute(ctx)
+	res, err := r.execute(ctx)
+	if res != nil {
+		res.Target = store.Redact(o.TargetURL)
+	}
+	return res, err
 }
 
 // open opens what o names by URL (target, origin) and the mirror that

@@ -6,10 +6,9 @@ import (
 )
 
 // WriteSummary writes the summary of a run for people: counts, bytes, rate,
-// the target (as given, for a URL without secrets), the failures and size
-// mismatches sampled, and the failure manifest with retry, the command that
-// retries it.
-func (r *Result) WriteSummary(w io.Writer, target, retry string) {
+// the target (redacted), the failures and size mismatches sampled, and the
+// failure manifest with retry, the command that retries it.
+func (r *Result) WriteSummary(w io.Writer, retry string) {
 	verb := "copied"
 	if r.DryRun {
 		verb = "would copy"
@@ -31,7 +30,7 @@ func (r *Result) WriteSummary(w io.Writer, target, retry string) {
 		fmt.Fprintf(w, ", %d size mismatches", r.SizeMismatch)
 	}
 	fmt.Fprintf(w, " in %.1fs (%.1f MiB/s, %.0f objects/s)\n", r.Seconds, rate, float64(r.Processed())/max(r.Seconds, 1e-9))
-	fmt.Fprintf(w, "target: %s\n", target)
+	fmt.Fprintf(w, "target: %s\n", r.Target)
 	if r.Resumed > 0 {
 		fmt.Fprintf(w, "resumed after %d keys done by an interrupted run\n", r.Resumed)
 	}
@@ -47,15 +46,15 @@ func (r *Result) WriteSummary(w io.Writer, target, retry string) {
 }
 
 // WriteSummary writes the readiness report for people: whether the target
-// (as given, for a URL without secrets) is complete, every count with
-// samples of the keys, and the duration.
-func (r *Report) WriteSummary(w io.Writer, target string) {
+// (redacted) is complete, every count with samples of the keys, and the
+// duration.
+func (r *Report) WriteSummary(w io.Writer) {
 	state := "COMPLETE"
 	if !r.Complete {
 		state = "NOT COMPLETE"
 	}
 	fmt.Fprintf(w, "finalize: target %s\n", state)
-	fmt.Fprintf(w, "  target              %s\n", target)
+	fmt.Fprintf(w, "  target              %s\n", r.Target)
 	fmt.Fprintf(w, "  origin keys         %d\n", r.OriginKeys)
 	fmt.Fprintf(w, "  present             %d\n", r.Present)
 	fmt.Fprintf(w, "  copied now          %d%s\n", r.CopiedNow, sample(r.CopiedSample))

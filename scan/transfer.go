@@ -130,7 +130,7 @@ func (r *run) keyFailed(it item, err error) error {
 		}
 		return &FatalError{Op: fmt.Sprintf("key %q", it.key), Err: err}
 	}
-	ke := KeyError{Key: it.key, Reason: string(reason(err)), Error: err.Error()}
+	ke := KeyError{Key: it.key, Reason: string(reason(err)), Error: keyErrorText(err)}
 	if it.size > 0 {
 		ke.Size = it.size
 	}

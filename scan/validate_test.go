@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -92,7 +93,7 @@ func TestVerdict(t *testing.T) {
 	sum := res.Summary(Rates{ObjectsPerSec: 2}, Prices{})
 	b, _ := json.Marshal(sum)
 	var buf bytes.Buffer
-	sum.WriteSummary(&buf, "t", "")
+	sum.WriteSummary(&buf, "")
 	if !bytes.Contains(b, []byte(`"estimate":`)) || !bytes.Contains(b, []byte(`"missing":4`)) || !strings.Contains(buf.String(), "estimate: 4 objects") {
 		t.Errorf("a dry run's summary lacks the estimate: %s\n%s", b, buf.String())
 	}
@@ -103,5 +104,19 @@ func TestVerdict(t *testing.T) {
 		if got := ShellQuote(s); got != want {
 			t.Errorf("ShellQuote(%q) = %s, want %s", s, got, want)
 		}
+	}
+}
+
+// TestKeyErrorNamesSideOnce: a failed existence check's manifest entry has
+// the side as its reason, and its error does not say it again.
+func TestKeyErrorNamesSideOnce(t *testing.T) {
+	err := &sideError{reasonTarget, errors.New(`blob (key "k"): connection refused`)}
+	if r, e := reason(err), keyErrorText(err); r != "target" || e != `blob (key "k"): connection refused` {
+		t.Errorf("reason %q, error %q", r, e)
+	}
+	// Wrapped deeper, the side stays in the text.
+	wrapped := fmt.Errorf("copy %q: %w", "k", err)
+	if e := keyErrorText(wrapped); e != wrapped.Error() {
+		t.Errorf("wrapped: %q", e)
 	}
 }

@@ -52,7 +52,7 @@ func (r *Report) Err(kept bool) error {
 // Summary is what a run reports: its summary for people, and itself as
 // JSON.
 type Summary interface {
-	WriteSummary(w io.Writer, target, retry string)
+	WriteSummary(w io.Writer, retry string)
 }
 
 // Estimated is a dry run's result with the estimate of the copy it found
@@ -63,8 +63,8 @@ type Estimated struct {
 }
 
 // WriteSummary writes the result's summary, then the estimate.
-func (e *Estimated) WriteSummary(w io.Writer, target, retry string) {
-	e.Result.WriteSummary(w, target, retry)
+func (e *Estimated) WriteSummary(w io.Writer, retry string) {
+	e.Result.WriteSummary(w, retry)
 	e.Estimate.WriteText(w)
 }
 

@@ -8,7 +8,6 @@ import (
 	"github.com/ferry-migrate/ferry/plan"
 	"github.com/ferry-migrate/ferry/rules"
 	"github.com/ferry-migrate/ferry/scan"
-	"github.com/ferry-migrate/ferry/store"
 	"github.com/spf13/cobra"
 )
 
@@ -75,7 +74,7 @@ func runFinalize(ctx context.Context, a *app, sf *scanFlags, removeRules bool, p
 	if err != nil {
 		return err
 	}
-	if err := writeSummary(a, sf, rep, func(w io.Writer) { rep.WriteSummary(w, store.Redact(a.cfg.Target)) }); err != nil {
+	if err := writeSummary(a, sf, rep, func(w io.Writer) { rep.WriteSummary(w) }); err != nil {
 		return err
 	}
 	if err := rep.Err(removeRules); err != nil || !removeRules {

@@ -10,7 +10,6 @@ import (
 	"github.com/ferry-migrate/ferry/plan"
 	"github.com/ferry-migrate/ferry/rules"
 	"github.com/ferry-migrate/ferry/scan"
-	"github.com/ferry-migrate/ferry/store"
 	"github.com/spf13/cobra"
 )
 
@@ -202,6 +201,6 @@ func runPlanScan(ctx context.Context, a *app, sf *scanFlags) error {
 	if res == nil {
 		return err
 	}
-	werr := printOut(a, sf.jsonOut, res, func(w io.Writer) { res.WriteSummary(w, store.Redact(a.cfg.Target)) })
+	werr := printOut(a, sf.jsonOut, res, func(w io.Writer) { res.WriteSummary(w) })
 	return cmp.Or(err, werr, res.Err())
 }

@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -187,6 +188,14 @@ func TestPlanWorkersSurviveAKill(t *testing.T) {
 		}
 		if strings.Contains(outs[i].String(), `"attempt"`) {
 			t.Fatalf("rerun worker %d attempted a partition:\n%s", i, outs[i].String())
+		}
+		// The JSON summary names the target (its log lines share the output).
+		var got string
+		if m := regexp.MustCompile(`(?m)^  "target": ("(?:[^"\\]|\\.)*")`).FindSubmatch(outs[i].Bytes()); m != nil {
+			_ = json.Unmarshal(m[1], &got)
+		}
+		if want := store.Redact(targetURL); got != want {
+			t.Fatalf("rerun worker %d: JSON summary names target %q, want %q:\n%s", i, got, want, outs[i].String())
 		}
 	}
 

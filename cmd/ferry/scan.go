@@ -202,7 +202,7 @@ func runScan(ctx context.Context, a *app, sf *scanFlags) error {
 	}
 	retry := retryCommand(a, res.Manifest)
 	sum := res.Summary(rates, sf.est.prices)
-	werr := writeSummary(a, sf, sum, func(w io.Writer) { sum.WriteSummary(w, store.Redact(a.cfg.Target), retry) })
+	werr := writeSummary(a, sf, sum, func(w io.Writer) { sum.WriteSummary(w, retry) })
 	return cmp.Or(err, werr, res.Err(retry))
 }
 
