@@ -306,7 +306,8 @@ func boolParam(q url.Values, name string) (bool, error) {
 	return b, nil
 }
 
-// httpClient is tuned for many transfers in flight to one endpoint.
+// httpClient is tuned for many transfers in flight to one endpoint, and
+// sends a request a kept-alive connection lost once more (replayLost).
 func httpClient() *http.Client {
 	tr := &http.Transport{
 		Proxy:                 http.ProxyFromEnvironment,
@@ -319,7 +320,7 @@ func httpClient() *http.Client {
 		ExpectContinueTimeout: time.Second,
 		DisableCompression:    true,
 	}
-	return &http.Client{Transport: tr}
+	return &http.Client{Transport: replayLost{tr}}
 }
 
 // IsNotFound reports whether err means the object or bucket does not exist
