@@ -71,19 +71,36 @@ func (m *Mirror) commit(ctx context.Context, key string, meta *store.Meta, src i
 	copyBufs.Put(bp)
 	if err != nil {
 		cancel()
-		_ = w.Close()
+		_ = closeWriter(w)
 		m.sweepAfter(ctx, key, began, n)
 		if rs.err != nil {
 			return false, n, sourceFailure(err)
 		}
 		return false, n, targetFailure(err)
 	}
-	cerr := w.Close()
+	cerr := closeWriter(w)
 	if cerr != nil {
 		m.sweepAfter(ctx, key, began, n)
 	}
 	stored, err = m.committed(ctx, key, cerr)
 	return stored, n, err
+}
+
+// errWriterPanicked is a write whose Close panicked: gocloud v0.47's
+// azureblob writer dereferences a pipe its upload goroutine has just set to
+// nil when the upload failed (a create-only write that lost, for one). The
+// write failed; committed then asks the target whether the key is there.
+var errWriterPanicked = errors.New("target writer failed (its Close panicked)")
+
+// closeWriter closes w, turning a panic of the driver's Close into
+// errWriterPanicked so that one failed write cannot take serve down.
+func closeWriter(w io.Closer) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("%w: %v", errWriterPanicked, p)
+		}
+	}()
+	return w.Close()
 }
 
 // readWhole fills buf from src and reads on to the end of the body, which

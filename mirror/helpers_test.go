@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ferry-migrate/ferry/internal/azuritetest"
 	"github.com/ferry-migrate/ferry/internal/miniotest"
 	"github.com/ferry-migrate/ferry/rules"
 	"github.com/ferry-migrate/ferry/store"
@@ -28,7 +29,11 @@ import (
 	"gocloud.dev/blob/memblob"
 )
 
-func TestMain(m *testing.M) { miniotest.Main(m) }
+func TestMain(m *testing.M) {
+	code := miniotest.Run(m)
+	azuritetest.Stop()
+	os.Exit(code)
+}
 
 // leakCheck verifies, after every other cleanup of t, that the test left no
 // goroutine behind. Call it first.

@@ -9,10 +9,12 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/ferry-migrate/ferry/internal/azuritetest"
 	"github.com/ferry-migrate/ferry/internal/miniotest"
 	"github.com/ferry-migrate/ferry/mirror"
 	"github.com/ferry-migrate/ferry/rules"
@@ -22,7 +24,9 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	miniotest.Main(m)
+	code := miniotest.Run(m)
+	azuritetest.Stop()
+	os.Exit(code)
 }
 
 const testBucket = "site"

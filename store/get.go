@@ -31,8 +31,10 @@ type Object struct {
 // answers a GET with the object's headers and the body of rng (a Range
 // header value such as "bytes=0-9" or "bytes=-5"; "" for the whole object),
 // through the direct path for an endpoint= bucket or through the SDK
-// otherwise. Other buckets answer with the Meta only (their Attributes) and
-// Body nil. The caller closes Body.
+// otherwise; an Azure bucket answers one Get Blob the same way, except for
+// a suffix range, which Azure does not take. Other buckets (and Azure for
+// a suffix range) answer with the Meta only (their Attributes) and Body
+// nil. The caller closes Body.
 //
 // A missing object is an error for which IsNotFound is true (and
 // IsNoSuchBucket when the bucket itself is gone); a range the object cannot
@@ -43,6 +45,8 @@ func (b *Bucket) Get(ctx context.Context, key, rng string) (*Object, error) {
 		return b.direct.Get(ctx, key, rng)
 	case b.s3:
 		return b.sdkGet(ctx, key, rng, 0)
+	case b.azure:
+		return b.azureGet(ctx, key, rng)
 	}
 	a, err := b.Attributes(ctx, key)
 	if err != nil {
@@ -52,8 +56,8 @@ func (b *Bucket) Get(ctx context.Context, key, rng string) (*Object, error) {
 }
 
 // Head returns the Meta of key with one request: a direct HEAD for an
-// endpoint= S3 bucket, the bucket's Attributes otherwise. Errors are as
-// for Get.
+// endpoint= S3 bucket, the bucket's Attributes (one HEAD, or Azure's Get
+// Blob Properties) otherwise. Errors are as for Get.
 func (b *Bucket) Head(ctx context.Context, key string) (Meta, error) {
 	if b.direct != nil && b.direct.eligibleKey(key) {
 		return b.direct.Head(ctx, key)
@@ -128,18 +132,23 @@ func rangeSize(cr string) (int64, bool) {
 // IsInvalidRange reports whether err is a target refusing a read's range as
 // not satisfiable (HTTP 416, S3 code InvalidRange).
 func IsInvalidRange(err error) bool {
+	if re := azureError(err); re != nil {
+		return re.StatusCode == http.StatusRequestedRangeNotSatisfiable
+	}
 	var sc interface{ HTTPStatusCode() int }
 	return errors.As(err, &sc) && sc.HTTPStatusCode() == http.StatusRequestedRangeNotSatisfiable
 }
 
 // IsNoSuchBucket reports whether err says the bucket itself does not exist
-// (S3 code NoSuchBucket), not only the object.
+// (S3 code NoSuchBucket, Azure's ContainerNotFound), not only the object.
 func IsNoSuchBucket(err error) bool {
-	return ErrorCode(err) == "NoSuchBucket"
+	c := ErrorCode(err)
+	return c == "NoSuchBucket" || c == "ContainerNotFound"
 }
 
 // ErrorCode returns the S3 error code of a failed request to a bucket
-// (NoSuchKey, XMinioInvalidObjectName, ...), "" when there is none.
+// (NoSuchKey, XMinioInvalidObjectName, ...), or Azure's (BlobNotFound,
+// ContainerNotFound, ...), "" when there is none.
 func ErrorCode(err error) string {
 	var se *S3Error
 	if errors.As(err, &se) {
@@ -148,6 +157,9 @@ func ErrorCode(err error) string {
 	var ae smithy.APIError
 	if errors.As(err, &ae) {
 		return ae.ErrorCode()
+	}
+	if re := azureError(err); re != nil {
+		return re.ErrorCode
 	}
 	return ""
 }

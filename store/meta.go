@@ -145,8 +145,8 @@ func (b *Bucket) Stat(ctx context.Context, key string, types *ContentTypes) (Met
 
 // OpenObject opens key for reading with its Meta, in as few requests as the
 // bucket allows: a local directory's file and sidecar straight from disk, an
-// S3 object's headers from its GET answer (Get: the direct GET of an
-// endpoint= bucket, else the SDK's), else the reader and the object's
+// S3 or Azure object's headers from its GET answer (Get: the direct GET of
+// an endpoint= bucket, else the SDK's), else the reader and the object's
 // attributes. types is as for Stat. The caller closes the reader.
 func (b *Bucket) OpenObject(ctx context.Context, key string, types *ContentTypes) (io.ReadCloser, Meta, error) {
 	if f, m, untyped, err := b.openFile(key, false); err == nil {
@@ -157,7 +157,7 @@ func (b *Bucket) OpenObject(ctx context.Context, key string, types *ContentTypes
 	} else if err != ErrNoFastPath {
 		return nil, Meta{}, err
 	}
-	if b.s3 {
+	if b.s3 || b.azure {
 		o, err := b.Get(ctx, key, "")
 		if err != nil {
 			return nil, Meta{}, err

@@ -72,7 +72,7 @@ func readHexEscape(r []rune, i int) (rune, int, bool) {
 }
 
 // hexUnescape is gocloud's internal/escape.HexUnescape, which s3blob
-// applies to every listed name.
+// applies to every listed name and azureblob to every metadata name.
 func hexUnescape(s string) string {
 	r := []rune(s)
 	var out []rune

@@ -43,6 +43,9 @@ func (b *Bucket) GetPart(ctx context.Context, key string, number int) (*Object, 
 		o, err = b.direct.object(ctx, http.MethodGet, key, "", number)
 	case b.s3:
 		o, err = b.sdkGet(ctx, key, "", number)
+	case b.azure && number == 1:
+		// An Azure blob is one part: part 1 is the whole blob, one GET.
+		return b.azureGet(ctx, key, "")
 	default:
 		return b.onePart(ctx, key, number)
 	}

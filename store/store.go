@@ -32,7 +32,6 @@ import (
 	"github.com/aws/smithy-go"
 	gcaws "gocloud.dev/aws"
 	"gocloud.dev/blob"
-	_ "gocloud.dev/blob/azureblob" // registers azblob://
 	"gocloud.dev/blob/fileblob"
 	_ "gocloud.dev/blob/gcsblob" // registers gs://
 	"gocloud.dev/blob/memblob"
@@ -61,6 +60,7 @@ type Bucket struct {
 	dir      string        // a local directory's absolute path; "" for other buckets
 	sidecars sidecarCache  // decoded fileblob sidecars of recent file reads
 	s3       bool          // gocloud's s3blob: reads answer with a GetObjectOutput
+	azure    bool          // gocloud's azureblob: reads answer with a DownloadStreamResponse
 	s3Name   string        // an S3 bucket's name, for the calls gocloud does not make (uploads.go)
 	s3Prefix string        // an S3 bucket's blob.PrefixedBucket prefix, "" or ending in "/"
 }
@@ -137,7 +137,9 @@ func open(ctx context.Context, rawURL string, o Options) (*Bucket, error) {
 		return Wrap(memblob.OpenBucket(nil)), nil
 	case "s3":
 		return openS3(ctx, u)
-	case "gs", "azblob":
+	case "azblob":
+		return openAzure(ctx, u)
+	case "gs":
 		prefix := strings.TrimPrefix(u.Path, "/")
 		u.Path = ""
 		b, err := blob.OpenBucket(ctx, u.String())
@@ -306,7 +308,8 @@ func boolParam(q url.Values, name string) (bool, error) {
 	return b, nil
 }
 
-// httpClient is tuned for many transfers in flight to one endpoint.
+// httpClient is tuned for many transfers in flight to one endpoint, and
+// sends a request a kept-alive connection lost once more (replayLost).
 func httpClient() *http.Client {
 	tr := &http.Transport{
 		Proxy:                 http.ProxyFromEnvironment,
@@ -319,7 +322,7 @@ func httpClient() *http.Client {
 		ExpectContinueTimeout: time.Second,
 		DisableCompression:    true,
 	}
-	return &http.Client{Transport: tr}
+	return &http.Client{Transport: replayLost{tr}}
 }
 
 // IsNotFound reports whether err means the object or bucket does not exist

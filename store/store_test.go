@@ -12,12 +12,17 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ferry-migrate/ferry/internal/azuritetest"
 	"github.com/ferry-migrate/ferry/internal/miniotest"
 	"github.com/ferry-migrate/ferry/store"
 	"gocloud.dev/blob"
 )
 
-func TestMain(m *testing.M) { miniotest.Main(m) }
+func TestMain(m *testing.M) {
+	code := miniotest.Run(m)
+	azuritetest.Stop()
+	os.Exit(code)
+}
 
 // driver is one backend the suite runs on.
 type driver struct {
