@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/ferry-migrate/ferry/internal/miniotest"
+	"github.com/ferry-migrate/ferry/internal/reqlog"
 	"github.com/ferry-migrate/ferry/store"
 )
 
@@ -143,7 +144,7 @@ func TestPartNumberOneRequest(t *testing.T) {
 	leakCheck(t)
 	s := miniotest.Get(t)
 	name := s.NewBucket(t)
-	p := newCountingProxy(t, s.Endpoint)
+	p := reqlog.New(t, s.Endpoint)
 	s.PutMultipart(t, name, "mp", partBytes(5<<20, 1), partBytes(10, 2))
 	o := newTestOrigin(t)
 	for _, path := range []string{"direct", "sdk"} {
@@ -159,7 +160,7 @@ func TestPartNumberOneRequest(t *testing.T) {
 			defer target.Close()
 			e := newEnv(t, target, AddressingDomain, originRules(o.URL))
 			obj := "/" + name + "/mp"
-			p.take()
+			p.Take()
 			for _, c := range []struct {
 				method, query string
 				status        int
@@ -181,7 +182,7 @@ func TestPartNumberOneRequest(t *testing.T) {
 					r.header.Get("X-Amz-Mp-Parts-Count") != "2" || r.header.Get("Content-Length") != "10") {
 					t.Errorf("%s %s: %v", c.method, c.query, r.header)
 				}
-				if got := p.take(); !slices.Equal(got, c.want) {
+				if got := p.Take(); !slices.Equal(got, c.want) {
 					t.Errorf("%s %s: target saw %q, want %q", c.method, c.query, got, c.want)
 				}
 			}
