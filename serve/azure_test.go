@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/ferry-migrate/ferry/internal/azuritetest"
+	"github.com/ferry-migrate/ferry/internal/reqlog"
 	"github.com/ferry-migrate/ferry/store"
 	"gocloud.dev/blob"
 )
@@ -48,7 +49,7 @@ func TestConformanceAzure(t *testing.T) {
 func TestOneRequestPerAnswerAzure(t *testing.T) {
 	leakCheck(t)
 	s := azuritetest.Get(t)
-	p := newCountingProxy(t, "http://"+s.Addr)
+	p := reqlog.New(t, "http://"+s.Addr)
 	target, name := azureTarget(t, strings.TrimPrefix(p.URL, "http://"))
 	o := newTestOrigin(t)
 	o.set("fill", hundred)
@@ -67,7 +68,7 @@ func TestOneRequestPerAnswerAzure(t *testing.T) {
 	head := e.do("HEAD", "k")
 	etag, lastMod := head.header.Get("ETag"), head.header.Get("Last-Modified")
 	obj := func(key string) string { return "/" + azuritetest.Account + "/" + name + "/" + key }
-	p.take()
+	p.Take()
 
 	for _, c := range []struct {
 		name, method, key string
@@ -105,7 +106,7 @@ func TestOneRequestPerAnswerAzure(t *testing.T) {
 		if r.status != c.status {
 			t.Errorf("%s: status %d, want %d (%s)", c.name, r.status, c.status, r.body)
 		}
-		if got := p.take(); !slices.Equal(got, c.want) {
+		if got := p.Take(); !slices.Equal(got, c.want) {
 			t.Errorf("%s: Azurite saw %q, want %q", c.name, got, c.want)
 		}
 		if c.method == "GET" && (c.status == 200 || c.status == 206) && r.body != c.body {
@@ -139,16 +140,16 @@ func TestOneRequestPerAnswerAzure(t *testing.T) {
 	if r := e.do("GET", "fill"); r.status != 200 || r.body != hundred || r.header.Get("X-Ferry-Mirror") != "fill" {
 		t.Fatalf("fill: %d %v", r.status, r.header)
 	}
-	p.waitFor(t, "PUT "+obj("fill"))
-	if got := p.take(); !slices.Equal(got, []string{"GET " + obj("fill"), "PUT " + obj("fill")}) {
+	p.WaitFor(t, "PUT "+obj("fill"))
+	if got := p.Take(); !slices.Equal(got, []string{"GET " + obj("fill"), "PUT " + obj("fill")}) {
 		t.Errorf("fill: Azurite saw %q, want the GET and the upload's PUT", got)
 	}
 	waitStored(t, target, "fill") // the PUT was seen, now it is committed
-	p.take()
+	p.Take()
 	if r := e.do("GET", "fill"); r.status != 200 || r.body != hundred || r.header.Get("X-Ferry-Mirror") != "hit" {
 		t.Errorf("hit after fill: %d %v", r.status, r.header)
 	}
-	if got := p.take(); !slices.Equal(got, []string{"GET " + obj("fill")}) {
+	if got := p.Take(); !slices.Equal(got, []string{"GET " + obj("fill")}) {
 		t.Errorf("hit after fill: Azurite saw %q", got)
 	}
 	if n := o.count.Load(); n != 3 {

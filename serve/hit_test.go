@@ -6,69 +6,14 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"net/http/httputil"
-	"net/url"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/ferry-migrate/ferry/internal/miniotest"
+	"github.com/ferry-migrate/ferry/internal/reqlog"
 	"github.com/ferry-migrate/ferry/store"
 )
-
-// countingProxy is a reverse proxy in front of MinIO that records every
-// request reaching it, as "METHOD /path".
-type countingProxy struct {
-	*httptest.Server
-	mu   sync.Mutex
-	seen []string
-}
-
-func newCountingProxy(t *testing.T, endpoint string) *countingProxy {
-	t.Helper()
-	u, err := url.Parse(endpoint)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rp := httputil.NewSingleHostReverseProxy(u)
-	rp.Transport = &http.Transport{DisableCompression: true}
-	p := &countingProxy{}
-	p.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p.mu.Lock()
-		p.seen = append(p.seen, r.Method+" "+r.URL.Path)
-		p.mu.Unlock()
-		rp.ServeHTTP(w, r)
-	}))
-	t.Cleanup(p.Close)
-	return p
-}
-
-// take returns the requests seen since the last take.
-func (p *countingProxy) take() []string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	s := p.seen
-	p.seen = nil
-	return s
-}
-
-// waitFor waits until a request equal to want has been seen.
-func (p *countingProxy) waitFor(t *testing.T, want string) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
-		p.mu.Lock()
-		ok := slices.Contains(p.seen, want)
-		p.mu.Unlock()
-		if ok {
-			return
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	t.Fatalf("%s never reached the target", want)
-}
 
 // TestOneRequestPerAnswer counts the requests that reach MinIO: a GET hit
 // (whole, ranged or conditional) is one GET, a HEAD one HEAD, a miss one
@@ -78,7 +23,7 @@ func TestOneRequestPerAnswer(t *testing.T) {
 	leakCheck(t)
 	s := miniotest.Get(t)
 	name := s.NewBucket(t)
-	p := newCountingProxy(t, s.Endpoint)
+	p := reqlog.New(t, s.Endpoint)
 	o := newTestOrigin(t)
 	o.set("fill-direct", hundred)
 	o.set("fill-sdk", hundred)
@@ -98,7 +43,7 @@ func TestOneRequestPerAnswer(t *testing.T) {
 			e.put(key, hundred, nil)
 			etag := e.do("HEAD", key).header.Get("ETag")
 			obj := "/" + name + "/" + key
-			p.take()
+			p.Take()
 			for _, c := range []struct {
 				name, method, key string
 				hdr               []string
@@ -119,7 +64,7 @@ func TestOneRequestPerAnswer(t *testing.T) {
 				if r.status != c.status {
 					t.Errorf("%s: status %d, want %d", c.name, r.status, c.status)
 				}
-				if got := p.take(); !slices.Equal(got, c.want) {
+				if got := p.Take(); !slices.Equal(got, c.want) {
 					t.Errorf("%s: target saw %q, want %q", c.name, got, c.want)
 				}
 			}
@@ -128,7 +73,7 @@ func TestOneRequestPerAnswer(t *testing.T) {
 			if r := e.do("GET", "none"); r.status != 404 {
 				t.Errorf("miss: %d", r.status)
 			}
-			if got := p.take(); !slices.Equal(got, []string{"GET /" + name + "/none"}) {
+			if got := p.Take(); !slices.Equal(got, []string{"GET /" + name + "/none"}) {
 				t.Errorf("miss: target saw %q", got)
 			}
 			// ... or stores the origin's object with one PUT.
@@ -136,8 +81,8 @@ func TestOneRequestPerAnswer(t *testing.T) {
 			if r := e.do("GET", fill); r.status != 200 || r.body != hundred || r.header.Get("X-Ferry-Mirror") != "fill" {
 				t.Fatalf("fill: %d %v", r.status, r.header)
 			}
-			p.waitFor(t, "PUT /"+name+"/"+fill)
-			if got := p.take(); !slices.Equal(got, []string{"GET /" + name + "/" + fill, "PUT /" + name + "/" + fill}) {
+			p.WaitFor(t, "PUT /"+name+"/"+fill)
+			if got := p.Take(); !slices.Equal(got, []string{"GET /" + name + "/" + fill, "PUT /" + name + "/" + fill}) {
 				t.Errorf("fill: target saw %q", got)
 			}
 		})
@@ -154,7 +99,7 @@ func TestHitSecondRequestOnlyWhenNeeded(t *testing.T) {
 	leakCheck(t)
 	s := miniotest.Get(t)
 	name := s.NewBucket(t)
-	p := newCountingProxy(t, s.Endpoint)
+	p := reqlog.New(t, s.Endpoint)
 	target, err := store.Open(context.Background(), "s3://"+name+"?endpoint="+p.URL+"&region=us-east-1")
 	if err != nil {
 		t.Fatal(err)
@@ -163,12 +108,12 @@ func TestHitSecondRequestOnlyWhenNeeded(t *testing.T) {
 	e := newEnv(t, target, AddressingDomain, nil)
 	e.put("k", hundred, nil)
 	e.put("empty", "", nil)
-	p.take()
+	p.Take()
 	r := e.do("GET", "k", "Range", "bytes=0-9", "If-Range", `"stale"`)
 	if r.status != 200 || r.body != hundred {
 		t.Errorf("stale If-Range: %d %q", r.status, r.body)
 	}
-	if got := p.take(); !slices.Equal(got, []string{"GET /" + name + "/k", "GET /" + name + "/k"}) {
+	if got := p.Take(); !slices.Equal(got, []string{"GET /" + name + "/k", "GET /" + name + "/k"}) {
 		t.Errorf("stale If-Range: target saw %q", got)
 	}
 	for _, key := range []string{"k", "empty"} {
@@ -176,7 +121,7 @@ func TestHitSecondRequestOnlyWhenNeeded(t *testing.T) {
 		if r.status != 416 || s3Code(t, r.body) != "InvalidRange" || !strings.HasPrefix(r.header.Get("Content-Range"), "bytes */") {
 			t.Errorf("416 %s: %d %v %s", key, r.status, r.header, r.body)
 		}
-		if got := p.take(); len(got) != 2 || got[0] != "GET /"+name+"/"+key || got[1] != "HEAD /"+name+"/"+key {
+		if got := p.Take(); len(got) != 2 || got[0] != "GET /"+name+"/"+key || got[1] != "HEAD /"+name+"/"+key {
 			t.Errorf("416 %s: target saw %q", key, got)
 		}
 	}

@@ -1,7 +1,6 @@
 package serve
 
 import (
-	"bytes"
 	"context"
 	"encoding/xml"
 	"fmt"
@@ -13,36 +12,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/ferry-migrate/ferry/internal/miniotest"
+	"github.com/ferry-migrate/ferry/internal/reqlog"
 	"github.com/ferry-migrate/ferry/store"
 )
-
-// putMultipart stores key in bucket as a multipart upload of parts.
-func putMultipart(t *testing.T, c *s3.Client, bucket, key string, parts ...[]byte) {
-	t.Helper()
-	ctx := context.Background()
-	mp, err := c.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: aws.String(bucket), Key: aws.String(key)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var done []types.CompletedPart
-	for i, p := range parts {
-		n := aws.Int32(int32(i + 1))
-		out, err := c.UploadPart(ctx, &s3.UploadPartInput{Bucket: aws.String(bucket), Key: aws.String(key), UploadId: mp.UploadId,
-			PartNumber: n, Body: bytes.NewReader(p)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		done = append(done, types.CompletedPart{ETag: out.ETag, PartNumber: n})
-	}
-	if _, err := c.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: aws.String(bucket), Key: aws.String(key),
-		UploadId: mp.UploadId, MultipartUpload: &types.CompletedMultipartUpload{Parts: done}}); err != nil {
-		t.Fatal(err)
-	}
-}
 
 // partBytes returns n bytes that differ from part to part.
 func partBytes(n, seed int) []byte {
@@ -94,7 +67,7 @@ func TestPartNumberMatchesMinIO(t *testing.T) {
 	s := newSurface(t, nil)
 	const mib = 1 << 20
 	parts := [][]byte{partBytes(5*mib, 1), partBytes(5*mib, 2), partBytes(1000, 3)}
-	putMultipart(t, miniotest.Get(t).Client(), s.bucket, "mp.bin", parts...)
+	miniotest.Get(t).PutMultipart(t, s.bucket, "mp.bin", parts...)
 	s.put("single.txt", hundred, nil)
 	s.put("empty", "", nil)
 
@@ -171,8 +144,8 @@ func TestPartNumberOneRequest(t *testing.T) {
 	leakCheck(t)
 	s := miniotest.Get(t)
 	name := s.NewBucket(t)
-	p := newCountingProxy(t, s.Endpoint)
-	putMultipart(t, s.Client(), name, "mp", partBytes(5<<20, 1), partBytes(10, 2))
+	p := reqlog.New(t, s.Endpoint)
+	s.PutMultipart(t, name, "mp", partBytes(5<<20, 1), partBytes(10, 2))
 	o := newTestOrigin(t)
 	for _, path := range []string{"direct", "sdk"} {
 		t.Run(path, func(t *testing.T) {
@@ -187,7 +160,7 @@ func TestPartNumberOneRequest(t *testing.T) {
 			defer target.Close()
 			e := newEnv(t, target, AddressingDomain, originRules(o.URL))
 			obj := "/" + name + "/mp"
-			p.take()
+			p.Take()
 			for _, c := range []struct {
 				method, query string
 				status        int
@@ -209,7 +182,7 @@ func TestPartNumberOneRequest(t *testing.T) {
 					r.header.Get("X-Amz-Mp-Parts-Count") != "2" || r.header.Get("Content-Length") != "10") {
 					t.Errorf("%s %s: %v", c.method, c.query, r.header)
 				}
-				if got := p.take(); !slices.Equal(got, c.want) {
+				if got := p.Take(); !slices.Equal(got, c.want) {
 					t.Errorf("%s %s: target saw %q, want %q", c.method, c.query, got, c.want)
 				}
 			}

@@ -5,17 +5,13 @@ import (
 	"compress/gzip"
 	"context"
 	"io"
-	"net/http"
-	"net/http/httptest"
-	"net/http/httputil"
-	"net/url"
 	"reflect"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/ferry-migrate/ferry/internal/azuritetest"
+	"github.com/ferry-migrate/ferry/internal/reqlog"
 	"github.com/ferry-migrate/ferry/store"
 	"gocloud.dev/blob"
 )
@@ -185,38 +181,6 @@ func rangeOf(rng string, size int64) (off, end int64) {
 	panic(rng)
 }
 
-// requestLog is a reverse proxy in front of a server that records every
-// request reaching it, as "METHOD /path".
-type requestLog struct {
-	*httptest.Server
-	mu   sync.Mutex
-	seen []string
-}
-
-func newRequestLog(t *testing.T, addr string) *requestLog {
-	t.Helper()
-	rp := httputil.NewSingleHostReverseProxy(&url.URL{Scheme: "http", Host: addr})
-	rp.Transport = &http.Transport{DisableCompression: true}
-	l := &requestLog{}
-	l.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		l.mu.Lock()
-		l.seen = append(l.seen, r.Method+" "+r.URL.Path)
-		l.mu.Unlock()
-		rp.ServeHTTP(w, r)
-	}))
-	t.Cleanup(l.Close)
-	return l
-}
-
-// take returns the requests seen since the last take.
-func (l *requestLog) take() []string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	s := l.seen
-	l.seen = nil
-	return s
-}
-
 // TestAzureOneRequestPerRead counts what reaches Azurite: a Get is one GET
 // (a suffix range one HEAD: Azure takes none), a Head one HEAD, part 1 of
 // a blob one GET, and OpenObject (a bucket origin's read) one GET.
@@ -224,7 +188,7 @@ func TestAzureOneRequestPerRead(t *testing.T) {
 	s := azuritetest.Get(t)
 	ctx := context.Background()
 	name := s.NewContainer(t)
-	p := newRequestLog(t, s.Addr)
+	p := reqlog.New(t, "http://"+s.Addr)
 	b, err := store.Open(ctx, azuritetest.URLAt(p.Listener.Addr().String(), name, ""))
 	if err != nil {
 		t.Fatal(err)
@@ -234,7 +198,7 @@ func TestAzureOneRequestPerRead(t *testing.T) {
 		t.Fatal(err)
 	}
 	obj := "/" + azuritetest.Account + "/" + name + "/k"
-	p.take()
+	p.Take()
 	for _, c := range []struct {
 		name string
 		do   func() error
@@ -279,7 +243,7 @@ func TestAzureOneRequestPerRead(t *testing.T) {
 		if err := c.do(); err != nil {
 			t.Errorf("%s: %v", c.name, err)
 		}
-		if got := p.take(); !slices.Equal(got, c.want) {
+		if got := p.Take(); !slices.Equal(got, c.want) {
 			t.Errorf("%s: Azurite saw %q, want %q", c.name, got, c.want)
 		}
 	}

@@ -308,21 +308,25 @@ func boolParam(q url.Values, name string) (bool, error) {
 	return b, nil
 }
 
-// httpClient is tuned for many transfers in flight to one endpoint, and
-// sends a request a kept-alive connection lost once more (replayLost).
+// httpClient is tuned for many transfers in flight to one endpoint. Idle
+// connections are dropped after 15 s, before servers drop them (MinIO after
+// 30 s, other S3 services sooner): a request sent on a connection the server
+// is closing fails with EOF, and Go's transport sends only GET and HEAD
+// again, while S3's writes are POSTs and PUTs and the SDK's retryer is off
+// (one retry layer: scan's --retries).
 func httpClient() *http.Client {
 	tr := &http.Transport{
 		Proxy:                 http.ProxyFromEnvironment,
 		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 		MaxIdleConns:          512,
 		MaxIdleConnsPerHost:   256,
-		IdleConnTimeout:       90 * time.Second,
+		IdleConnTimeout:       15 * time.Second,
 		TLSHandshakeTimeout:   10 * time.Second,
 		ResponseHeaderTimeout: 60 * time.Second,
 		ExpectContinueTimeout: time.Second,
 		DisableCompression:    true,
 	}
-	return &http.Client{Transport: replayLost{tr}}
+	return &http.Client{Transport: tr}
 }
 
 // IsNotFound reports whether err means the object or bucket does not exist

@@ -10,6 +10,7 @@
 package miniotest
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net"
@@ -27,6 +28,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 )
 
 // Credentials used by the test server; exported into the process
@@ -327,4 +329,29 @@ func (s *Server) PendingUploads(t testing.TB, bucket string) int {
 		t.Fatalf("list multipart uploads: %v", err)
 	}
 	return len(out.Uploads)
+}
+
+// PutMultipart stores key in bucket as a multipart upload of parts (each
+// but the last at least 5 MiB, as S3 requires).
+func (s *Server) PutMultipart(t testing.TB, bucket, key string, parts ...[]byte) {
+	t.Helper()
+	ctx := context.Background()
+	mp, err := s.client.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: aws.String(bucket), Key: aws.String(key)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var done []types.CompletedPart
+	for i, p := range parts {
+		n := aws.Int32(int32(i + 1))
+		out, err := s.client.UploadPart(ctx, &s3.UploadPartInput{Bucket: aws.String(bucket), Key: aws.String(key), UploadId: mp.UploadId,
+			PartNumber: n, Body: bytes.NewReader(p)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		done = append(done, types.CompletedPart{ETag: out.ETag, PartNumber: n})
+	}
+	if _, err := s.client.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: aws.String(bucket), Key: aws.String(key),
+		UploadId: mp.UploadId, MultipartUpload: &types.CompletedMultipartUpload{Parts: done}}); err != nil {
+		t.Fatal(err)
+	}
 }
