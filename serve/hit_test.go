@@ -15,6 +15,22 @@ import (
 	"github.com/ferry-migrate/ferry/store"
 )
 
+// openPath opens bucket name at endpoint through the direct path ("direct")
+// or the SDK alone ("sdk"); it is closed when t ends.
+func openPath(t *testing.T, name, endpoint, path string) *store.Bucket {
+	t.Helper()
+	u := "s3://" + name + "?endpoint=" + endpoint + "&region=us-east-1"
+	if path == "sdk" {
+		u += "&direct_put=false"
+	}
+	target, err := store.Open(context.Background(), u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { target.Close() })
+	return target
+}
+
 // TestOneRequestPerAnswer counts the requests that reach MinIO: a GET hit
 // (whole, ranged or conditional) is one GET, a HEAD one HEAD, a miss one
 // GET (or HEAD) and, for a fill, the commit's PUT. For the direct path and
@@ -29,15 +45,7 @@ func TestOneRequestPerAnswer(t *testing.T) {
 	o.set("fill-sdk", hundred)
 	for _, path := range []string{"direct", "sdk"} {
 		t.Run(path, func(t *testing.T) {
-			u := "s3://" + name + "?endpoint=" + p.URL + "&region=us-east-1"
-			if path == "sdk" {
-				u += "&direct_put=false"
-			}
-			target, err := store.Open(context.Background(), u)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer target.Close()
+			target := openPath(t, name, p.URL, path)
 			e := newEnv(t, target, AddressingDomain, originRules(o.URL))
 			key := "hit-" + path
 			e.put(key, hundred, nil)

@@ -149,15 +149,7 @@ func TestPartNumberOneRequest(t *testing.T) {
 	o := newTestOrigin(t)
 	for _, path := range []string{"direct", "sdk"} {
 		t.Run(path, func(t *testing.T) {
-			u := "s3://" + name + "?endpoint=" + p.URL + "&region=us-east-1"
-			if path == "sdk" {
-				u += "&direct_put=false"
-			}
-			target, err := store.Open(context.Background(), u)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer target.Close()
+			target := openPath(t, name, p.URL, path)
 			e := newEnv(t, target, AddressingDomain, originRules(o.URL))
 			obj := "/" + name + "/mp"
 			p.Take()

@@ -57,6 +57,26 @@ func read(t *testing.T, b *store.Bucket, key, rng string, head bool) got {
 	return g
 }
 
+// openBoth opens the bucket at u twice: with the direct GET/HEAD/PUT path
+// (the default for endpoint= URLs) and through the SDK alone, for tests
+// that hold the two to the same answers. Both are closed when t ends.
+func openBoth(t *testing.T, u string) (direct, sdk *store.Bucket) {
+	t.Helper()
+	var err error
+	if direct, err = store.Open(context.Background(), u); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { direct.Close() })
+	if sdk, err = store.Open(context.Background(), u+"&direct_put=false"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sdk.Close() })
+	if direct.Direct() == nil || sdk.Direct() != nil {
+		t.Fatal("want one bucket with and one without the direct path")
+	}
+	return direct, sdk
+}
+
 // The direct GET and HEAD give exactly what the SDK path gives for the same
 // object: Meta (headers, user metadata unescaped, MD5), bytes, the part of
 // the object the body holds, and the same errors.
@@ -66,19 +86,7 @@ func TestDirectGetMatchesSDK(t *testing.T) {
 	name := s.NewBucket(t)
 	for _, prefix := range []string{"", "scoped"} {
 		t.Run("prefix="+prefix, func(t *testing.T) {
-			direct, err := store.Open(ctx, s.URL(name, prefix))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer direct.Close()
-			sdk, err := store.Open(ctx, s.URL(name, prefix)+"&direct_put=false")
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer sdk.Close()
-			if direct.Direct() == nil || sdk.Direct() != nil {
-				t.Fatal("want one bucket with and one without the direct path")
-			}
+			direct, sdk := openBoth(t, s.URL(name, prefix))
 			objects := map[string]*blob.WriterOptions{
 				"plain.txt": nil,
 				"dir/a b+c%d.html": {ContentType: "text/html; charset=utf-8", ContentEncoding: "identity", ContentDisposition: `attachment; filename="a b.html"`,

@@ -74,16 +74,7 @@ func TestPartReads(t *testing.T) {
 	single := fill(1234, 4)
 	for _, prefix := range []string{"", "scoped"} {
 		t.Run("prefix="+prefix, func(t *testing.T) {
-			direct, err := store.Open(ctx, s.URL(name, prefix))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer direct.Close()
-			sdk, err := store.Open(ctx, s.URL(name, prefix)+"&direct_put=false")
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer sdk.Close()
+			direct, sdk := openBoth(t, s.URL(name, prefix))
 			full := "mp"
 			if prefix != "" {
 				full = prefix + "/mp"

@@ -101,6 +101,8 @@ type world struct {
 	origin   *sampleorigin.Origin
 	toTarget *toxiproxy.Proxy
 	toOrigin *toxiproxy.Proxy
+	api      *toxiproxy.ApiServer
+	rules    string // rules before the catch-all one, as YAML list items
 	dir      string
 	spool    string
 }
@@ -117,14 +119,33 @@ func newWorld(t *testing.T, minio *miniotest.Server) *world {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { w.origin.Close() })
-	api := toxiproxy.NewServer(toxiproxy.NewMetricsContainer(nil), zerolog.Nop())
-	w.toTarget = startProxy(t, api, "target", strings.TrimPrefix(minio.Endpoint, "http://"))
-	w.toOrigin = startProxy(t, api, "origin", strings.TrimPrefix(strings.TrimSuffix(w.origin.URL, "/"), "http://"))
+	w.api = toxiproxy.NewServer(toxiproxy.NewMetricsContainer(nil), zerolog.Nop())
+	w.toTarget = startProxy(t, w.api, "target", strings.TrimPrefix(minio.Endpoint, "http://"))
+	w.toOrigin = startProxy(t, w.api, "origin", w.originAddr())
 	w.spool = filepath.Join(w.dir, "spool")
 	if err := os.MkdirAll(w.spool, 0o755); err != nil {
 		t.Fatal(err)
 	}
 	return w
+}
+
+func (w *world) originAddr() string {
+	return strings.TrimPrefix(strings.TrimSuffix(w.origin.URL, "/"), "http://")
+}
+
+// faultyOrigin routes the keys under prefix to the origin through a proxy of
+// their own that carries the toxic for good, from before serve starts. A
+// toxic added to or removed from a proxy with live connections can hang
+// toxiproxy (v2.5.0: ToxicLink.AddToxic waits for a stub that is blocked
+// sending downstream, which hung TestSoak for 24 minutes on a loaded
+// machine), so a test that wants a fault now and then routes a share of
+// its keys through such a proxy instead of toggling one.
+func (w *world) faultyOrigin(prefix, typ string, attrs map[string]any) {
+	w.t.Helper()
+	name := "origin-" + typ
+	p := startProxy(w.t, w.api, name, w.originAddr())
+	toxic(w.t, p, name, typ, "", attrs)
+	w.rules += fmt.Sprintf("  - key_prefix: %q\n    origin: http://%s/\n", prefix, p.Listen)
 }
 
 func startProxy(t *testing.T, api *toxiproxy.ApiServer, name, upstream string) *toxiproxy.Proxy {
@@ -151,16 +172,36 @@ func addToxic(p *toxiproxy.Proxy, name, typ, stream string, attrs map[string]any
 		stream = "downstream"
 	}
 	body, _ := json.Marshal(map[string]any{"name": name, "type": typ, "stream": stream, "toxicity": 1.0, "attributes": attrs})
-	if _, err := p.Toxics.AddToxicJson(bytes.NewReader(body)); err != nil {
-		return fmt.Errorf("toxic %s on %s: %w", name, p.Name, err)
-	}
-	return nil
+	return bounded("add toxic "+name+" to "+p.Name, func() error {
+		_, err := p.Toxics.AddToxicJson(bytes.NewReader(body))
+		return err
+	})
 }
 
 func untoxic(t *testing.T, p *toxiproxy.Proxy, name string) {
 	t.Helper()
-	if err := p.Toxics.RemoveToxic(context.Background(), name); err != nil {
-		t.Fatalf("remove toxic %s on %s: %v", name, p.Name, err)
+	if err := bounded("remove toxic "+name+" from "+p.Name, func() error { return p.Toxics.RemoveToxic(context.Background(), name) }); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// toxicCallBound is how long adding or removing a toxic may take. Both
+// wait for every live connection's toxic goroutine to take an interrupt,
+// and one blocked sending downstream never does (toxiproxy v2.5.0), so a
+// call that takes longer is reported instead of hanging the suite.
+const toxicCallBound = 60 * time.Second
+
+func bounded(what string, call func() error) error {
+	done := make(chan error, 1)
+	go func() { done <- call() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		return nil
+	case <-time.After(toxicCallBound):
+		return fmt.Errorf("%s: toxiproxy did not answer within %v (a live connection's toxic is blocked)", what, toxicCallBound)
 	}
 }
 
@@ -217,7 +258,7 @@ target: "s3://%s?endpoint=http://%s&region=us-east-1"
 state_dir: %s
 log_level: warn
 rules:
-  - origin: http://%s/
+%s  - origin: http://%s/
 serve:
   listen: %s
   admin_listen: %s
@@ -228,7 +269,7 @@ serve:
   origin_idle_timeout: 15s
   write_idle_timeout: 10s
   grace: 2s
-`, w.bucket, w.toTarget.Listen, filepath.Join(w.dir, "state"), w.toOrigin.Listen, dataAddr, adminAddr, w.spool)
+`, w.bucket, w.toTarget.Listen, filepath.Join(w.dir, "state"), w.rules, w.toOrigin.Listen, dataAddr, adminAddr, w.spool)
 	p := filepath.Join(w.dir, "ferry.yaml")
 	if err := os.WriteFile(p, []byte(cfg), 0o644); err != nil {
 		w.t.Fatal(err)

@@ -78,7 +78,8 @@ func rssOf(t *testing.T, pid int) int64 {
 }
 
 // soak is the mixed load: hits, fresh misses, coalesced fills by groups of
-// clients, keys the origin fails, and origin resets toggled on and off.
+// clients, keys the origin fails, and keys whose origin connection is reset
+// (resetPrefix, routed through a proxy that resets every connection).
 type soak struct {
 	w    *world
 	p    *serveProc
@@ -86,6 +87,24 @@ type soak struct {
 	seq  atomic.Int64
 	ty   tally
 	reqs atomic.Int64
+	// answers to keys under resetPrefix, and how many of them were whole
+	// 200s (none should be: the proxy resets every connection).
+	resets, resetWhole atomic.Int64
+}
+
+const resetPrefix = "s/reset-"
+
+// ask GETs key and tallies the answer.
+func (s *soak) ask(client *http.Client, key string, head int, pause func()) {
+	outcome, problem := judge(key, s.w.content(key), get(context.Background(), client, s.p.data+"/"+key, head, pause))
+	s.ty.add(outcome, problem)
+	s.reqs.Add(1)
+	if strings.HasPrefix(key, resetPrefix) {
+		s.resets.Add(1)
+		if problem == nil && strings.HasPrefix(outcome, "200 ") && outcome != "200 aborted" {
+			s.resetWhole.Add(1)
+		}
+	}
 }
 
 // TestSoak runs the mixed load at 64 connections for soakFor (and until
@@ -103,6 +122,7 @@ func TestSoak(t *testing.T) {
 		s.hits = append(s.hits, k)
 	}
 	w.origin.FailWith(func(k string) bool { return strings.HasPrefix(k, "s/fail-") }, http.StatusInternalServerError)
+	w.faultyOrigin(resetPrefix, "reset_peer", map[string]any{"timeout": 50})
 	s.p = w.startServe()
 
 	s.run(t, 0) // warm-up: one round of each kind at full concurrency
@@ -117,6 +137,10 @@ func TestSoak(t *testing.T) {
 		if s.ty.count(want) == 0 {
 			t.Errorf("the soak saw no %q answer: %v", want, s.ty.String())
 		}
+	}
+	t.Logf("%d answers to keys whose origin connection was reset, %d of them whole 200s", s.resets.Load(), s.resetWhole.Load())
+	if s.resets.Load() == 0 || s.resetWhole.Load() == s.resets.Load() {
+		t.Errorf("the origin resets broke none of the %d answers to %s keys", s.resets.Load(), resetPrefix)
 	}
 	var after usage
 	eventually(t, 60*time.Second, "serve's goroutines and fds back near the baseline", func() bool {
@@ -142,7 +166,7 @@ func (s *soak) quiet(t *testing.T) usage {
 }
 
 // run keeps soakConns clients busy for d (0: one round each) and until
-// every kind of answer was seen, with origin resets toggled meanwhile.
+// every kind of answer was seen.
 func (s *soak) run(t *testing.T, d time.Duration) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -150,9 +174,6 @@ func (s *soak) run(t *testing.T, d time.Duration) {
 	more := func() bool {
 		return ctx.Err() == nil && (time.Now().Before(until) || s.ty.count("200 coalesced") == 0 || s.ty.count("424") == 0)
 	}
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { defer wg.Done(); s.toggleResets(ctx) }()
 	var clients sync.WaitGroup
 	for c := range soakConns - groupSize*4 {
 		clients.Add(1)
@@ -171,31 +192,6 @@ func (s *soak) run(t *testing.T, d time.Duration) {
 		<-done
 		t.Fatalf("the soak did not see every kind of answer within %v: %v", d+120*time.Second, s.ty.String())
 	}
-	cancel()
-	wg.Wait()
-}
-
-// toggleResets adds a reset_peer toxic on the origin for 1s every 4s.
-func (s *soak) toggleResets(ctx context.Context) {
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(3 * time.Second):
-		}
-		if err := addToxic(s.w.toOrigin, "soak-reset", "reset_peer", "", map[string]any{"timeout": 50}); err != nil {
-			s.ty.add("toxic", err)
-			return
-		}
-		select {
-		case <-ctx.Done():
-		case <-time.After(time.Second):
-		}
-		if err := s.w.toOrigin.Toxics.RemoveToxic(context.Background(), "soak-reset"); err != nil {
-			s.ty.add("toxic", err)
-			return
-		}
-	}
 }
 
 // originPut adds a file to the origin (a problem for the tally if it fails).
@@ -205,13 +201,13 @@ func (s *soak) originPut(key string, size int) {
 	}
 }
 
-// single is one client of hits, fresh misses and failing keys.
+// single is one client of hits, fresh misses, failing keys and reset keys.
 func (s *soak) single(c int, once bool, more func() bool) {
 	client := &http.Client{Transport: &http.Transport{DisableCompression: true}}
 	defer client.CloseIdleConnections()
 	for i := 0; ; i++ {
 		var k string
-		switch i % 4 {
+		switch i % 5 {
 		case 0, 1:
 			k = s.hits[(c*7+i)%len(s.hits)]
 		case 2:
@@ -221,10 +217,12 @@ func (s *soak) single(c int, once bool, more func() bool) {
 		case 3:
 			k = fmt.Sprintf("s/fail-%06d", s.seq.Add(1))
 			s.originPut(k, 1<<10)
+		case 4:
+			k = fmt.Sprintf("%s%06d", resetPrefix, s.seq.Add(1))
+			s.originPut(k, 1<<10)
 		}
-		s.ty.add(judge(k, s.w.content(k), get(context.Background(), client, s.p.data+"/"+k, 0, nil)))
-		s.reqs.Add(1)
-		if (once && i == 3) || (!once && !more()) {
+		s.ask(client, k, 0, nil)
+		if (once && i == 4) || (!once && !more()) {
 			return
 		}
 	}
@@ -232,12 +230,16 @@ func (s *soak) single(c int, once bool, more func() bool) {
 
 // group runs rounds of groupSize clients reading one fresh key together;
 // the origin holds the body halfway until every client has its headers, so
-// all but one join the fill (coalesced).
+// all but one join the fill (coalesced). Every third round's key is one
+// whose origin connection is reset, so the whole group sees the fill fail.
 func (s *soak) group(g int, once bool, more func() bool) {
 	client := &http.Client{Transport: &http.Transport{DisableCompression: true, MaxIdleConnsPerHost: groupSize}}
 	defer client.CloseIdleConnections()
-	for {
+	for round := 0; ; round++ {
 		k := fmt.Sprintf("s/shared-%06d", s.seq.Add(1))
+		if round%3 == 2 {
+			k = fmt.Sprintf("%sshared-%06d", resetPrefix, s.seq.Add(1))
+		}
 		s.originPut(k, 1<<20)
 		release := s.w.origin.Hold(k)
 		var heads, done sync.WaitGroup
@@ -246,9 +248,7 @@ func (s *soak) group(g int, once bool, more func() bool) {
 			done.Add(1)
 			go func() {
 				defer done.Done()
-				a := get(context.Background(), client, s.p.data+"/"+k, 1, heads.Done)
-				s.ty.add(judge(k, s.w.content(k), a))
-				s.reqs.Add(1)
+				s.ask(client, k, 1, heads.Done)
 			}()
 		}
 		heads.Wait()
