@@ -236,10 +236,11 @@ func (s *soak) group(g int, once bool, more func() bool) {
 	client := &http.Client{Transport: &http.Transport{DisableCompression: true, MaxIdleConnsPerHost: groupSize}}
 	defer client.CloseIdleConnections()
 	for round := 0; ; round++ {
-		k := fmt.Sprintf("s/shared-%06d", s.seq.Add(1))
+		name := "s/shared-"
 		if round%3 == 2 {
-			k = fmt.Sprintf("%sshared-%06d", resetPrefix, s.seq.Add(1))
+			name = resetPrefix + "shared-"
 		}
+		k := fmt.Sprintf("%s%06d", name, s.seq.Add(1))
 		s.originPut(k, 1<<20)
 		release := s.w.origin.Hold(k)
 		var heads, done sync.WaitGroup
