@@ -84,10 +84,15 @@ func TestListParseErrors(t *testing.T) {
 	if err := l.parse([]byte(ok), &p); err != nil || len(p.Objects) != 1 {
 		t.Fatalf("minimal listing: %v %+v", err, p)
 	}
+	prefixed := `<s3:ListBucketResult xmlns:s3="http://s3.amazonaws.com/doc/2006-03-01/"><s3:Contents><s3:Key>k</s3:Key><s3:Size>3</s3:Size></s3:Contents></s3:ListBucketResult>`
+	if err := l.parse([]byte(prefixed), &p); err != nil || len(p.Objects) != 1 || p.Objects[0].Key != "k" || p.Objects[0].Size != 3 {
+		t.Fatalf("listing with a namespace prefix: %v %+v", err, p)
+	}
 	for _, c := range []struct{ body, want string }{
 		{``, "no XML document"},
 		{`<ListBucketResult><Contents><Key>k</Key></Content></ListBucketResult>`, "unexpected </Content>"},
 		{`<ListBucketResult><Contents><Key>k</Key>`, "XML ends inside <Contents>"},
+		{`<ListBucketResult xmlns:a="x" xmlns:b="x"><Contents><a:Key>k</b:Key></Contents></ListBucketResult>`, "unexpected </b:Key>"},
 		{`<ListAllMyBucketsResult></ListAllMyBucketsResult>`, "want <ListBucketResult>"},
 		{`<!DOCTYPE x [<!ENTITY a "b">]><ListBucketResult/>`, "DOCTYPE"},
 		{`<ListBucketResult><Contents><Key>k</Key><Size>-1</Size></Contents></ListBucketResult>`, `<Size>-1</Size> of key "k"`},

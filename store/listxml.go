@@ -68,7 +68,9 @@ const maxDepth = 8
 func (r *listResult) scan(body []byte) error {
 	r.objs = r.objs[:0] // with the room of the last page
 	s := xmlScanner{b: body}
-	var path [maxDepth][]byte
+	// path holds the open elements' names as written, local their local
+	// names (without a namespace prefix), taken once at the start tag.
+	var path, local [maxDepth][]byte
 	depth := 0
 	var text elemText
 	var obj rawObject
@@ -87,19 +89,20 @@ func (r *listResult) scan(body []byte) error {
 			}
 			return nil
 		case tokStart, tokEmpty:
-			if err := r.start(depth, data); err != nil {
+			name := localName(data)
+			if err := r.start(depth, name, data); err != nil {
 				return err
 			}
 			if depth < maxDepth {
-				path[depth] = data
+				path[depth], local[depth] = data, name
 			}
 			depth++
 			text = elemText{}
-			if depth == 2 && string(localName(data)) == "Contents" {
+			if depth == 2 && string(name) == "Contents" {
 				obj = rawObject{}
 			}
 			if tok == tokEmpty {
-				if err := r.end(path[:min(depth, maxDepth)], depth, elemText{}, &obj); err != nil {
+				if err := r.end(local[:min(depth, maxDepth)], depth, elemText{}, &obj); err != nil {
 					return err
 				}
 				depth--
@@ -113,10 +116,11 @@ func (r *listResult) scan(body []byte) error {
 				return err
 			}
 		case tokEnd:
-			if depth == 0 || depth <= maxDepth && !bytes.Equal(localName(path[depth-1]), localName(data)) {
+			// An end tag repeats its start tag's name as written.
+			if depth == 0 || depth <= maxDepth && !bytes.Equal(path[depth-1], data) {
 				return fmt.Errorf("XML: unexpected </%s>", data)
 			}
-			if err := r.end(path[:min(depth, maxDepth)], depth, text, &obj); err != nil {
+			if err := r.end(local[:min(depth, maxDepth)], depth, text, &obj); err != nil {
 				return err
 			}
 			depth--
@@ -156,22 +160,22 @@ func (e elemText) bytes() ([]byte, error) {
 	return e.b, nil
 }
 
-func (r *listResult) start(depth int, name []byte) error {
+func (r *listResult) start(depth int, name, written []byte) error {
 	if depth > 0 {
 		return nil
 	}
 	if r.root != "" {
 		return errors.New("XML: a second root element")
 	}
-	r.root = string(localName(name))
+	r.root = string(name)
 	if r.root != "ListBucketResult" && r.root != "Error" {
-		return fmt.Errorf("XML: <%s>, want <ListBucketResult>", name)
+		return fmt.Errorf("XML: <%s>, want <ListBucketResult>", written)
 	}
 	return nil
 }
 
 // end takes the text of the element that ends at depth (1: the root),
-// path holding the names of it and its parents.
+// path holding the local names of it and its parents.
 func (r *listResult) end(path [][]byte, depth int, et elemText, obj *rawObject) error {
 	switch {
 	case depth < 2 || depth > 3:
@@ -179,13 +183,13 @@ func (r *listResult) end(path [][]byte, depth int, et elemText, obj *rawObject) 
 	case r.root == "Error":
 		return r.endError(path, depth, et)
 	case depth == 2:
-		return r.endField(localName(path[1]), et, obj)
+		return r.endField(path[1], et, obj)
 	}
-	switch string(localName(path[1])) {
+	switch string(path[1]) {
 	case "Contents":
-		return r.endObjectField(localName(path[2]), et, obj)
+		return r.endObjectField(path[2], et, obj)
 	case "CommonPrefixes":
-		if string(localName(path[2])) == "Prefix" {
+		if string(path[2]) == "Prefix" {
 			text, err := et.bytes()
 			if err != nil {
 				return err
@@ -201,7 +205,7 @@ func (r *listResult) endError(path [][]byte, depth int, et elemText) error {
 		return nil
 	}
 	text, err := et.bytes()
-	switch string(localName(path[1])) {
+	switch string(path[1]) {
 	case "Code":
 		r.errCode = string(text)
 	case "Message":
