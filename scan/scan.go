@@ -1,6 +1,7 @@
 package scan
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -114,19 +115,27 @@ func (o *Options) open(ctx context.Context) (func(), error) {
 		}
 	}
 	fail := func(err error) (func(), error) { closeAll(); return nil, err }
+	// Both are opened at once: each open checks its bucket with a request.
+	var (
+		wg         sync.WaitGroup
+		tb, ob     *store.Bucket
+		terr, oerr error
+	)
 	if o.Target == nil && o.TargetURL != "" {
-		b, err := store.Open(ctx, o.TargetURL)
-		if err != nil {
-			return fail(err)
-		}
-		o.Target, closers = b, append(closers, b.Close)
+		wg.Go(func() { tb, terr = store.Open(ctx, o.TargetURL) })
 	}
 	if o.Origin == nil && o.OriginURL != "" {
-		b, err := store.OpenOrigin(ctx, o.OriginURL)
-		if err != nil {
-			return fail(err)
-		}
-		o.Origin, closers = b, append(closers, b.Close)
+		wg.Go(func() { ob, oerr = store.OpenOrigin(ctx, o.OriginURL) })
+	}
+	wg.Wait()
+	if tb != nil {
+		o.Target, closers = tb, append(closers, tb.Close)
+	}
+	if ob != nil {
+		o.Origin, closers = ob, append(closers, ob.Close)
+	}
+	if err := cmp.Or(terr, oerr); err != nil {
+		return fail(err)
 	}
 	if o.Copier == nil && o.Target != nil {
 		mo := o.Fetch
