@@ -17,6 +17,7 @@ type keySpace struct {
 	n          int
 	perT, perM int
 	odd        []string // sorted
+	oddPos     []int    // oddPos[j]: the generated keys before odd[j]
 }
 
 var oddKeys = []string{
@@ -29,6 +30,9 @@ func newKeySpace(n int) *keySpace {
 	ks.perM = max(1, (ks.perT+127)/128)
 	ks.odd = append([]string(nil), oddKeys...)
 	sort.Strings(ks.odd)
+	for _, k := range ks.odd {
+		ks.oddPos = append(ks.oddPos, sort.Search(n, func(i int) bool { return ks.gen(i) >= k }))
+	}
 	return ks
 }
 
@@ -150,5 +154,44 @@ func (ks *keySpace) pageDelim(prefix, after string, limit int) (keys, dirs []str
 		case !jumped && !bmore:
 			return keys, dirs, false
 		}
+	}
+}
+
+// item returns the key of a pageIdx item.
+func (ks *keySpace) item(it int) string {
+	if it < 0 {
+		return ks.odd[-it-1]
+	}
+	return ks.gen(it)
+}
+
+// pageIdx is page for the listings that have no delimiter, without
+// building the generated keys: an item >= 0 is the index of a generated
+// key, an item < 0 is the odd key -item-1.
+func (ks *keySpace) pageIdx(prefix, after string, limit int, items []int) ([]int, bool) {
+	from := max(after, prefix)
+	incl := after < prefix // prefix itself may be a key
+	past := func(k string) bool { return k > from || incl && k == from }
+	beyond := func(k string) bool { return k > prefix && !strings.HasPrefix(k, prefix) }
+	gi := sort.Search(ks.n, func(i int) bool { return past(ks.gen(i)) })
+	ghi := sort.Search(ks.n, func(i int) bool { return beyond(ks.gen(i)) })
+	oi := sort.Search(len(ks.odd), func(i int) bool { return past(ks.odd[i]) })
+	ohi := sort.Search(len(ks.odd), func(i int) bool { return beyond(ks.odd[i]) })
+	for {
+		var item int
+		switch {
+		case gi < ghi && (oi >= ohi || gi < ks.oddPos[oi]):
+			item = gi
+			gi++
+		case oi < ohi:
+			item = -oi - 1
+			oi++
+		default:
+			return items, false
+		}
+		if len(items) == limit {
+			return items, true
+		}
+		items = append(items, item)
 	}
 }

@@ -11,6 +11,14 @@
 //	go run ./bench/list-scale -n 1000000 -latency 20ms -listers 1,32
 //	go run ./bench/list-scale -n 10000000 -listers 32 -seq-estimate
 //
+// The endpoint builds every generated key's listing entry before the runs
+// (about 250 bytes a key: 2.5 GB at 10 M keys), so that a page costs it a
+// copy, not an MD5 and the formatting of 1,000 entries: it shares the cores
+// with the ferry it measures, which a real S3 does not (-prerender=false
+// builds the entries on every request, as before). ferry's CPU and peak
+// RSS are measured in a process of its own (see rusageOf); -cpuprofile
+// writes the endpoint's.
+//
 // -ferry takes a built binary (default: build ./cmd/ferry into a temp dir).
 // -seq-estimate skips a long sequential run and prints pages x (latency +
 // the measured time per page) instead. -serve only serves the endpoint, for
@@ -28,6 +36,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -35,16 +44,33 @@ import (
 )
 
 func main() {
+	if len(os.Args) > 3 && os.Args[1] == rusageOf {
+		runMeasured(os.Args[2], os.Args[3:])
+		return
+	}
 	n := flag.Int("n", 1_000_000, "keys in each bucket")
 	latency := flag.Duration("latency", 20*time.Millisecond, "added to every request")
 	listers := flag.String("listers", "1,32", "comma-separated --listers values to run")
 	ferry := flag.String("ferry", "", "ferry binary (default: go build ./cmd/ferry)")
 	seqEstimate := flag.Bool("seq-estimate", false, "estimate the sequential figure instead of running --listers 1")
 	serveOnly := flag.Bool("serve", false, "only serve the endpoint (prints its URL) until interrupted")
+	prerender := flag.Bool("prerender", true, "build every key's listing entry before the runs instead of on every request")
+	cpuProfile := flag.String("cpuprofile", "", "write the endpoint's CPU profile to this file")
 	flag.Parse()
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		check(err)
+		check(pprof.StartCPUProfile(f))
+		defer pprof.StopCPUProfile()
+	}
 
 	ks := newKeySpace(*n)
 	srv := &server{keys: ks, latency: *latency}
+	if *prerender {
+		start := time.Now()
+		srv.prerender()
+		fmt.Fprintf(os.Stderr, "list-scale: %d listing entries built in %v (%d MB)\n", ks.n, time.Since(start).Round(time.Millisecond), len(srv.frags)>>20)
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	check(err)
 	go http.Serve(ln, srv)
@@ -101,7 +127,10 @@ func run(bin, endpoint string, listers int, srv *server) measure {
 	check(err)
 	defer os.RemoveAll(dir)
 	q := "?endpoint=" + endpoint + "&region=us-east-1&anonymous=true"
-	cmd := exec.Command(bin, "scan", "--origin", "s3://origin"+q, "--target", "s3://target"+q,
+	self, err := os.Executable()
+	check(err)
+	usage := filepath.Join(dir, "rusage.json")
+	cmd := exec.Command(self, rusageOf, usage, bin, "scan", "--origin", "s3://origin"+q, "--target", "s3://target"+q,
 		"--dry-run", "--json", "--listers", strconv.Itoa(listers), "--state-dir", filepath.Join(dir, "state"), "--log-level", "error")
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "XDG_CONFIG_HOME="+dir, "AWS_CA_BUNDLE=")
@@ -116,7 +145,10 @@ func run(bin, endpoint string, listers int, srv *server) measure {
 		fmt.Fprintf(os.Stderr, "list-scale: ferry: %v\n%s", err, errb.String())
 		os.Exit(1)
 	}
-	ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
+	var ru childUsage
+	b, err := os.ReadFile(usage)
+	check(err)
+	check(json.Unmarshal(b, &ru))
 	var sum struct {
 		Listed  int64 `json:"listed"`
 		Missing int64 `json:"missing"`
@@ -124,9 +156,33 @@ func run(bin, endpoint string, listers int, srv *server) measure {
 	}
 	check(json.Unmarshal(out.Bytes(), &sum))
 	return measure{
-		wall: wall, cpu: tv(ru.Utime) + tv(ru.Stime), serverCPU: selfCPU() - before, maxRSS: ru.Maxrss << 10,
+		wall: wall, cpu: ru.CPU, serverCPU: selfCPU() - before, maxRSS: ru.MaxRSS,
 		listed: sum.Listed, missing: sum.Missing, spans: sum.Spans, lists: srv.lists.Load(),
 	}
+}
+
+// rusageOf runs a command in a process of its own and writes the
+// command's CPU time and peak RSS to a file: a child's peak RSS as the
+// kernel counts it includes the parent's at the time of the fork, and the
+// endpoint holds every prerendered entry.
+const rusageOf = "-rusage-of"
+
+type childUsage struct {
+	CPU    float64 `json:"cpu_seconds"`
+	MaxRSS int64   `json:"max_rss_bytes"`
+}
+
+func runMeasured(file string, args []string) {
+	cmd := exec.Command(args[0], args[1:]...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	err := cmd.Run()
+	if cmd.ProcessState == nil {
+		check(err)
+	}
+	ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
+	b, _ := json.Marshal(childUsage{CPU: tv(ru.Utime) + tv(ru.Stime), MaxRSS: ru.Maxrss << 10})
+	check(os.WriteFile(file, b, 0o644))
+	os.Exit(cmd.ProcessState.ExitCode())
 }
 
 func selfCPU() float64 {
