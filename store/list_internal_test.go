@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"encoding/xml"
 	"fmt"
@@ -230,5 +231,95 @@ func BenchmarkListPage(b *testing.B) {
 			}
 		}
 		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*1000), "ns/key")
+	})
+}
+
+// TestListFastPath checks that Contents elements laid out as S3 writes them
+// (read by fastContents) come out exactly as the same elements read by the
+// general scanner (which reads an element with whitespace at its start),
+// and that what the fast path does not read it leaves to the scanner.
+func TestListFastPath(t *testing.T) {
+	contents := []string{
+		`<Contents><Key>a%20b</Key><LastModified>2024-05-06T07:08:09.123Z</LastModified><ETag>&quot;0123456789abcdef0123456789abcdef&quot;</ETag><Size>42</Size><StorageClass>STANDARD</StorageClass></Contents>`,
+		`<Contents><Key>amp%26&amp;x</Key><ETag>&#34;abc-2&#34;</ETag><Size>0</Size><ChecksumAlgorithm>CRC64NVME</ChecksumAlgorithm></Contents>`,
+		`<Contents><Key>q</Key><ETag>"0123456789abcdef0123456789abcdef"</ETag><Size>7</Size></Contents>`,
+		`<Contents><Key>own</Key><Size>1</Size><Owner><ID>x</ID></Owner></Contents>`,                      // nested: the scanner
+		`<Contents><Key><![CDATA[cd]]></Key><Size>2</Size></Contents>`,                                    // CDATA: the scanner
+		`<Contents><Key a="1">attr</Key><Size>3</Size></Contents>`,                                        // attribute: the scanner
+		`<Contents><s3:Key xmlns:s3="x">ns</s3:Key><Size>4</Size></Contents>`,                             // prefix: the scanner
+		`<Contents><Key>cr&#13;lf&#xD;</Key><LastModified>2024-05-06T07:08:10Z</LastModified></Contents>`, // a referenced CR stays
+
+	}
+	l := &Lister{d: &DirectPutter{}}
+	page := func(lead string) []string {
+		var b strings.Builder
+		b.WriteString(`<ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Name>b</Name>`)
+		for _, c := range contents {
+			b.WriteString(strings.Replace(c, "<Contents>", "<Contents>"+lead, 1))
+		}
+		b.WriteString(`<EncodingType>url</EncodingType></ListBucketResult>`)
+		var p ListPage
+		if err := l.parse([]byte(b.String()), &p); err != nil {
+			t.Fatalf("lead %q: %v", lead, err)
+		}
+		var got []string
+		for _, o := range p.Objects {
+			got = append(got, fmt.Sprintf("%q %q %d %q %x %v", o.Key, o.Name, o.Size, o.ETag, o.MD5, o.ModTime))
+		}
+		return got
+	}
+	fast, general := page(""), page("\n  ")
+	if len(fast) != len(contents) {
+		t.Fatalf("%d objects, want %d: %q", len(fast), len(contents), fast)
+	}
+	for i := range fast {
+		if fast[i] != general[i] {
+			t.Errorf("object %d:\n  fast    %s\n  general %s", i, fast[i], general[i])
+		}
+	}
+	for i, want := range []string{`"a b"`, `"amp&&x"`, `"q"`, `"own"`, `"cd"`, `"attr"`, `"ns"`, `"cr\rlf\r"`} {
+		if !strings.HasPrefix(fast[i], want+" ") {
+			t.Errorf("object %d: %s, want the key %s", i, fast[i], want)
+		}
+	}
+	// What the fast path refuses, the scanner refuses with its own words.
+	for _, c := range []struct{ body, want string }{
+		{`<ListBucketResult><Contents><Key>k</Key><Size>x</Size></Contents></ListBucketResult>`, `<Size>x</Size> of key "k"`},
+		{`<ListBucketResult><Contents><Key>k</Key><Size>1</Sise></Contents></ListBucketResult>`, "unexpected </Sise>"},
+		{`<ListBucketResult><Contents><Size>1</Size></Contents></ListBucketResult>`, "<Contents> without <Key>"},
+		{`<ListBucketResult><Contents><Key>k</Key>`, "XML ends inside <Contents>"},
+	} {
+		var p ListPage
+		if err := l.parse([]byte(c.body), &p); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: error %v, want %q", c.body, err, c.want)
+		}
+	}
+}
+
+// FuzzListScan compares the scanner with and without fastContents: the
+// same entries, or an error from both.
+func FuzzListScan(f *testing.F) {
+	f.Add([]byte(`<ListBucketResult><Contents><Key>k</Key><Size>1</Size></Contents></ListBucketResult>`))
+	f.Add([]byte(`<ListBucketResult><Contents><Key>a&amp;b</Key><ETag>&quot;0123456789abcdef0123456789abcdef&quot;</ETag><Size>2</Size></Contents><Contents><Key>x</Key><Owner><ID>i</ID></Owner></Contents></ListBucketResult>`))
+	f.Add([]byte(`<ListBucketResult><Contents><Key><![CDATA[c]]></Key><LastModified>2024-05-06T07:08:09Z</LastModified></Contents><Contents><Key>y</Key><Size>x</Size></Contents></ListBucketResult>`))
+	f.Add(listBody(3))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		fast, slow := listResult{}, listResult{slow: true}
+		errFast, errSlow := fast.scan(body), slow.scan(body)
+		if (errFast == nil) != (errSlow == nil) {
+			t.Fatalf("fast path error %v, scanner error %v", errFast, errSlow)
+		}
+		if errFast != nil {
+			return
+		}
+		if len(fast.objs) != len(slow.objs) {
+			t.Fatalf("fast path %d entries, scanner %d", len(fast.objs), len(slow.objs))
+		}
+		for i, a := range fast.objs {
+			b := slow.objs[i]
+			if !bytes.Equal(a.name, b.name) || !bytes.Equal(a.etag, b.etag) || a.quoted != b.quoted || a.size != b.size || !a.mod.Equal(b.mod) || a.hasKey != b.hasKey {
+				t.Fatalf("entry %d: fast path %+v, scanner %+v", i, a, b)
+			}
+		}
 	})
 }
