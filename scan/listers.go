@@ -155,8 +155,9 @@ func (q *spanQueue) splitter(sp span, end *spanEnd) splitFunc {
 // varied: the cuts go to the deepest position within that shared part
 // (and within the plain run after prefix, so that bounds stay tight) where
 // the bytes of lo's class (digits, upper or lower case letters) after lo's
-// leave room, one chunk per byte up to the end of the class; the last range
-// takes the rest. Without such a position the cuts spread over every plain
+// leave room, one chunk per byte up to the end of the class; cuts left over
+// go to the positions before it in turn (shallower), and the last range takes
+// the rest. Without such a position the cuts spread over every plain
 // byte at the first position that leaves room. No cut goes past the first
 // non-plain byte after prefix (a "/"): the span being cut could not stop
 // before the end of that directory anyway (see stopBound).
@@ -171,7 +172,7 @@ func splitPoints(lo, hi, prefix, shared string, n int) []string {
 	for p := min(max(len(shared), len(prefix)), end-1); p >= len(prefix); p-- {
 		if first, last := classOf(lo[p]); first != 0 {
 			if pts := cutsAt(lo, hi, p, last, n); len(pts) > 0 {
-				return pts
+				return shallower(pts, lo, hi, prefix, p, n)
 			}
 		}
 	}
@@ -181,6 +182,24 @@ func splitPoints(lo, hi, prefix, shared string, n int) []string {
 		}
 	}
 	return nil
+}
+
+// shallower spends what is left of n after the cuts at position p on the
+// positions before it, each from lo's byte there to the end of its class:
+// the last range at p would otherwise take all the rest (a run that starts
+// in t00/ of t00/ ... t63/ would hand out t01 ... t09 and keep t1 ... t6 in
+// one span, to be peeled a decade a page time).
+func shallower(pts []string, lo, hi, prefix string, p, n int) []string {
+	for q := p - 1; q >= len(prefix) && len(pts) < n; q-- {
+		if first, last := classOf(lo[q]); first != 0 {
+			for _, pt := range cutsAt(lo, hi, q, last, n-len(pts)) {
+				if pt > pts[len(pts)-1] {
+					pts = append(pts, pt)
+				}
+			}
+		}
+	}
+	return pts
 }
 
 // classOf returns the first and last byte of c's class, or 0, 0.

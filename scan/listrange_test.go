@@ -330,6 +330,11 @@ func TestSplitPoints(t *testing.T) {
 		{"t03/m076/f1", "t06~", "t0", "t03/m0", 9, []string{"t03~", "t04~", "t05~"}}, // up to hi
 		{"k/0999", "", "k/", "k/0", 2, []string{"k/0~", "k/4~"}},
 		{"abc", "", "", "", 2, []string{"a~", "m~"}}, // nothing shared: the first position
+		// cuts left over go to the positions before: t09, t1 ... t6 are not left in one range
+		{"t00/m000/f00000984.bin", "", "", "t00/m000/f0000", 12, []string{"t00~", "t01~", "t02~", "t03~", "t04~", "t05~", "t06~", "t07~", "t08~", "t0~", "t3~", "t6~"}},
+		{"t00/m000/f00000984.bin", "", "", "t00/m000/f0000", 31, []string{"t00~", "t01~", "t02~", "t03~", "t04~", "t05~", "t06~", "t07~", "t08~",
+			"t0~", "t1~", "t2~", "t3~", "t4~", "t5~", "t6~", "t7~", "t8~", "t~", "u~", "v~", "w~", "x~", "y~"}},
+		{"t00/m000/f00000984.bin", "t2~", "t", "t00/m000/f0000", 31, []string{"t00~", "t01~", "t02~", "t03~", "t04~", "t05~", "t06~", "t07~", "t08~", "t0~", "t1~"}}, // up to hi
 	} {
 		got := splitPoints(tc.lo, tc.hi, tc.prefix, tc.shared, tc.n)
 		if !slices.Equal(got, tc.want) {
