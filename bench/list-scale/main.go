@@ -55,14 +55,8 @@ func main() {
 	seqEstimate := flag.Bool("seq-estimate", false, "estimate the sequential figure instead of running --listers 1")
 	serveOnly := flag.Bool("serve", false, "only serve the endpoint (prints its URL) until interrupted")
 	prerender := flag.Bool("prerender", true, "build every key's listing entry before the runs instead of on every request")
-	cpuProfile := flag.String("cpuprofile", "", "write the endpoint's CPU profile to this file")
+	cpuProfile := flag.String("cpuprofile", "", "write the endpoint's CPU profile during the runs to this file")
 	flag.Parse()
-	if *cpuProfile != "" {
-		f, err := os.Create(*cpuProfile)
-		check(err)
-		check(pprof.StartCPUProfile(f))
-		defer pprof.StopCPUProfile()
-	}
 
 	ks := newKeySpace(*n)
 	srv := &server{keys: ks, latency: *latency}
@@ -70,6 +64,12 @@ func main() {
 		start := time.Now()
 		srv.prerender()
 		fmt.Fprintf(os.Stderr, "list-scale: %d listing entries built in %v (%d MB)\n", ks.n, time.Since(start).Round(time.Millisecond), len(srv.frags)>>20)
+	}
+	if *cpuProfile != "" { // after the prerendering: the runs only
+		f, err := os.Create(*cpuProfile)
+		check(err)
+		check(pprof.StartCPUProfile(f))
+		defer pprof.StopCPUProfile()
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	check(err)
