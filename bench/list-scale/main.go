@@ -30,6 +30,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -56,6 +57,7 @@ func main() {
 	serveOnly := flag.Bool("serve", false, "only serve the endpoint (prints its URL) until interrupted")
 	prerender := flag.Bool("prerender", true, "build every key's listing entry before the runs instead of on every request")
 	cpuProfile := flag.String("cpuprofile", "", "write the endpoint's CPU profile during the runs to this file")
+	steps := flag.Bool("timeline", false, "also print the list requests in flight in each 50 ms of every partitioned run")
 	flag.Parse()
 
 	ks := newKeySpace(*n)
@@ -89,7 +91,7 @@ func main() {
 	for _, f := range strings.Split(*listers, ",") {
 		l, err := strconv.Atoi(strings.TrimSpace(f))
 		check(err)
-		m := run(bin, endpoint, l, srv)
+		m := run(bin, endpoint, l, srv, *steps)
 		if m.listed != int64(ks.len()) || m.missing != 0 {
 			fmt.Fprintf(os.Stderr, "list-scale: --listers %d listed %d keys, %d missing; want %d, 0\n", l, m.listed, m.missing, ks.len())
 			os.Exit(1)
@@ -122,7 +124,7 @@ type measure struct {
 }
 
 // run runs one no-op diff and measures it.
-func run(bin, endpoint string, listers int, srv *server) measure {
+func run(bin, endpoint string, listers int, srv *server, steps bool) measure {
 	dir, err := os.MkdirTemp("", "list-scale-")
 	check(err)
 	defer os.RemoveAll(dir)
@@ -137,10 +139,12 @@ func run(bin, endpoint string, listers int, srv *server) measure {
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	srv.lists.Store(0)
+	srv.tl.reset()
 	before := selfCPU()
 	start := time.Now()
 	err = cmd.Run()
-	wall := time.Since(start).Seconds()
+	stop := time.Now()
+	wall := stop.Sub(start).Seconds()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "list-scale: ferry: %v\n%s", err, errb.String())
 		os.Exit(1)
@@ -155,6 +159,13 @@ func run(bin, endpoint string, listers int, srv *server) measure {
 		Spans   int64 `json:"spans"`
 	}
 	check(json.Unmarshal(out.Bytes(), &sum))
+	if listers > 1 {
+		var w io.Writer
+		if steps {
+			w = os.Stdout
+		}
+		fmt.Println("  " + srv.tl.report(start, stop, listers, w))
+	}
 	return measure{
 		wall: wall, cpu: ru.CPU, serverCPU: selfCPU() - before, maxRSS: ru.MaxRSS,
 		listed: sum.Listed, missing: sum.Missing, spans: sum.Spans, lists: srv.lists.Load(),

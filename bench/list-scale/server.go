@@ -21,6 +21,7 @@ type server struct {
 	keys    *keySpace
 	latency time.Duration
 	lists   atomic.Int64
+	tl      timeline
 	frags   []byte // the Contents element of generated key i at i*fragLen, or nil
 	fragLen int
 }
@@ -68,6 +69,7 @@ func (s *server) object(w http.ResponseWriter, r *http.Request, key string) {
 
 func (s *server) list(w http.ResponseWriter, r *http.Request, bucket string) {
 	s.lists.Add(1)
+	defer s.tl.add(time.Now().Add(-s.latency)) // the request began before its latency
 	q := r.URL.Query()
 	delim := q.Get("delimiter")
 	if delim != "" && delim != "/" {
