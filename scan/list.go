@@ -2,6 +2,7 @@ package scan
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
@@ -14,10 +15,21 @@ import (
 )
 
 // span is one part of the key space, listed on both sides and joined: the
-// keys under prefix whose names (sortKeyOf) are in kr.
+// keys under prefix whose names (sortKeyOf) are in kr and start with under.
+//
+// A span with levels lists one level of its prefix (delimiter "/"): the
+// level's keys are joined, and each directory in kr becomes a span of its
+// own (see subtree), queued for the listers or listed in place. A
+// directory bigger than a page is cut by its own listing: a span that
+// merely holds it lists it from one end to the other (see splitPoints).
+// Levels need both sides on S3 (store.Lister: delimiter listings and
+// start-after); the run's first span and the pieces that begin with a
+// directory list by levels (levelsPiece).
 type span struct {
 	prefix string
 	kr     KeyRange
+	under  string
+	levels bool
 }
 
 // spanEnd is a span's current end, which a split moves down while both
@@ -44,9 +56,10 @@ func (e *spanEnd) set(until string) {
 func (r *run) produceList(ctx context.Context, out chan<- item) error {
 	root := span{prefix: r.o.Prefix, kr: r.o.Range}
 	if r.spans > 1 {
+		root.levels = r.levels
 		return r.listConcurrently(ctx, root, out)
 	}
-	return r.joinSpan(ctx, root, &spanEnd{until: root.kr.Until}, nil, out)
+	return r.joinSpan(ctx, root, &spanEnd{until: root.kr.Until}, nil, nil, out)
 }
 
 // joinSpan merge-joins the origin and target listings of sp. Listings are
@@ -57,7 +70,7 @@ func (r *run) produceList(ctx context.Context, out chan<- item) error {
 // empty, and otherwise checked with one HEAD first (it may sit elsewhere in
 // the target listing); create-only writes keep even a wrong guess harmless.
 // split, when set, may give the rest of the origin listing away.
-func (r *run) joinSpan(ctx context.Context, sp span, end *spanEnd, split splitFunc, out chan<- item) error {
+func (r *run) joinSpan(ctx context.Context, sp span, end *spanEnd, split splitFunc, sub subFunc, out chan<- item) error {
 	r.spansListed.Add(1)
 	g, ctx := errgroup.WithContext(ctx)
 	lctx, stopListing := context.WithCancel(ctx)
@@ -67,17 +80,17 @@ func (r *run) joinSpan(ctx context.Context, sp span, end *spanEnd, split splitFu
 	}
 	oc := make(chan []entry, depth)
 	tc := make(chan []entry, depth)
-	lister := func(b *store.Bucket, side string, split splitFunc, ch chan<- []entry) func() error {
+	lister := func(b *store.Bucket, side string, split splitFunc, sub subFunc, ch chan<- []entry) func() error {
 		return func() error {
-			err := r.list(lctx, b, side, sp, end, split, ch)
+			err := r.list(lctx, b, side, sp, end, split, sub, ch)
 			if err != nil && lctx.Err() != nil && ctx.Err() == nil {
 				return nil // the join needs no more of this listing
 			}
 			return err
 		}
 	}
-	g.Go(lister(r.o.Origin, "origin", split, oc))
-	g.Go(lister(r.o.Target, "target", nil, tc))
+	g.Go(lister(r.o.Origin, "origin", split, sub, oc))
+	g.Go(lister(r.o.Target, "target", nil, nil, tc))
 	g.Go(func() error {
 		defer stopListing()
 		return r.join(ctx, &stream{ch: oc, name: "origin", r: r}, &stream{ch: tc, name: "target", r: r}, out)
@@ -157,9 +170,13 @@ func (r *run) sameName(key string) bool {
 // after handing the rest to other spans.
 type splitFunc func(prefix, pageFirst, maxName, until string) string
 
+// subFunc takes a directory of a span with levels: it lists it, or hands
+// it to another lister.
+type subFunc func(span) error
+
 // list sends the pages of b's listing of sp to out, keeping the keys of sp
 // (rangeCursor) and stopping where sp ends; it retries transient errors.
-func (r *run) list(ctx context.Context, b *store.Bucket, side string, sp span, end *spanEnd, split splitFunc, out chan<- []entry) error {
+func (r *run) list(ctx context.Context, b *store.Bucket, side string, sp span, end *spanEnd, split splitFunc, sub subFunc, out chan<- []entry) error {
 	defer close(out)
 	prefix, ok := sp.kr.listPrefix(sp.prefix)
 	if !ok {
@@ -169,7 +186,15 @@ func (r *run) list(ctx context.Context, b *store.Bucket, side string, sp span, e
 	until := end.get()
 	sp.kr.Until = until
 	cur := newRangeCursor(sp.kr, name(prefix))
-	pg := newPager(b, prefix, startAfter(sp.kr.After), name)
+	cur.under = sp.under
+	var pg pager
+	var lp *leanPager
+	if sp.levels {
+		lp = &leanPager{l: b.Lister(), o: store.ListOptions{Prefix: prefix, Delimiter: "/", StartAfter: levelStart(sp.kr.After, name(prefix))}}
+		pg = lp
+	} else {
+		pg = newPager(b, prefix, startAfter(sp.kr.After), name)
+	}
 	var maxName string
 	pages := 0
 	defer func() {
@@ -204,6 +229,16 @@ func (r *run) list(ctx context.Context, b *store.Bucket, side string, sp span, e
 		if err := sendPage(ctx, out, kept); err != nil {
 			return err
 		}
+		if lp != nil {
+			if n := lp.p.PrefixNames; len(n) > 0 && (pageFirst == "" || n[0] < pageFirst) {
+				pageFirst = n[0]
+			}
+			d, err := r.subtrees(&lp.p, cur, sp.prefix, &maxName, sub)
+			if err != nil {
+				return &FatalError{Op: "list " + side, Err: err}
+			}
+			done = done || d
+		}
 		if done || !more {
 			return nil
 		}
@@ -214,6 +249,69 @@ func (r *run) list(ctx context.Context, b *store.Bucket, side string, sp span, e
 			}
 		}
 	}
+}
+
+// levelStart is where a listing by levels under prefix (a name) of a range
+// after after may start: before the directory of the level that holds
+// after, which S3 leaves out of a delimiter listing that starts inside it
+// (MinIO does; it lists what comes after "a/b/c" from "a/c/" on), and ""
+// when that is the prefix itself.
+func levelStart(after, prefix string) string {
+	s := startAfter(after)
+	if len(s) <= len(prefix) || s[:len(prefix)] != prefix {
+		return ""
+	}
+	if i := strings.IndexByte(s[len(prefix):], '/'); i >= 0 {
+		s = s[:len(prefix)+i]
+	}
+	if len(s) <= len(prefix) {
+		return ""
+	}
+	return s
+}
+
+// subtrees hands the directories of a page of a span with levels (under
+// prefix) to sub (the target's lister passes none: its directories are the
+// origin's to list), notes the greatest name seen, and reports whether the
+// listing is done: a directory past the cursor's bound.
+func (r *run) subtrees(p *store.ListPage, cur *rangeCursor, prefix string, maxName *string, sub subFunc) (bool, error) {
+	for i, n := range p.PrefixNames {
+		if len(n) <= len(cur.prefix) || n[:len(cur.prefix)] != cur.prefix {
+			return false, fmt.Errorf("a listing under %q gave the directory %q, not under it", cur.prefix, n)
+		}
+		if cur.stop != "" && n >= cur.stop {
+			return true, nil
+		}
+		*maxName = max(*maxName, n)
+		if sub == nil {
+			continue
+		}
+		if s, ok := r.subtree(cur, prefix, p.Prefixes[i], n); ok {
+			if err := sub(s); err != nil {
+				return false, err
+			}
+		}
+	}
+	return false, nil
+}
+
+// subtree is the span of the keys under directory dir (a key under
+// prefix; name is its name in the listing) that the cursor's range holds, false when it holds
+// none. A directory whose name is not its key as both sides name it (a
+// rare escaped name) cannot be listed under its own prefix: its span lists
+// the cursor's range and keeps the names under it.
+func (r *run) subtree(cur *rangeCursor, prefix, dir, name string) (span, bool) {
+	kr := cur.kr
+	if kr.Until != "" && name > kr.Until || kr.After != "" && kr.After >= name && !strings.HasPrefix(kr.After, name) {
+		return span{}, false // every name under it is outside kr
+	}
+	if r.originName(dir) != name || r.targetName(dir) != name {
+		return span{prefix: prefix, kr: kr, under: name}, true
+	}
+	if (kr.After == "" || kr.After < name) && (kr.Until == "" || kr.Until > name && !strings.HasPrefix(kr.Until, name)) {
+		kr = KeyRange{} // all of it
+	}
+	return span{prefix: dir, kr: kr}, true
 }
 
 // entry is what the join needs of a listed object: a page of them holds a

@@ -84,6 +84,13 @@ func (q *spanQueue) wanted() int {
 	return q.waiting - len(q.pending)
 }
 
+// pendingLen is how many spans wait for a lister.
+func (q *spanQueue) pendingLen() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.pending)
+}
+
 func (q *spanQueue) push(sps []span) {
 	q.mu.Lock()
 	q.pending = append(q.pending, sps...)
@@ -103,8 +110,7 @@ func (r *run) listConcurrently(ctx context.Context, root span, out chan<- item) 
 				if !ok {
 					return nil
 				}
-				end := &spanEnd{until: sp.kr.Until}
-				err := r.joinSpan(ctx, sp, end, q.splitter(sp, end), out)
+				err := r.joinQueued(ctx, q, sp, out)
 				q.done()
 				if err != nil {
 					return err
@@ -115,8 +121,29 @@ func (r *run) listConcurrently(ctx context.Context, root span, out chan<- item) 
 	return g.Wait()
 }
 
-// splitter returns the splitFunc of sp's origin lister.
-func (q *spanQueue) splitter(sp span, end *spanEnd) splitFunc {
+// joinQueued joins sp with a splitter and, for a span with levels, a
+// subFunc that queues each directory for the listers, or lists it in place
+// while the queue already holds two spans a lister (memory stays
+// O(listers) however many directories a level has).
+func (r *run) joinQueued(ctx context.Context, q *spanQueue, sp span, out chan<- item) error {
+	end := &spanEnd{until: sp.kr.Until}
+	var sub subFunc
+	if sp.levels {
+		sub = func(d span) error {
+			if q.pendingLen() < 2*r.spans {
+				q.push([]span{d})
+				return nil
+			}
+			return r.joinQueued(ctx, q, d, out)
+		}
+	}
+	return r.joinSpan(ctx, sp, end, q.splitter(sp, end, r.levels), sub, out)
+}
+
+// splitter returns the splitFunc of sp's origin lister. With levels, the
+// pieces of a span with levels have levels too, and so do the pieces of
+// others that begin with a directory (see levelsPiece).
+func (q *spanQueue) splitter(sp span, end *spanEnd, levels bool) splitFunc {
 	return func(prefix, pageFirst, maxName, until string) string {
 		n := q.wanted()
 		if n <= 0 {
@@ -137,11 +164,24 @@ func (q *spanQueue) splitter(sp span, end *spanEnd) splitFunc {
 				next = pts[i+1]
 			}
 			sps[i] = span{prefix: sp.prefix, kr: KeyRange{After: p, Until: next}}
+			sps[i].levels = levels && (sp.levels || levelsPiece(p, lo, commonPrefix(pageFirst, lo)))
 		}
 		end.set(pts[0])
 		q.push(sps)
 		return pts[0]
 	}
+}
+
+// levelsPiece reports whether the piece cut at pt (pt's last byte but one
+// is the cut position) holds directories bigger than a page, guessed from
+// the last page (whose names share shared, and lo the greatest): lo's byte
+// after the cut position is a "/" and the whole page was in that
+// directory. Such a piece listed without levels would be one directory
+// listed from end to end, as no cut goes past a "/"; listed with levels it
+// hands each directory out as a span of its own, cut by its own listing.
+func levelsPiece(pt, lo, shared string) bool {
+	p := len(pt) - 2
+	return p >= 0 && pt[p+1] == '~' && len(shared) >= p+2 && pt[:p] == lo[:p] && lo[p+1] == '/'
 }
 
 // splitPoints returns up to n names between lo and hi ("" : open) that cut

@@ -140,6 +140,7 @@ type rangeCursor struct {
 	kr     KeyRange
 	prefix string // the listing's prefix, as a name
 	stop   string // stopBound(kr.Until, prefix); "" : list to the end
+	under  string // only names that start with it are kept
 }
 
 func newRangeCursor(kr KeyRange, prefix string) *rangeCursor {
@@ -158,7 +159,7 @@ func (c *rangeCursor) next(name string) (keep, done bool) {
 	if c.stop != "" && name >= c.stop {
 		return false, true
 	}
-	return c.kr.Contains(name), false
+	return c.kr.Contains(name) && strings.HasPrefix(name, c.under), false
 }
 
 // sortKeyOf returns the function that maps a key to the name b sorts it by:

@@ -298,6 +298,139 @@ func TestPartitionedListing(t *testing.T) {
 
 func sorted(s []string) []string { slices.Sort(s); return s }
 
+// A bucket whose keys all sit in one top-level directory is listed in
+// spans inside it: with both sides on S3 the first span lists the top level
+// with a delimiter and hands the directory on as a span of its own, which
+// its listing cuts (a cut never goes past a "/", so without levels the
+// whole bucket would be one span). Odd keys around the directory's name,
+// which MinIO lists out of byte order, are listed once too.
+func TestPartitionedListingOneDirectory(t *testing.T) {
+	var keys []string
+	for i := range 5000 {
+		keys = append(keys, fmt.Sprintf("data/d%d/%03d/f%d", i%9, i%250, i))
+	}
+	keys = append(keys, "data-old", "data.x", "data x/y", "data/", "data/a b/c", "data/a-b", "data/a/b",
+		"datb/1", "d/x", "top.txt", "data/__0x41__/x", "data/x\x01y", "data/z~", "datum/q")
+	var half []string
+	for i, k := range keys {
+		if i%4 == 0 {
+			half = append(half, k)
+		}
+	}
+	s := miniotest.Get(t)
+	var inFlight, peak atomic.Int64
+	up, _ := url.Parse(s.Endpoint)
+	proxy := httputil.NewSingleHostReverseProxy(up)
+	// The most list requests at once inside the directory, origin and target.
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if q := r.URL.Query(); q.Get("list-type") == "2" && strings.HasPrefix(q.Get("prefix"), "data/") {
+			n := inFlight.Add(1)
+			defer inFlight.Add(-1)
+			for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
+			}
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	bucket := func() *store.Bucket {
+		return open(t, "s3://"+s.NewBucket(t)+"?endpoint="+srv.URL+"&region=us-east-1")
+	}
+	src, dst := bucket(), bucket()
+	fillFast(t, src, keys)
+	fillFast(t, dst, half)
+	res := runScan(t, Options{Origin: src, Target: dst, Listers: 8, Transfers: 16})
+	if res.Listed != int64(len(keys)) || res.Copied != int64(len(keys)-len(half)) || res.Skipped != int64(len(half)) || res.Failed != 0 {
+		t.Fatalf("%+v", res.Stats)
+	}
+	if peak.Load() < 4 {
+		t.Errorf("at most %d list requests at once under data/", peak.Load())
+	}
+	t.Logf("%d spans, %d checks, %d out of order, %d at once under data/", res.Spans, res.Checks, res.OutOfOrder, peak.Load())
+	res = runScan(t, Options{Origin: src, Target: dst, Listers: 8})
+	if res.Copied != 0 || res.Skipped != int64(len(keys)) || res.Listed != int64(len(keys)) {
+		t.Fatalf("rerun: %+v", res.Stats)
+	}
+	if got := keysOf(t, dst); !slices.Equal(got, sorted(append([]string{}, keys...))) {
+		t.Errorf("target holds %d keys, want %d", len(got), len(keys))
+	}
+	// Consecutive ranges (a plan's partitions), cut inside directories and
+	// between them, list every key once between them.
+	cuts := []string{"", "data/d3/100/f1100", "data/d3/2", "data/d5/", "data/d7/2", "datb", ""}
+	var listed int64
+	for i := range len(cuts) - 1 {
+		kr := KeyRange{After: cuts[i], Until: cuts[i+1]}
+		res := runScan(t, Options{Origin: src, Target: dst, Listers: 8, Range: kr, DryRun: true})
+		var want int64
+		for _, k := range keys {
+			if kr.Contains(k) {
+				want++
+			}
+		}
+		if res.Listed != want || res.Missing != 0 {
+			t.Errorf("range %v: listed %d, missing %d; want %d, 0", kr, res.Listed, res.Missing, want)
+		}
+		listed += res.Listed
+	}
+	if listed != int64(len(keys)) {
+		t.Errorf("the ranges listed %d keys, want %d", listed, len(keys))
+	}
+}
+
+// subtree gives a directory of a listing by levels the span its keys need:
+// none outside the range, all of it inside, the range where the directory
+// straddles an end, and for a directory whose stored name is not its key
+// the level's own listing kept to the names under it.
+func TestSubtree(t *testing.T) {
+	r := &run{originName: s3Name, targetName: s3Name}
+	for _, tc := range []struct {
+		kr        KeyRange
+		dir, name string
+		want      span
+		ok        bool
+	}{
+		{KeyRange{}, "t01/", "t01/", span{prefix: "t01/"}, true},
+		{KeyRange{After: "t00~", Until: "t01~"}, "t01/", "t01/", span{prefix: "t01/"}, true},
+		{KeyRange{After: "t00~", Until: "t01~"}, "t00/", "t00/", span{}, false}, // every name under it <= After
+		{KeyRange{After: "t00~", Until: "t01~"}, "t02/", "t02/", span{}, false}, // > Until
+		{KeyRange{After: "t01/m5", Until: "t01~"}, "t01/", "t01/", span{prefix: "t01/", kr: KeyRange{After: "t01/m5", Until: "t01~"}}, true},
+		{KeyRange{After: "t00~", Until: "t01/m5"}, "t01/", "t01/", span{prefix: "t01/", kr: KeyRange{After: "t00~", Until: "t01/m5"}}, true},
+		{KeyRange{Until: "t01/"}, "t01/", "t01/", span{prefix: "t01/", kr: KeyRange{Until: "t01/"}}, true}, // only the marker
+		{KeyRange{After: "a"}, "xA/", "x__0x41__/", span{prefix: "pre/", kr: KeyRange{After: "a"}, under: "x__0x41__/"}, true},
+	} {
+		cur := newRangeCursor(tc.kr, "pre/")
+		got, ok := r.subtree(cur, "pre/", tc.dir, tc.name)
+		if ok != tc.ok || ok && got != tc.want {
+			t.Errorf("subtree(%v, %q, %q) = %+v, %v; want %+v, %v", tc.kr, tc.dir, tc.name, got, ok, tc.want, tc.ok)
+		}
+	}
+	// A listing by levels starts before the directory that holds After.
+	for _, tc := range [][3]string{
+		{"d1/s05/obj-00100.txt", "", "d1"}, {"d1/s05/obj-00100.txt", "d1/", "d1/s05"}, {"d1/s05/obj", "d1/s05/", "d1/s05/obj"},
+		{"t00~", "t0", "t00~"}, {"d1/", "d1/", ""}, {"a", "b/", ""}, {"", "", ""}, {"a\tb/c", "", "a"},
+	} {
+		if got := levelStart(tc[0], tc[1]); got != tc[2] {
+			t.Errorf("levelStart(%q, %q) = %q, want %q", tc[0], tc[1], got, tc[2])
+		}
+	}
+	// A page's directories: those in range handed on, the listing done at
+	// one past the bound; a directory not under the listing's prefix (an
+	// empty one would be the whole bucket again) is an error.
+	var subs []string
+	sub := func(s span) error { subs = append(subs, s.prefix); return nil }
+	var maxName string
+	page := &store.ListPage{Prefixes: []string{"pre/a/", "pre/b/", "pre/c/"}, PrefixNames: []string{"pre/a/", "pre/b/", "pre/c/"}}
+	done, err := r.subtrees(page, newRangeCursor(KeyRange{Until: "pre/b~"}, "pre/"), "pre/", &maxName, sub)
+	if err != nil || !done || fmt.Sprint(subs) != "[pre/a/ pre/b/]" || maxName != "pre/b/" {
+		t.Errorf("subtrees: done %v, err %v, handed on %q, max %q", done, err, subs, maxName)
+	}
+	for _, bad := range []string{"", "pre/", "other/"} {
+		page := &store.ListPage{Prefixes: []string{bad}, PrefixNames: []string{bad}}
+		if _, err := r.subtrees(page, newRangeCursor(KeyRange{}, "pre/"), "pre/", &maxName, sub); err == nil || !strings.Contains(err.Error(), "not under it") {
+			t.Errorf("directory %q: %v", bad, err)
+		}
+	}
+}
+
 // listCountingMinIO returns the URL of a fresh MinIO bucket reached through
 // a proxy that tracks the most list requests in flight at once.
 func listCountingMinIO(t *testing.T) (string, *atomic.Int64) {

@@ -74,6 +74,7 @@ type run struct {
 	// how many spans may be listed at once
 	originName, targetName func(string) string
 	spans                  int
+	levels                 bool // spans may list by levels (both sides list with store.Lister)
 	spansListed            atomic.Int64
 
 	man     *manifest
@@ -177,6 +178,7 @@ func newRun(o Options) (*run, error) {
 	if o.Origin != nil {
 		r.originName = sortKeyOf(o.Origin)
 		r.spans = o.listers()
+		r.levels = r.spans > 1 && o.Origin.Lister() != nil && o.Target.Lister() != nil
 	}
 	if len(o.Extra) > 0 {
 		r.pendingExtra = make(map[string]bool, len(o.Extra))

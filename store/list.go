@@ -66,6 +66,8 @@ type ListPage struct {
 	// Prefixes are the common prefixes of a listing with a Delimiter, as
 	// keys (blob.ListObject with IsDir).
 	Prefixes []string
+	// PrefixNames are the Prefixes as S3 stores them (see ListObject.Name).
+	PrefixNames []string
 	// Next is the continuation token of the next page, "" after the last.
 	Next string
 
@@ -230,17 +232,19 @@ func (r *listResult) fill(p *ListPage, prefix, escPrefix string) error {
 		p.Objects[i] = ListObject{Key: strings.TrimPrefix(key, prefix), Name: strings.TrimPrefix(name, escPrefix),
 			Size: o.size, ETag: tag, MD5: md5, ModTime: o.mod}
 	}
-	p.Prefixes = p.Prefixes[:0]
+	p.Prefixes, p.PrefixNames = p.Prefixes[:0], p.PrefixNames[:0]
 	for _, raw := range r.prefixes {
 		var b strings.Builder
 		if err := r.writeName(&b, raw); err != nil {
 			return err
 		}
 		name := b.String()
+		key := name
 		if strings.Contains(name, "__0x") {
-			name = hexUnescape(name)
+			key = hexUnescape(name)
 		}
-		p.Prefixes = append(p.Prefixes, strings.TrimPrefix(name, prefix))
+		p.Prefixes = append(p.Prefixes, strings.TrimPrefix(key, prefix))
+		p.PrefixNames = append(p.PrefixNames, strings.TrimPrefix(name, escPrefix))
 	}
 	return nil
 }

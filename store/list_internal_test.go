@@ -44,6 +44,7 @@ func TestListParse(t *testing.T) {
   <Contents><Key><![CDATA[pre/cd]]>ata</Key><LastModified>2024-05-06T07:08:09Z</LastModified><ETag>&#34;&#34;</ETag><Size>7</Size></Contents>
   <Contents><Key>pre/amp%26</Key><LastModified>2024-05-06T07:08:09Z</LastModified><Size>1</Size></Contents>
   <CommonPrefixes><Prefix>pre/dir%2F</Prefix></CommonPrefixes>
+  <CommonPrefixes><Prefix>pre/x__0x41__%2F</Prefix></CommonPrefixes>
   <CommonPrefixes><Prefix/></CommonPrefixes>
   <EncodingType>url</EncodingType>
 </ListBucketResult>`
@@ -66,8 +67,8 @@ func TestListParse(t *testing.T) {
 			t.Errorf("object %d:\n got %s\nwant %s", i, got, want[i])
 		}
 	}
-	if fmt.Sprint(p.Prefixes) != "[dir/ ]" || p.Next != "tok+/=" {
-		t.Errorf("prefixes %q, next %q", p.Prefixes, p.Next)
+	if fmt.Sprintf("%q %q", p.Prefixes, p.PrefixNames) != `["dir/" "xA/" ""] ["dir/" "x__0x41__/" ""]` || p.Next != "tok+/=" {
+		t.Errorf("prefixes %q (names %q), next %q", p.Prefixes, p.PrefixNames, p.Next)
 	}
 	// Without EncodingType the names are taken as they stand.
 	if err := l.parse([]byte(strings.Replace(body, "<EncodingType>url</EncodingType>", "", 1)), &p); err != nil {
