@@ -71,12 +71,15 @@ NGINX
 
 # s3_mode: in one sitting, MinIO directly (its bucket readable anonymously),
 # nginx proxy_pass to it, and ferry serve in front of it (path addressing),
+# signing its reads (serve) or reading unsigned first (serve-anon:
+# anonymous_reads=true, as nginx reads), and a bare Go
+# httputil.ReverseProxy (go-proxy: what net/http itself costs),
 # for 4 KiB hits at 32 connections, 1 MiB at 16, and the first-byte latency
 # (median of 200 GETs of the 4 KiB object). Per request it also reports the
 # CPU of the client (wrk), of the proxy (nginx's workers, ferry serve) and
 # of MinIO, from /proc/PID/stat before and after each run.
 s3_mode() {
-	local P_MINIO=18281 P_MCON=18282 P_SERVE=18283 P_ADMIN=18284 P_NGINX=18285
+	local P_MINIO=18281 P_MCON=18282 P_SERVE=18283 P_ADMIN=18284 P_NGINX=18285 P_ANON=18286 P_ANON_ADMIN=18287 P_GOPROXY=18288
 	local key=benchkey secret=benchsecret bucket=bench minio=${MINIO_BIN:-}
 	if [[ -z $minio ]]; then
 		minio=$(command -v minio || true)
@@ -84,6 +87,7 @@ s3_mode() {
 	fi
 	[[ -x $minio ]] || { echo "bench/serve.sh: TARGET=s3 needs MinIO (set MINIO_BIN, or run scripts/test once)" >&2; exit 1; }
 	(cd "${FERRY_SRC:-$ROOT}" && go build -o "$work/ferry" ./cmd/ferry)
+	go build -o "$work/goproxy" ./bench/goproxy
 	mkdir -p "$work/minio" "$work/nginx/logs" "$work/state" "$work/data"
 	head -c 4096 /dev/urandom >"$work/data/4k.bin"
 	head -c 1048576 /dev/urandom >"$work/data/1m.bin"
@@ -127,7 +131,19 @@ YAML
 		"$work/ferry" serve --config "$work/ferry.yaml" 2>"$work/serve.log" &
 	pids+=($!)
 	local serve_pid=$!
-	for port in $P_SERVE $P_NGINX; do
+	# serve-anon: the same with anonymous_reads=true (the bucket is public,
+	# as nginx needs it to be): hits are read unsigned, as nginx reads them.
+	sed -e "s|region=us-east-1|region=us-east-1\&anonymous_reads=true|" -e "s|$P_SERVE|$P_ANON|" -e "s|$P_ADMIN|$P_ANON_ADMIN|" \
+		-e "s|state_dir: .*|state_dir: $work/state-anon|" "$work/ferry.yaml" >"$work/ferry-anon.yaml"
+	mkdir -p "$work/state-anon"
+	AWS_ACCESS_KEY_ID=$key AWS_SECRET_ACCESS_KEY=$secret AWS_REGION=us-east-1 AWS_CA_BUNDLE= \
+		"$work/ferry" serve --config "$work/ferry-anon.yaml" 2>"$work/serve-anon.log" &
+	pids+=($!)
+	local anon_pid=$!
+	"$work/goproxy" -listen 127.0.0.1:$P_GOPROXY -upstream "$M" 2>"$work/goproxy.log" &
+	pids+=($!)
+	local goproxy_pid=$!
+	for port in $P_SERVE $P_NGINX $P_ANON $P_GOPROXY; do
 		for _ in $(seq 1 100); do curl -fso /dev/null "http://127.0.0.1:$port/$bucket/4k.bin" && break; sleep 0.1; done
 	done
 	local workers
@@ -136,22 +152,24 @@ YAML
 	hz=$(getconf CLK_TCK)
 	# Warm up every path (MinIO's start-up work, connection pools) before
 	# anything is measured.
-	for url in "$M/$bucket/4k.bin" "http://127.0.0.1:$P_NGINX/$bucket/4k.bin" "http://127.0.0.1:$P_SERVE/$bucket/4k.bin"; do
+	for url in "$M/$bucket/4k.bin" "http://127.0.0.1:$P_NGINX/$bucket/4k.bin" "http://127.0.0.1:$P_SERVE/$bucket/4k.bin" "http://127.0.0.1:$P_ANON/$bucket/4k.bin" "http://127.0.0.1:$P_GOPROXY/$bucket/4k.bin"; do
 		wrk -t1 -c8 -d2s "$url" >/dev/null
 	done
 
 	# us TICKS -> CPU microseconds per request of the run ($n requests).
 	us() { awk -v t="$1" -v n="$n" -v hz="$hz" 'BEGIN { printf "%.0f us", t / hz * 1e6 / n }'; }
-	printf '%-7s %-7s %10s %9s %12s %12s %12s\n' size via req/s MB/s client/req proxy/req minio/req
+	printf '%-7s %-10s %10s %9s %12s %12s %12s\n' size via req/s MB/s client/req proxy/req minio/req
 	declare -A R
 	local spec file conns via url proxy rps mbs n c0 c1 p0 p1 m0 m1 out
 	for spec in "4k.bin 32" "1m.bin 16"; do
 		read -r file conns <<<"$spec"
-		for via in minio nginx serve; do
+		for via in minio nginx go-proxy serve serve-anon; do
 			case $via in
 			minio) url=$M/$bucket/$file proxy="" ;;
 			nginx) url=http://127.0.0.1:$P_NGINX/$bucket/$file proxy=$workers ;;
+			go-proxy) url=http://127.0.0.1:$P_GOPROXY/$bucket/$file proxy=$goproxy_pid ;;
 			serve) url=http://127.0.0.1:$P_SERVE/$bucket/$file proxy=$serve_pid ;;
+			serve-anon) url=http://127.0.0.1:$P_ANON/$bucket/$file proxy=$anon_pid ;;
 			esac
 			p0=0 p1=0
 			[[ -n $proxy ]] && p0=$(cpu_ticks $proxy)
@@ -165,28 +183,30 @@ YAML
 			c1=$(awk '/^CHILD/ {print $2}' <<<"$out")
 			mbs=$(awk '/^Transfer\/sec/ {t=$2; v=t+0; if (t ~ /GB/) v*=1024; else if (t ~ /KB/) v/=1024; printf "%.1f", v}' <<<"$out")
 			R[$file.$via]=$rps R[$file.$via.mb]=$mbs
-			printf '%-7s %-7s %10.0f %9s %12s %12s %12s\n' "$file" "$via" "$rps" "$mbs" "$(us "$c1")" "$(us $((p1 - p0)))" "$(us $((m1 - m0)))"
+			printf '%-7s %-10s %10.0f %9s %12s %12s %12s\n' "$file" "$via" "$rps" "$mbs" "$(us "$c1")" "$(us $((p1 - p0)))" "$(us $((m1 - m0)))"
 		done
 	done
 	echo
-	echo "4 KiB: serve/nginx $(ratio "${R[4k.bin.serve]}" "${R[4k.bin.nginx]}")x (target >= 1.0), serve/minio $(ratio "${R[4k.bin.serve]}" "${R[4k.bin.minio]}")x, nginx/minio $(ratio "${R[4k.bin.nginx]}" "${R[4k.bin.minio]}")x"
-	echo "1 MiB: serve/nginx $(ratio "${R[1m.bin.serve.mb]}" "${R[1m.bin.nginx.mb]}")x (target >= 1.0), serve/minio $(ratio "${R[1m.bin.serve.mb]}" "${R[1m.bin.minio.mb]}")x"
+	echo "4 KiB: serve/nginx $(ratio "${R[4k.bin.serve]}" "${R[4k.bin.nginx]}")x (target >= 1.0), serve-anon/nginx $(ratio "${R[4k.bin.serve-anon]}" "${R[4k.bin.nginx]}")x, go-proxy/nginx $(ratio "${R[4k.bin.go-proxy]}" "${R[4k.bin.nginx]}")x, serve-anon/go-proxy $(ratio "${R[4k.bin.serve-anon]}" "${R[4k.bin.go-proxy]}")x, serve/minio $(ratio "${R[4k.bin.serve]}" "${R[4k.bin.minio]}")x, nginx/minio $(ratio "${R[4k.bin.nginx]}" "${R[4k.bin.minio]}")x"
+	echo "1 MiB: serve/nginx $(ratio "${R[1m.bin.serve.mb]}" "${R[1m.bin.nginx.mb]}")x (target >= 1.0), serve-anon/nginx $(ratio "${R[1m.bin.serve-anon.mb]}" "${R[1m.bin.nginx.mb]}")x, go-proxy/nginx $(ratio "${R[1m.bin.go-proxy.mb]}" "${R[1m.bin.nginx.mb]}")x, serve/minio $(ratio "${R[1m.bin.serve.mb]}" "${R[1m.bin.minio.mb]}")x"
 
 	local -a fb
 	declare -A F
-	for via in minio nginx serve; do
+	for via in minio nginx go-proxy serve serve-anon; do
 		case $via in
 		minio) url=$M/$bucket/4k.bin ;;
 		nginx) url=http://127.0.0.1:$P_NGINX/$bucket/4k.bin ;;
+		go-proxy) url=http://127.0.0.1:$P_GOPROXY/$bucket/4k.bin ;;
 		serve) url=http://127.0.0.1:$P_SERVE/$bucket/4k.bin ;;
+		serve-anon) url=http://127.0.0.1:$P_ANON/$bucket/4k.bin ;;
 		esac
 		fb=()
 		for _ in $(seq 1 200); do fb+=("$(ttfb "$url")"); done
 		F[$via]=$(median "${fb[@]}")
 	done
 	echo
-	awk -v m="${F[minio]}" -v n="${F[nginx]}" -v s="${F[serve]}" 'BEGIN {
-		printf "first byte (median of 200, 4 KiB): minio %.3f ms, nginx %.3f ms, serve %.3f ms; serve/nginx %.2fx (target <= 1.2)\n", m*1000, n*1000, s*1000, s/n }'
+	awk -v m="${F[minio]}" -v n="${F[nginx]}" -v g="${F[go-proxy]}" -v s="${F[serve]}" -v a="${F[serve-anon]}" 'BEGIN {
+		printf "first byte (median of 200, 4 KiB): minio %.3f ms, nginx %.3f ms, go-proxy %.3f ms, serve %.3f ms, serve-anon %.3f ms; serve/nginx %.2fx, serve-anon/nginx %.2fx (target <= 1.2)\n", m*1000, n*1000, g*1000, s*1000, a*1000, s/n, a/n }'
 }
 
 if [[ ${TARGET:-file} == s3 ]]; then

@@ -10,18 +10,24 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/ferry-migrate/ferry/internal/miniotest"
 	"github.com/ferry-migrate/ferry/internal/reqlog"
 	"github.com/ferry-migrate/ferry/store"
 )
 
-// openPath opens bucket name at endpoint through the direct path ("direct")
-// or the SDK alone ("sdk"); it is closed when t ends.
+// openPath opens bucket name at endpoint through the direct path ("direct"),
+// the SDK alone ("sdk") or the direct path with anonymous_reads ("anon");
+// it is closed when t ends.
 func openPath(t *testing.T, name, endpoint, path string) *store.Bucket {
 	t.Helper()
 	u := "s3://" + name + "?endpoint=" + endpoint + "&region=us-east-1"
-	if path == "sdk" {
+	switch path {
+	case "sdk":
 		u += "&direct_put=false"
+	case "anon":
+		u += "&anonymous_reads=true"
 	}
 	target, err := store.Open(context.Background(), u)
 	if err != nil {
@@ -33,18 +39,29 @@ func openPath(t *testing.T, name, endpoint, path string) *store.Bucket {
 
 // TestOneRequestPerAnswer counts the requests that reach MinIO: a GET hit
 // (whole, ranged or conditional) is one GET, a HEAD one HEAD, a miss one
-// GET (or HEAD) and, for a fill, the commit's PUT. For the direct path and
-// the SDK's.
+// GET (or HEAD) and, for a fill, the commit's PUT. For the direct path, the
+// SDK's, and the direct path reading a public bucket unsigned
+// (anonymous_reads=true).
 func TestOneRequestPerAnswer(t *testing.T) {
 	leakCheck(t)
 	s := miniotest.Get(t)
-	name := s.NewBucket(t)
+	private, public := s.NewBucket(t), s.NewBucket(t)
+	policy := fmt.Sprintf(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":["*"]},"Action":["s3:GetObject"],"Resource":["arn:aws:s3:::%s/*"]}]}`, public)
+	if _, err := s.Client().PutBucketPolicy(context.Background(), &s3.PutBucketPolicyInput{Bucket: aws.String(public), Policy: aws.String(policy)}); err != nil {
+		t.Fatal(err)
+	}
 	p := reqlog.New(t, s.Endpoint)
 	o := newTestOrigin(t)
-	o.set("fill-direct", hundred)
-	o.set("fill-sdk", hundred)
-	for _, path := range []string{"direct", "sdk"} {
+	paths := []string{"direct", "sdk", "anon"}
+	for _, path := range paths {
+		o.set("fill-"+path, hundred)
+	}
+	for _, path := range paths {
 		t.Run(path, func(t *testing.T) {
+			name := private
+			if path == "anon" {
+				name = public
+			}
 			target := openPath(t, name, p.URL, path)
 			e := newEnv(t, target, AddressingDomain, originRules(o.URL))
 			key := "hit-" + path
@@ -95,8 +112,8 @@ func TestOneRequestPerAnswer(t *testing.T) {
 			}
 		})
 	}
-	if n := o.count.Load(); n != 6 {
-		t.Errorf("%d origin requests, want 6 (per path: a HEAD, a 404 and a fill)", n)
+	if n := o.count.Load(); n != 3*int64(len(paths)) {
+		t.Errorf("%d origin requests, want %d (per path: a HEAD, a 404 and a fill)", n, 3*len(paths))
 	}
 }
 

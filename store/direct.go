@@ -46,6 +46,7 @@ type DirectPutter struct {
 	region    string
 	creds     aws.CredentialsProvider // nil: anonymous, requests are not signed
 	signer    *v4.Signer
+	anonReads bool // GET and HEAD go unsigned first (anonymous_reads=true; see read)
 }
 
 func newDirect(cfg aws.Config, endpoint, bucket, prefix string, pathStyle bool) (*DirectPutter, error) {

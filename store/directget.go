@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -73,24 +74,48 @@ func partsCount(h http.Header) int {
 // read sends one signed GET or HEAD (see object) and returns a 200 or 206 answer; any
 // other answer is an *S3Error (its code from the XML body, or for a HEAD
 // from MinIO's X-Minio-Error-Code header).
+//
+// With anonymous_reads the request goes unsigned first, as a browser's
+// would to a bucket that grants everyone s3:GetObject: the same answer
+// without the signature's work on either side. A 403 to it (a bucket or
+// object that is not public, or a missing key where everyone may not list:
+// AWS answers those 403) is asked again signed, so every answer is the one
+// the credentials get.
 func (d *DirectPutter) read(ctx context.Context, method, key, rng string, part int) (*http.Response, error) {
 	u := d.objectURL(d.prefix + key)
 	if part > 0 {
 		u += "?partNumber=" + strconv.Itoa(part)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, u, nil)
+	send := func(signed bool) (*http.Response, error) {
+		req, err := http.NewRequestWithContext(ctx, method, u, nil)
+		if err != nil {
+			return nil, err
+		}
+		if rng != "" {
+			req.Header.Set("Range", rng)
+		}
+		if signed {
+			if err := d.sign(ctx, req, nil); err != nil {
+				return nil, &S3Error{Op: method, Key: key, Err: err}
+			}
+		}
+		resp, err := d.client.Do(req)
+		if err != nil {
+			return nil, &S3Error{Op: method, Key: key, Err: err}
+		}
+		return resp, nil
+	}
+	anon := d.anonReads && d.creds != nil
+	resp, err := send(!anon)
 	if err != nil {
 		return nil, err
 	}
-	if rng != "" {
-		req.Header.Set("Range", rng)
-	}
-	if err := d.sign(ctx, req, nil); err != nil {
-		return nil, &S3Error{Op: method, Key: key, Err: err}
-	}
-	resp, err := d.client.Do(req)
-	if err != nil {
-		return nil, &S3Error{Op: method, Key: key, Err: err}
+	if anon && resp.StatusCode == http.StatusForbidden {
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+		_ = resp.Body.Close()
+		if resp, err = send(true); err != nil {
+			return nil, err
+		}
 	}
 	if resp.StatusCode == http.StatusOK || resp.StatusCode == http.StatusPartialContent {
 		return resp, nil

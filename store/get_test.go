@@ -2,9 +2,15 @@ package store_test
 
 import (
 	"context"
+	"fmt"
 	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -177,4 +183,115 @@ func TestGetWithoutBody(t *testing.T) {
 	if m, err := b.Head(ctx, "k"); err != nil || m.Size != 5 {
 		t.Fatalf("Head = %+v, %v", m, err)
 	}
+}
+
+// With anonymous_reads, a GET or HEAD goes unsigned first and gives the
+// answer a signed one gives: once for a bucket everyone may read, and
+// asked again signed after the 403 of a bucket that is not public (or a
+// key the public may not read). The bucket's writes stay signed.
+func TestAnonymousReads(t *testing.T) {
+	s := miniotest.Get(t)
+	ctx := context.Background()
+	up, _ := url.Parse(s.Endpoint)
+	proxy := httputil.NewSingleHostReverseProxy(up)
+	var mu sync.Mutex
+	var sent []string // "METHOD signed|unsigned STATUS"
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		proxy.ServeHTTP(rec, r)
+		how := "unsigned"
+		if r.Header.Get("Authorization") != "" {
+			how = "signed"
+		}
+		mu.Lock()
+		sent = append(sent, fmt.Sprintf("%s %s %d", r.Method, how, rec.status))
+		mu.Unlock()
+	}))
+	defer srv.Close()
+	take := func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		out := sent
+		sent = nil
+		return out
+	}
+	public, private := s.NewBucket(t), s.NewBucket(t)
+	policy := fmt.Sprintf(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":["*"]},"Action":["s3:GetObject"],"Resource":["arn:aws:s3:::%s/*"]}]}`, public)
+	if _, err := s.Client().PutBucketPolicy(ctx, &s3.PutBucketPolicyInput{Bucket: aws.String(public), Policy: aws.String(policy)}); err != nil {
+		t.Fatal(err)
+	}
+	opts := &blob.WriterOptions{ContentType: "text/html", CacheControl: "max-age=60", Metadata: map[string]string{"origin-etag": `"5f3e"`, "x": "y z"}}
+	for _, tc := range []struct {
+		bucket string
+		tries  string // what each read sends
+	}{
+		{public, "unsigned"},
+		{private, "unsigned 403, then signed"},
+	} {
+		u := "s3://" + tc.bucket + "?endpoint=" + srv.URL + "&region=us-east-1"
+		signed, err := store.Open(ctx, u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer signed.Close()
+		anon, err := store.Open(ctx, u+"&anonymous_reads=true")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer anon.Close()
+		take() // the buckets' checks
+		if err := anon.WriteAll(ctx, "dir/page.html", []byte("0123456789 hello"), opts); err != nil {
+			t.Fatal(err)
+		}
+		if got := take(); len(got) != 1 || !strings.HasPrefix(got[0], "PUT signed 2") {
+			t.Errorf("%s: the write sent %q, want one signed PUT", tc.bucket, got)
+		}
+		for _, key := range []string{"dir/page.html", "missing"} {
+			for _, rng := range []string{"", "bytes=2-5", "bytes=1000-"} {
+				want := read(t, signed, key, rng, false)
+				take()
+				if g := read(t, anon, key, rng, false); !reflect.DeepEqual(g, want) {
+					t.Errorf("%s: GET %q %s:\nanonymous %+v\nsigned    %+v", tc.bucket, key, rng, g, want)
+				}
+				checkTries(t, tc.bucket, "GET", take(), tc.tries)
+			}
+			want := read(t, signed, key, "", true)
+			take()
+			if g := read(t, anon, key, "", true); !reflect.DeepEqual(g, want) {
+				t.Errorf("%s: HEAD %q:\nanonymous %+v\nsigned    %+v", tc.bucket, key, g, want)
+			}
+			checkTries(t, tc.bucket, "HEAD", take(), tc.tries)
+		}
+		if g := read(t, anon, "dir/page.html", "", false); g.Body != "0123456789 hello" || g.Meta.Metadata["x"] != "y z" || g.Meta.CacheControl != "max-age=60" {
+			t.Errorf("%s: anonymous GET %+v", tc.bucket, g)
+		}
+	}
+	for _, bad := range []string{"&anonymous_reads=maybe", "&anonymous_reads=true&direct_put=false"} {
+		if _, err := store.Open(ctx, "s3://"+public+"?endpoint="+srv.URL+bad); err == nil || !strings.Contains(err.Error(), "anonymous_reads") {
+			t.Errorf("%s: %v", bad, err)
+		}
+	}
+}
+
+// checkTries checks the requests one read sent: "unsigned" (one), or
+// "unsigned 403, then signed".
+func checkTries(t *testing.T, bucket, method string, sent []string, tries string) {
+	t.Helper()
+	ok := len(sent) == 1 && strings.HasPrefix(sent[0], method+" unsigned ") && !strings.HasSuffix(sent[0], " 403")
+	if tries != "unsigned" {
+		ok = len(sent) == 2 && sent[0] == method+" unsigned 403" && strings.HasPrefix(sent[1], method+" signed ")
+	}
+	if !ok {
+		t.Errorf("%s: a %s sent %q, want %s", bucket, method, sent, tries)
+	}
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	r.status = code
+	r.ResponseWriter.WriteHeader(code)
 }

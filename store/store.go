@@ -211,6 +211,7 @@ const (
 	paramDisableTLS = "disable_https"
 	paramDirectPut  = "direct_put"
 	paramDirectList = "direct_list"
+	paramAnonReads  = "anonymous_reads"
 )
 
 func openS3(ctx context.Context, u *url.URL) (*Bucket, error) {
@@ -233,10 +234,17 @@ func openS3(ctx context.Context, u *url.URL) (*Bucket, error) {
 	if err != nil {
 		return nil, err
 	}
+	anonReads := false
+	if q.Has(paramAnonReads) {
+		if anonReads, err = boolParam(q, paramAnonReads); err != nil {
+			return nil, err
+		}
+	}
 	q.Del(paramPathStyle)
 	q.Del(paramDisableTLS)
 	q.Del(paramDirectPut)
 	q.Del(paramDirectList)
+	q.Del(paramAnonReads)
 	if q.Get("region") == "" && os.Getenv("AWS_REGION") == "" && os.Getenv("AWS_DEFAULT_REGION") == "" {
 		q.Set("region", "us-east-1")
 	}
@@ -280,11 +288,15 @@ func openS3(ctx context.Context, u *url.URL) (*Bucket, error) {
 	if prefix != "" && !strings.HasSuffix(prefix, "/") {
 		sb.s3Prefix += "/" // as scope adds it
 	}
+	if anonReads && (endpoint == "" || !directPut) {
+		return nil, fmt.Errorf("%s=true needs an endpoint and the direct reads (direct_put=true): the SDK's reads are always signed", paramAnonReads)
+	}
 	if (directPut || directList) && endpoint != "" {
 		d, err := newDirect(cfg, endpoint, bucketName, prefix, pathStyle)
 		if err != nil {
 			return nil, err
 		}
+		d.anonReads = anonReads
 		if directPut {
 			sb.direct = d
 		}
