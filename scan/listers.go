@@ -146,8 +146,8 @@ func (r *run) joinQueued(ctx context.Context, q *spanQueue, sp span, out chan<- 
 func (q *spanQueue) splitter(sp span, end *spanEnd, levels bool) splitFunc {
 	return func(prefix, pageFirst, maxName, until string) string {
 		n := q.wanted()
-		if n <= 0 {
-			return ""
+		if n <= 0 || sp.under != "" {
+			return "" // a span kept to one directory's names is not cut: its pieces would not be
 		}
 		lo := max(maxName, prefix, sp.kr.After)
 		if until != "" && lo >= until {

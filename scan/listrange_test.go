@@ -376,6 +376,37 @@ func TestPartitionedListingOneDirectory(t *testing.T) {
 	}
 }
 
+// A directory whose stored name is not its key (written by another tool:
+// "raw__0x41__/" reads as the key "rawA/", which gocloud would store as
+// "rawA/") is listed once, as the level's range kept to its names, beside
+// the real "rawA/".
+func TestLevelsEscapedDirectory(t *testing.T) {
+	s := miniotest.Get(t)
+	srcName := s.NewBucket(t)
+	src, dst := open(t, s.URL(srcName, "")), open(t, s.URL(s.NewBucket(t), ""))
+	var keys []string
+	for i := range 2500 {
+		keys = append(keys, fmt.Sprintf("d%d/%03d/f%d", i%3, i%50, i))
+	}
+	fillFast(t, src, append(keys, "rawA/g"))
+	for _, raw := range []string{"raw__0x41__/f1", "raw__0x41__/f2"} {
+		if _, err := s.Client().PutObject(context.Background(), &s3.PutObjectInput{Bucket: aws.String(srcName), Key: aws.String(raw), Body: strings.NewReader(raw)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	res := runScan(t, Options{Origin: src, Target: dst, Listers: 8, Transfers: 16})
+	// The two raw names are listed but cannot be read by their keys
+	// (gocloud reads "rawA/f1" as "rawA/f1"): gone by the time of the copy.
+	if want := int64(len(keys) + 3); res.Listed != want || res.Copied != want-2 || res.Vanished != 2 || res.Failed != 0 {
+		t.Fatalf("%+v; want %d listed, %d copied, 2 vanished", res.Stats, want, want-2)
+	}
+	for _, k := range []string{"rawA/g", keys[0], keys[len(keys)-1]} {
+		if ok, err := dst.Exists(context.Background(), k); err != nil || !ok {
+			t.Errorf("target lacks %q (%v)", k, err)
+		}
+	}
+}
+
 // subtree gives a directory of a listing by levels the span its keys need:
 // none outside the range, all of it inside, the range where the directory
 // straddles an end, and for a directory whose stored name is not its key
