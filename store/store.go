@@ -234,8 +234,8 @@ func openS3(ctx context.Context, u *url.URL) (*Bucket, error) {
 	if err != nil {
 		return nil, err
 	}
-	anonReads := false
-	if q.Has(paramAnonReads) {
+	anonReads := false // unlike the others, off unless the URL says true
+	if q.Get(paramAnonReads) != "" {
 		if anonReads, err = boolParam(q, paramAnonReads); err != nil {
 			return nil, err
 		}
