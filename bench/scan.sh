@@ -15,6 +15,8 @@
 #   SCALE=0.25 bench/scan.sh      # quicker: a quarter of the objects
 #   ONLY=small bench/scan.sh      # small | big | huge | keys | mem
 #   REPEAT=3 bench/scan.sh        # run each copy of a workload 3 times, in turn; ratios use each tool's best
+#   MINIO_DIR=/dev/shm bench/scan.sh # MinIO's data in a new directory under /dev/shm (tmpfs): no disk, so no
+#                                 # disk noise, and the run is CPU-bound: a client's CPU per object shows in its seconds
 #   RESULTS=out.tsv bench/scan.sh # also keep the raw figures (name, objects, bytes, s, cpu_s, rss_KB)
 #   FERRY_SRC=../old bench/scan.sh # build ferry from another checkout (before/after in one sitting)
 set -euo pipefail
@@ -27,7 +29,9 @@ MINIO=${MINIO_BIN:-$(command -v minio || echo "$(go env GOPATH)/bin/minio")}
 W=$(mktemp -d /tmp/ferry-bench.XXXXXX)
 chmod 755 "$W" # nginx workers read the origin
 PIDS=()
-cleanup() { for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done; rm -rf "$W"; }
+cleanup() { for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done; rm -rf "$W" "$MD"; }
+MD=$W/minio
+[ -n "${MINIO_DIR:-}" ] && MD=$(mktemp -d "$MINIO_DIR/ferry-bench-minio.XXXXXX")
 trap cleanup EXIT
 unset AWS_CA_BUNDLE
 export AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench-secret AWS_REGION=us-east-1
@@ -36,7 +40,7 @@ port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));pri
 # --- servers -----------------------------------------------------------------
 MP=$(port)
 MINIO_ROOT_USER=$AWS_ACCESS_KEY_ID MINIO_ROOT_PASSWORD=$AWS_SECRET_ACCESS_KEY MINIO_BROWSER=off \
-  "$MINIO" server --quiet --address 127.0.0.1:$MP --console-address 127.0.0.1:$(port) "$W/minio" >"$W/minio.log" 2>&1 &
+  "$MINIO" server --quiet --address 127.0.0.1:$MP --console-address 127.0.0.1:$(port) "$MD" >"$W/minio.log" 2>&1 &
 MINIO_PID=$!
 PIDS+=($MINIO_PID)
 EP=http://127.0.0.1:$MP
@@ -185,6 +189,24 @@ if [ -s "$W/results.tsv" ]; then
       split("small no-op rerun|small rerun +1% new|small from MinIO origin|small keys via nginx", ps, "|")
       for (k = 1; k <= 4; k++) row(ps[k], pick(ps[k] ": ferry"), faster(pick(ps[k] ": rclone"), pick(ps[k] ": aws")), "")
     }' "$W/results.tsv"
+  # Paired: ferry against the like-for-like ceiling, the create-only bare
+  # loop at the same concurrency, run for run (each pair ran back to back, so
+  # drift in the machine's speed cancels, and neither side gets a best-of-N).
+  echo
+  echo "paired (ferry seconds / the create-only bare PUT loop's at the same --transfers, the k-th run of each; <1 means ferry is faster)"
+  awk -F'\t' '
+    { if (match($1, / ferry scan --transfers [0-9]+$/)) { k = substr($1, 1, RSTART - 1) " " substr($1, RSTART + 24); f[k, ++nf[k]] = $4; keys[k] = 1 }
+      else if (match($1, / bare Go PUT loop, signed HTTP create-only \([0-9]+\)$/)) { k = substr($1, 1, RSTART - 1) " " substr($1, RSTART + 44, RLENGTH - 45); b[k, ++nb[k]] = $4 } }
+    END {
+      for (k in keys) {
+        line = ""; m = 0
+        for (i = 1; i <= nf[k] && i <= nb[k]; i++) { r = f[k, i] / b[k, i]; line = line sprintf(" %.2f", r); all[++m] = r }
+        if (m == 0) continue
+        for (i = 1; i <= m; i++) for (j = i + 1; j <= m; j++) if (all[j] < all[i]) { t = all[i]; all[i] = all[j]; all[j] = t }
+        med = (m % 2) ? all[(m + 1) / 2] : (all[m / 2] + all[m / 2 + 1]) / 2
+        printf "%-26s --transfers %-3s ferry/bare:%s | median %.2f, worst %.2f\n", substr(k, 1, index(k, " ") - 1), substr(k, index(k, " ") + 1), line, med, all[m]
+      }
+    }' "$W/results.tsv" | sort
   [ -n "${RESULTS:-}" ] && cp "$W/results.tsv" "$RESULTS"
 fi
 if [ -z "$ONLY" ] || [ "$ONLY" = mem ]; then

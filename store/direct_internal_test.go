@@ -1,14 +1,19 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
 	"sync/atomic"
 	"testing"
+
+	"gocloud.dev/blob"
 )
 
 func TestDirectObjectURL(t *testing.T) {
@@ -78,6 +83,63 @@ func TestExplainDirectErrors(t *testing.T) {
 		}
 		if !IsPermission(err) {
 			t.Errorf("IsPermission(%s) = false", code)
+		}
+	}
+}
+
+// countingConn counts the writes sent on a connection.
+type countingConn struct {
+	net.Conn
+	writes *atomic.Int64
+}
+
+func (c countingConn) Write(p []byte) (int, error) {
+	c.writes.Add(1)
+	return c.Conn.Write(p)
+}
+
+// A small object's PUT leaves in one write (headers and body together), so
+// a server reads it in one go; a body bigger than the write buffer is
+// written as it is read.
+func TestSmallPutIsOneWrite(t *testing.T) {
+	var got atomic.Int64
+	ep := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n, _ := io.Copy(io.Discard, r.Body)
+		got.Store(n)
+	}))
+	defer ep.Close()
+	t.Setenv("AWS_ACCESS_KEY_ID", "k")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "s")
+	b, err := OpenWith(context.Background(), "s3://bkt?endpoint="+ep.URL, Options{SkipCheck: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	d := b.Direct()
+	var writes atomic.Int64
+	tr := d.client.Transport.(*http.Transport).Clone()
+	dial := tr.DialContext
+	tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := dial(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		return countingConn{c, &writes}, nil
+	}
+	d.client.Transport = tr
+	for _, c := range []struct {
+		size     int
+		oneWrite bool
+	}{{4 << 10, true}, {24 << 10, true}, {256 << 10, false}} {
+		writes.Store(0)
+		if err := d.Put(context.Background(), "k", bytes.Repeat([]byte("x"), c.size), &blob.WriterOptions{IfNotExist: true}); err != nil {
+			t.Fatal(err)
+		}
+		if got.Load() != int64(c.size) {
+			t.Fatalf("%d bytes: the server read %d", c.size, got.Load())
+		}
+		if n := writes.Load(); (n == 1) != c.oneWrite {
+			t.Errorf("a PUT of %d bytes took %d writes, want one: %v", c.size, n, c.oneWrite)
 		}
 	}
 }
