@@ -14,6 +14,7 @@
 #   FERRY_SRC=../old bench/scan-pair.sh         # build ferry from another checkout
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/lib.sh
 ROUNDS=${ROUNDS:-5}
 N=${N:-20000}
 TRANSFERS=${TRANSFERS:-32 64}
@@ -26,29 +27,12 @@ cleanup() { [ -n "$MINIO_PID" ] && kill "$MINIO_PID" 2>/dev/null; wait 2>/dev/nu
 trap cleanup EXIT
 unset AWS_CA_BUNDLE
 export AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench-secret AWS_REGION=us-east-1
-port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
 
-MP=$(port)
-MINIO_ROOT_USER=$AWS_ACCESS_KEY_ID MINIO_ROOT_PASSWORD=$AWS_SECRET_ACCESS_KEY MINIO_BROWSER=off \
-  "$MINIO" server --quiet --address 127.0.0.1:$MP --console-address 127.0.0.1:$(port) "$MD" >"$W/minio.log" 2>&1 &
-MINIO_PID=$!
-EP=http://127.0.0.1:$MP
-until curl -sf $EP/minio/health/ready >/dev/null; do sleep 0.2; done
-export RCLONE_CONFIG_M_TYPE=s3 RCLONE_CONFIG_M_PROVIDER=Minio RCLONE_CONFIG_M_ENDPOINT=$EP \
-  RCLONE_CONFIG_M_ACCESS_KEY_ID=$AWS_ACCESS_KEY_ID RCLONE_CONFIG_M_SECRET_ACCESS_KEY=$AWS_SECRET_ACCESS_KEY RCLONE_CONFIG_M_REGION=us-east-1
-RC="rclone --config /dev/null"
+start_minio "$MINIO" "$MD" "$W/minio.log"
 
 (cd "${FERRY_SRC:-$PWD}" && go build -o "$W/ferry" ./cmd/ferry)
 go build -o "$W/putloop" ./bench/putloop
-python3 - "$W/src" "$N" 4096 <<'PY'
-import os, sys
-d, n, size = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-for i in range(n):
-    p = os.path.join(d, "d%d" % (i % 100))
-    os.makedirs(p, exist_ok=True)
-    with open(os.path.join(p, "f%06d" % i), "wb") as f:
-        f.write(os.urandom(size))
-PY
+gen "$W/src" "$N" 4096
 
 mcpu() { awk '{print $14+$15}' /proc/$MINIO_PID/stat; } # MinIO's CPU in clock ticks
 settle() { # dirty pages written, MinIO idle (its deletes done)

@@ -21,6 +21,7 @@
 #   FERRY_SRC=../old bench/scan.sh # build ferry from another checkout (before/after in one sitting)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/lib.sh
 ROOT=$PWD
 SCALE=${SCALE:-1}
 ONLY=${ONLY:-}
@@ -35,19 +36,10 @@ MD=$W/minio
 trap cleanup EXIT
 unset AWS_CA_BUNDLE
 export AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench-secret AWS_REGION=us-east-1
-port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
 
 # --- servers -----------------------------------------------------------------
-MP=$(port)
-MINIO_ROOT_USER=$AWS_ACCESS_KEY_ID MINIO_ROOT_PASSWORD=$AWS_SECRET_ACCESS_KEY MINIO_BROWSER=off \
-  "$MINIO" server --quiet --address 127.0.0.1:$MP --console-address 127.0.0.1:$(port) "$MD" >"$W/minio.log" 2>&1 &
-MINIO_PID=$!
+start_minio "$MINIO" "$MD" "$W/minio.log"
 PIDS+=($MINIO_PID)
-EP=http://127.0.0.1:$MP
-until curl -sf $EP/minio/health/ready >/dev/null; do sleep 0.2; done
-export RCLONE_CONFIG_M_TYPE=s3 RCLONE_CONFIG_M_PROVIDER=Minio RCLONE_CONFIG_M_ENDPOINT=$EP \
-  RCLONE_CONFIG_M_ACCESS_KEY_ID=$AWS_ACCESS_KEY_ID RCLONE_CONFIG_M_SECRET_ACCESS_KEY=$AWS_SECRET_ACCESS_KEY RCLONE_CONFIG_M_REGION=us-east-1
-RC="rclone --config /dev/null"
 s3url() { echo "s3://$1?endpoint=$EP&region=us-east-1"; }
 # aws s3 sync at a given concurrency (the AWS CLI's max_concurrent_requests)
 awscfg() { printf '[default]\nregion = us-east-1\ns3 =\n  max_concurrent_requests = %s\n' "$1" >"$W/aws-$1.cfg"; echo "$W/aws-$1.cfg"; }
@@ -85,17 +77,6 @@ measure() {
   printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$objs" "$bytes" "$e" "$(awk -v u=$u -v s=$s 'BEGIN{print u+s}')" "$m" >>"$W/results.tsv"
   awk -v n="$name" -v e="$e" -v u="$u" -v s="$s" -v m="$m" -v o="$objs" -v b="$bytes" \
     'BEGIN{printf "%-44s %8.2f %9.0f %8.1f %8.2f %9.1f\n", n, e, o/e, b/e/1048576, u+s, m/1024}'
-}
-gen() { # gen DIR COUNT SIZE_BYTES: random files spread over 100 directories like a real web root
-  python3 - "$1" "$2" "$3" <<'PY'
-import os, sys
-d, n, size = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-for i in range(n):
-    p = os.path.join(d, "d%d" % (i % 100))
-    os.makedirs(p, exist_ok=True)
-    with open(os.path.join(p, "f%06d" % i), "wb") as f:
-        f.write(os.urandom(size))
-PY
 }
 FERRY=("$W/ferry" scan --state-dir "$W/state" --log-level warn)
 

@@ -35,6 +35,20 @@ func TestDirectObjectURL(t *testing.T) {
 	}
 }
 
+// openEndpoint opens bucket bkt at the S3 endpoint ep with static
+// credentials and no bucket check, closed when the test ends.
+func openEndpoint(t *testing.T, ep string) *Bucket {
+	t.Helper()
+	t.Setenv("AWS_ACCESS_KEY_ID", "k")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "s")
+	b, err := OpenWith(context.Background(), "s3://bkt?endpoint="+ep, Options{SkipCheck: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	return b
+}
+
 func mustURL(t *testing.T, s string) *url.URL {
 	t.Helper()
 	u, err := url.Parse(s)
@@ -54,14 +68,8 @@ func TestDirectPutNeverFollowsRedirects(t *testing.T) {
 		http.Redirect(w, r, other.URL+r.URL.Path, http.StatusTemporaryRedirect)
 	}))
 	defer ep.Close()
-	t.Setenv("AWS_ACCESS_KEY_ID", "k")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "s")
-	b, err := OpenWith(context.Background(), "s3://bkt?endpoint="+ep.URL, Options{SkipCheck: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	err = b.Direct().Put(context.Background(), "k", []byte("secret body"), nil)
+	b := openEndpoint(t, ep.URL)
+	err := b.Direct().Put(context.Background(), "k", []byte("secret body"), nil)
 	var se *S3Error
 	if !errors.As(err, &se) || se.Status != http.StatusTemporaryRedirect {
 		t.Fatalf("Put = %v, want an S3Error with status 307", err)
@@ -108,13 +116,7 @@ func TestSmallPutIsOneWrite(t *testing.T) {
 		got.Store(n)
 	}))
 	defer ep.Close()
-	t.Setenv("AWS_ACCESS_KEY_ID", "k")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "s")
-	b, err := OpenWith(context.Background(), "s3://bkt?endpoint="+ep.URL, Options{SkipCheck: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	b := openEndpoint(t, ep.URL)
 	d := b.Direct()
 	var writes atomic.Int64
 	tr := d.client.Transport.(*http.Transport).Clone()
