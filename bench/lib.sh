@@ -21,6 +21,20 @@ start_minio() {
   RC="rclone --config /dev/null"
 }
 
+# minio_cpu: the CPU MinIO (MINIO_PID) has used so far, in clock ticks.
+minio_cpu() { awk '{print $14+$15}' /proc/$MINIO_PID/stat; }
+
+# minio_idle: waits (at most 20 s) until MinIO uses no CPU for half a
+# second: its background work (deleting emptied buckets) done.
+minio_idle() {
+  local i a b
+  for i in $(seq 40); do
+    a=$(minio_cpu); sleep 0.5; b=$(minio_cpu)
+    [ $((b - a)) -le 2 ] && break
+  done
+  return 0
+}
+
 # gen DIR COUNT SIZE_BYTES: random files spread over 100 directories like a real web root.
 gen() {
   python3 - "$1" "$2" "$3" <<'PY'

@@ -34,16 +34,7 @@ start_minio "$MINIO" "$MD" "$W/minio.log"
 go build -o "$W/putloop" ./bench/putloop
 gen "$W/src" "$N" 4096
 
-mcpu() { awk '{print $14+$15}' /proc/$MINIO_PID/stat; } # MinIO's CPU in clock ticks
-settle() { # dirty pages written, MinIO idle (its deletes done)
-  sync
-  local i a b
-  for i in $(seq 40); do
-    a=$(mcpu); sleep 0.5; b=$(mcpu)
-    [ $((b - a)) -le 2 ] && break
-  done
-  return 0
-}
+settle() { sync; minio_idle; } # dirty pages written, MinIO idle (its deletes done)
 # run SIDE T cmd...: one run into a fresh bucket (the command's last argument
 # is built from the bucket name), appended to $W/runs as SIDE T s cli_cpu minio_cpu
 run() {
@@ -51,13 +42,13 @@ run() {
   shift 2
   settle
   $RC mkdir "m:$bk" >/dev/null
-  a=$(mcpu)
+  a=$(minio_cpu)
   case $side in
     bare) /usr/bin/time -f '%e %U %S' -o "$W/time" "$W/putloop" "$W/src" "$bk" "$EP" "$t" http-create >"$W/out" 2>&1 ;;
     ferry) /usr/bin/time -f '%e %U %S' -o "$W/time" "$W/ferry" scan --state-dir "$W/state-$bk" --log-level warn \
       --origin "$W/src" --target "s3://$bk?endpoint=$EP&region=us-east-1" --transfers "$t" >"$W/out" 2>&1 ;;
   esac || { echo "FAILED: $side $t"; tail -5 "$W/out"; exit 1; }
-  z=$(mcpu)
+  z=$(minio_cpu)
   read -r e u s <"$W/time"
   awk -v n="$side" -v t="$t" -v e="$e" -v u="$u" -v s="$s" -v m=$((z - a)) \
     'BEGIN{printf "%-6s --transfers %-3s %7.2f s  client %5.2f s  MinIO %5.2f s\n", n, t, e, u+s, m/100}' | tee -a "$W/log"

@@ -61,12 +61,7 @@ settle() {
   sync
   echo 3 >/proc/sys/vm/drop_caches 2>/dev/null || true
   [ -n "$WARM" ] && [ -d "$WARM" ] && find "$WARM" -type f -exec cat {} + >/dev/null
-  local i a b
-  for i in $(seq 40); do # at most 20 s
-    a=$(awk '{print $14+$15}' /proc/$MINIO_PID/stat); sleep 0.5; b=$(awk '{print $14+$15}' /proc/$MINIO_PID/stat)
-    if [ $((b - a)) -le 2 ]; then break; fi
-  done
-  return 0
+  minio_idle
 }
 # measure NAME OBJECTS BYTES cmd...
 measure() {

@@ -146,14 +146,24 @@ YAML
 	for port in $P_SERVE $P_NGINX $P_ANON $P_GOPROXY; do
 		for _ in $(seq 1 100); do curl -fso /dev/null "http://127.0.0.1:$port/$bucket/4k.bin" && break; sleep 0.1; done
 	done
+	# url_of VIA FILE: the URL of FILE in the bucket through VIA.
+	url_of() {
+		case $1 in
+		minio) echo "$M/$bucket/$2" ;;
+		nginx) echo "http://127.0.0.1:$P_NGINX/$bucket/$2" ;;
+		go-proxy) echo "http://127.0.0.1:$P_GOPROXY/$bucket/$2" ;;
+		serve) echo "http://127.0.0.1:$P_SERVE/$bucket/$2" ;;
+		serve-anon) echo "http://127.0.0.1:$P_ANON/$bucket/$2" ;;
+		esac
+	}
 	local workers
 	workers=$(pgrep -P "$nginx_pid" | tr '\n' ' ')
 	local hz
 	hz=$(getconf CLK_TCK)
 	# Warm up every path (MinIO's start-up work, connection pools) before
 	# anything is measured.
-	for url in "$M/$bucket/4k.bin" "http://127.0.0.1:$P_NGINX/$bucket/4k.bin" "http://127.0.0.1:$P_SERVE/$bucket/4k.bin" "http://127.0.0.1:$P_ANON/$bucket/4k.bin" "http://127.0.0.1:$P_GOPROXY/$bucket/4k.bin"; do
-		wrk -t1 -c8 -d2s "$url" >/dev/null
+	for w in minio nginx go-proxy serve serve-anon; do
+		wrk -t1 -c8 -d2s "$(url_of $w 4k.bin)" >/dev/null
 	done
 
 	# us TICKS -> CPU microseconds per request of the run ($n requests).
@@ -164,12 +174,13 @@ YAML
 	for spec in "4k.bin 32" "1m.bin 16"; do
 		read -r file conns <<<"$spec"
 		for via in minio nginx go-proxy serve serve-anon; do
+			url=$(url_of $via $file)
 			case $via in
-			minio) url=$M/$bucket/$file proxy="" ;;
-			nginx) url=http://127.0.0.1:$P_NGINX/$bucket/$file proxy=$workers ;;
-			go-proxy) url=http://127.0.0.1:$P_GOPROXY/$bucket/$file proxy=$goproxy_pid ;;
-			serve) url=http://127.0.0.1:$P_SERVE/$bucket/$file proxy=$serve_pid ;;
-			serve-anon) url=http://127.0.0.1:$P_ANON/$bucket/$file proxy=$anon_pid ;;
+			minio) proxy="" ;;
+			nginx) proxy=$workers ;;
+			go-proxy) proxy=$goproxy_pid ;;
+			serve) proxy=$serve_pid ;;
+			serve-anon) proxy=$anon_pid ;;
 			esac
 			p0=0 p1=0
 			[[ -n $proxy ]] && p0=$(cpu_ticks $proxy)
@@ -193,13 +204,7 @@ YAML
 	local -a fb
 	declare -A F
 	for via in minio nginx go-proxy serve serve-anon; do
-		case $via in
-		minio) url=$M/$bucket/4k.bin ;;
-		nginx) url=http://127.0.0.1:$P_NGINX/$bucket/4k.bin ;;
-		go-proxy) url=http://127.0.0.1:$P_GOPROXY/$bucket/4k.bin ;;
-		serve) url=http://127.0.0.1:$P_SERVE/$bucket/4k.bin ;;
-		serve-anon) url=http://127.0.0.1:$P_ANON/$bucket/4k.bin ;;
-		esac
+		url=$(url_of $via 4k.bin)
 		fb=()
 		for _ in $(seq 1 200); do fb+=("$(ttfb "$url")"); done
 		F[$via]=$(median "${fb[@]}")

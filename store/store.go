@@ -226,19 +226,17 @@ func openS3(ctx context.Context, u *url.URL) (*Bucket, error) {
 	} else if q.Get("endpoint") == "" {
 		pathStyle = false // AWS itself: virtual-hosted style
 	}
-	directPut, err := boolParam(q, paramDirectPut)
+	directPut, err := boolParam(q, paramDirectPut, true)
 	if err != nil {
 		return nil, err
 	}
-	directList, err := boolParam(q, paramDirectList)
+	directList, err := boolParam(q, paramDirectList, true)
 	if err != nil {
 		return nil, err
 	}
-	anonReads := false // unlike the others, off unless the URL says true
-	if q.Get(paramAnonReads) != "" {
-		if anonReads, err = boolParam(q, paramAnonReads); err != nil {
-			return nil, err
-		}
+	anonReads, err := boolParam(q, paramAnonReads, false)
+	if err != nil {
+		return nil, err
 	}
 	q.Del(paramPathStyle)
 	q.Del(paramDisableTLS)
@@ -307,11 +305,12 @@ func openS3(ctx context.Context, u *url.URL) (*Bucket, error) {
 	return sb, nil
 }
 
-// boolParam reads a true/false query parameter that defaults to true.
-func boolParam(q url.Values, name string) (bool, error) {
+// boolParam reads a true/false query parameter, def when it is absent or
+// empty.
+func boolParam(q url.Values, name string, def bool) (bool, error) {
 	v := q.Get(name)
 	if v == "" {
-		return true, nil
+		return def, nil
 	}
 	b, err := strconv.ParseBool(v)
 	if err != nil {
