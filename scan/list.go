@@ -194,6 +194,11 @@ func (r *run) list(ctx context.Context, b *store.Bucket, side string, sp span, e
 		pg = lp
 	} else {
 		pg = newPager(b, prefix, startAfter(sp.kr.After), name)
+		if dp, ok := pg.(*dirPager); ok {
+			dp.l.Skipped = func(path string, err error) {
+				r.log.Warn("directory could not be read; its objects are left out of the listing", "side", side, "path", path, "error", err)
+			}
+		}
 	}
 	var maxName string
 	pages := 0
@@ -367,7 +372,8 @@ type pager interface {
 
 // newPager lists the keys under prefix, from after start (a name) where
 // the store can start there: with the bucket's lean S3 listing when it has
-// one (store.Lister), else with the bucket's ListPage.
+// one (store.Lister), a local directory with one walk (store.DirLister),
+// else with the bucket's ListPage.
 func newPager(b *store.Bucket, prefix, start string, name func(string) string) pager {
 	if start != "" && start <= name(prefix) {
 		start = ""
@@ -375,7 +381,10 @@ func newPager(b *store.Bucket, prefix, start string, name func(string) string) p
 	if l := b.Lister(); l != nil {
 		return &leanPager{l: l, o: store.ListOptions{Prefix: prefix, StartAfter: start}}
 	}
-	return &blobPager{b: b, name: name, token: blob.FirstPageToken, size: listPageSize,
+	if l := b.NewDirLister(prefix, start); l != nil {
+		return &dirPager{l: l, name: name}
+	}
+	return &blobPager{b: b, name: name, token: blob.FirstPageToken,
 		opts: &blob.ListOptions{Prefix: prefix, BeforeList: startAfterHook(start, name(prefix))}}
 }
 
@@ -407,13 +416,12 @@ type blobPager struct {
 	b     *store.Bucket
 	opts  *blob.ListOptions
 	token []byte
-	size  int
 	name  func(string) string
 	buf   []named
 }
 
 func (p *blobPager) page(ctx context.Context) ([]named, bool, error) {
-	objs, next, err := p.b.ListPage(ctx, p.token, p.size, p.opts)
+	objs, next, err := p.b.ListPage(ctx, p.token, listPageSize, p.opts)
 	if err != nil {
 		return nil, false, err
 	}
@@ -425,17 +433,28 @@ func (p *blobPager) page(ctx context.Context) ([]named, bool, error) {
 	}
 	p.token = next
 	p.opts.BeforeList = nil // start-after only on the first page
-	// fileblob walks the directory tree from the start for every page
-	// (and reads each file's attributes on the way), so many small pages
-	// make a local listing quadratic: 20,000 files in pages of 1,000
-	// visited 210,000 files. Growing pages keep that in check. Elsewhere
-	// pages stay at 1,000: blob.ListPage gathers a bigger page from
-	// several requests in a row (S3 caps one at 1,000), which a span
-	// could not stop in the middle of, all held in memory at once.
-	if p.b.Dir() != "" {
-		p.size = min(p.size*2, maxListPageSize)
-	}
 	return p.buf, len(next) > 0, nil
+}
+
+// dirPager lists a local directory in one walk, in byte order of its file
+// names (store.DirLister).
+type dirPager struct {
+	l    *store.DirLister
+	name func(string) string
+	buf  []named
+}
+
+func (p *dirPager) page(ctx context.Context) ([]named, bool, error) {
+	objs, more, err := p.l.Next(ctx, listPageSize)
+	if err != nil {
+		return nil, false, err
+	}
+	p.buf = p.buf[:0]
+	for i := range objs {
+		o := &objs[i]
+		p.buf = append(p.buf, named{entry{Key: o.Key, Size: o.Size, MD5: o.MD5}, p.name(o.Key)})
+	}
+	return p.buf, more, nil
 }
 
 // startAfterHook makes an S3 listing start after name (the rest of the

@@ -188,7 +188,7 @@ func s3Name(key string) string { return store.S3Name(key) }
 
 // fileName is the path (with "/") gocloud's file driver stores key under.
 func fileName(key string) string {
-	if !maybeEscaped(key) && !strings.Contains(key, "//") && !strings.HasSuffix(key, "/") {
+	if !fileEscaped(key) {
 		return key
 	}
 	return store.HexEscape(key, func(r []rune, i int) bool {
@@ -198,12 +198,15 @@ func fileName(key string) string {
 	})
 }
 
-// maybeEscaped is a quick test for keys that may have an escaped name.
-func maybeEscaped(key string) bool {
+// fileEscaped reports a key whose file name is not the key itself: one
+// with a byte below 0x20, a "../", a "//", a trailing "/", text that may
+// read as an escape ("__0x") or invalid UTF-8 (which HexEscape replaces).
+func fileEscaped(key string) bool {
 	for i := 0; i < len(key); i++ {
-		if c := key[i]; c < 0x20 || c >= utf8.RuneSelf || c == '_' || c == '.' {
+		if key[i] < 0x20 {
 			return true
 		}
 	}
-	return false
+	return strings.Contains(key, "__0x") || strings.Contains(key, "../") || strings.Contains(key, "//") ||
+		strings.HasSuffix(key, "/") || !utf8.ValidString(key)
 }

@@ -26,7 +26,6 @@ const (
 	DefaultCheckers  = 16
 	DefaultRetries   = 3
 	listPageSize     = 1000
-	maxListPageSize  = 16 * listPageSize
 	// bytesInFlight bounds the listed bytes of the objects being copied at
 	// once: on top of --transfers, large objects are copied a few at a time.
 	// Measured on MinIO (2 cores): 200 x 8 MiB took 1.35 s with 8 in flight

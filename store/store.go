@@ -167,6 +167,11 @@ func openDir(dir string, o Options) (*Bucket, error) {
 	if err != nil {
 		return nil, err
 	}
+	// fileblob's walk does not follow a symlinked root: it would list
+	// nothing at all.
+	if real, err := filepath.EvalSymlinks(abs); err == nil {
+		abs = real
+	}
 	st, err := os.Stat(abs)
 	switch {
 	case err == nil && !st.IsDir():
