@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"syscall"
+	"time"
 	"unicode/utf8"
 )
 
@@ -39,6 +40,7 @@ type DirLister struct {
 	after  string // names up to it may be left out (see NewDirLister)
 	stack  []dirFrame
 	buf    []ListObject
+	bare   *bareDirs // the bucket's, told of each directory read without sidecars
 	// Skipped, when set, is told of each directory that could not be read
 	// (its path and the error); the listing goes on without it.
 	Skipped func(path string, err error)
@@ -63,7 +65,7 @@ func (b *Bucket) NewDirLister(prefix, after string) *DirLister {
 	if b.dir == "" {
 		return nil
 	}
-	return &DirLister{dir: b.dir, prefix: prefix, after: after}
+	return &DirLister{dir: b.dir, prefix: prefix, after: after, bare: &b.bare}
 }
 
 // Next returns up to n more objects (valid until the next call) and
@@ -175,6 +177,7 @@ func (l *DirLister) walks(dir string) bool {
 // left out, as fileblob leaves it out.
 func (l *DirLister) readDir(f *dirFrame) {
 	f.read = true
+	readAt := time.Now()
 	d, err := os.Open(f.path)
 	var entries []os.DirEntry
 	if err == nil {
@@ -193,6 +196,11 @@ func (l *DirLister) readDir(f *dirFrame) {
 			}
 			f.attrs[e.Name()] = true
 		}
+	}
+	if err == nil && f.attrs == nil {
+		l.bare.note(f.path, readAt)
+	} else {
+		l.bare.forget(f.path)
 	}
 }
 

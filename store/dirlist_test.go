@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ferry-migrate/ferry/store"
 	"gocloud.dev/blob"
@@ -321,4 +322,75 @@ func BenchmarkListDirectory(b *testing.B) {
 		}
 		perKey(b)
 	})
+}
+
+// oldFile writes a file and waits until its status time is over a second
+// old, so that a listing after it may trust that it has no sidecar.
+func oldFile(t *testing.T, path string, body []byte) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, body, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for time.Since(st.ModTime()) <= 1100*time.Millisecond {
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// A file listed in a directory without sidecars is read without looking
+// for one; an object fileblob writes after the listing (its sidecar first,
+// then the object renamed into place) is read with its sidecar.
+func TestListedFileWithoutSidecar(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	oldFile(t, filepath.Join(dir, "site", "page.html"), []byte("<p>hi</p>"))
+	oldFile(t, filepath.Join(dir, "site", "other.css"), []byte("p{}"))
+	b, err := store.OpenOrigin(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if objs, _, err := b.NewDirLister("", "").Next(ctx, 10); err != nil || len(objs) != 2 {
+		t.Fatalf("listed %v, %v", objs, err)
+	}
+	open := func(key string) store.Meta {
+		t.Helper()
+		r, m, err := b.OpenObject(ctx, key, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Close()
+		return m
+	}
+	if m := open("site/page.html"); m.ContentType != "text/html" || m.Size != 9 {
+		t.Errorf("plain listed file: %+v", m)
+	}
+	// A sidecar put there by hand after the listing, the object left as it
+	// was, is not looked for: the listing showed none.
+	if err := os.WriteFile(filepath.Join(dir, "site", "page.html.attrs"), []byte(`{"user.content_type":"x/by-hand"}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if m := open("site/page.html"); m.ContentType != "text/html" {
+		t.Errorf("read a sidecar the listing did not show: %+v", m)
+	}
+	// fileblob replaces an object: its new sidecar is read.
+	if err := b.WriteAll(ctx, "site/other.css", []byte("p{color:red}"), &blob.WriterOptions{ContentType: "text/x-new"}); err != nil {
+		t.Fatal(err)
+	}
+	if m := open("site/other.css"); m.ContentType != "text/x-new" || len(m.MD5) == 0 {
+		t.Errorf("object fileblob wrote after the listing: %+v, want its sidecar's type and MD5", m)
+	}
+	// A directory listed with sidecars in it is read as before.
+	if objs, _, err := b.NewDirLister("", "").Next(ctx, 10); err != nil || len(objs) != 2 {
+		t.Fatalf("listed %v, %v", objs, err)
+	}
+	if m := open("site/page.html"); m.ContentType != "x/by-hand" {
+		t.Errorf("after a listing that saw the sidecar: %+v", m)
+	}
 }

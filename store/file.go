@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"time"
 )
 
 // A local directory bucket is fileblob's on-disk format: the object at
@@ -77,6 +79,10 @@ func (b *Bucket) openFile(key string, cache bool) (*os.File, Meta, bool, error) 
 			return f, m, untyped(m.MD5, m.ContentType), nil
 		}
 	}
+	if b.bare.holds(path, st) {
+		m := metaOf(st, &sidecar{ContentType: DefaultContentType})
+		return f, m, untyped(m.MD5, m.ContentType), nil
+	}
 	m, err := readSidecar(path, st)
 	if err != nil {
 		f.Close()
@@ -101,6 +107,11 @@ func readSidecar(path string, st fs.FileInfo) (Meta, error) {
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return Meta{}, err
 	}
+	return metaOf(st, &sc), nil
+}
+
+// metaOf is the Meta of an object file with its sidecar's fields.
+func metaOf(st fs.FileInfo, sc *sidecar) Meta {
 	return Meta{
 		Size:               st.Size(),
 		ContentType:        sc.ContentType,
@@ -113,7 +124,7 @@ func readSidecar(path string, st fs.FileInfo) (Meta, error) {
 		LastModified:       st.ModTime(),
 		MD5:                sc.MD5,
 		Metadata:           sc.Metadata,
-	}, nil
+	}
 }
 
 // sidecarCache keeps the Meta decoded from fileblob sidecars, so a hit
@@ -145,4 +156,45 @@ func (c *sidecarCache) put(path string, m Meta) {
 	}
 	c.m[path] = m
 	c.mu.Unlock()
+}
+
+// bareDirs are the directories a DirLister of the bucket read with no
+// sidecar in them, each with the time just before it was read. fileblob
+// writes an object's sidecar before it renames the object into place, and
+// the rename changes the object's status time (ctime), so a file of such a
+// directory whose status last changed before the directory was read has no
+// sidecar, and a read of it (scan's copy of a listed file) need not open
+// one to find out. A file changed since (or less than a second before: file
+// times lag the clock) is read as any other.
+type bareDirs struct {
+	m sync.Map // directory path: time.Time
+	n atomic.Int64
+}
+
+// maxBareDirs bounds the directories remembered; when full it starts over.
+const maxBareDirs = 100_000
+
+func (d *bareDirs) note(dir string, readAt time.Time) {
+	if d.n.Add(1) > maxBareDirs {
+		d.m.Clear()
+		d.n.Store(1)
+	}
+	d.m.Store(dir, readAt.Add(-time.Second))
+}
+
+func (d *bareDirs) forget(dir string) { d.m.Delete(dir) }
+
+// holds reports whether the file at path (whose FileInfo is st) has no
+// sidecar, as its directory's listing showed.
+func (d *bareDirs) holds(path string, st fs.FileInfo) bool {
+	i := strings.LastIndexByte(path, filepath.Separator)
+	if i < 0 {
+		return false
+	}
+	v, ok := d.m.Load(path[:i])
+	if !ok {
+		return false
+	}
+	c, ok := changeTime(st)
+	return ok && c.Before(v.(time.Time))
 }

@@ -59,6 +59,7 @@ type Bucket struct {
 	lister   *Lister       // S3 listing with one signed request a page; nil: none
 	dir      string        // a local directory's absolute path; "" for other buckets
 	sidecars sidecarCache  // decoded fileblob sidecars of recent file reads
+	bare     bareDirs      // directories listed without sidecars (file.go)
 	s3       bool          // gocloud's s3blob: reads answer with a GetObjectOutput
 	azure    bool          // gocloud's azureblob: reads answer with a DownloadStreamResponse
 	s3Name   string        // an S3 bucket's name, for the calls gocloud does not make (uploads.go)
