@@ -178,12 +178,7 @@ func (l *DirLister) walks(dir string) bool {
 func (l *DirLister) readDir(f *dirFrame) {
 	f.read = true
 	readAt := time.Now()
-	d, err := os.Open(f.path)
-	var entries []os.DirEntry
-	if err == nil {
-		entries, err = d.ReadDir(-1)
-		_ = d.Close()
-	}
+	entries, err := readDirEntries(f.path)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, syscall.ENOTDIR) && l.Skipped != nil {
 		l.Skipped(f.path, err)
 	}
@@ -202,6 +197,17 @@ func (l *DirLister) readDir(f *dirFrame) {
 	} else {
 		l.bare.forget(f.path)
 	}
+}
+
+// readDirEntries reads a directory's entries, unsorted (a variable for
+// tests).
+var readDirEntries = func(path string) ([]os.DirEntry, error) {
+	d, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer d.Close()
+	return d.ReadDir(-1)
 }
 
 // compareEntries orders two entries of a directory as their names order

@@ -219,29 +219,6 @@ func TestDirListerVanishedFile(t *testing.T) {
 	}
 }
 
-// A directory the listing cannot read is reported, not left out silently.
-func TestDirListerUnreadable(t *testing.T) {
-	if os.Geteuid() == 0 {
-		t.Skip("root reads any directory")
-	}
-	b, dir := fillDirBucket(t)
-	locked := filepath.Join(dir, "dir", "sub")
-	if err := os.Chmod(locked, 0); err != nil {
-		t.Fatal(err)
-	}
-	defer os.Chmod(locked, 0o755)
-	l := b.NewDirLister("dir/", "")
-	var skipped []string
-	l.Skipped = func(path string, err error) { skipped = append(skipped, path) }
-	objs, _, err := l.Next(context.Background(), 100)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(objs) != 1 || objs[0].Key != "dir/z" || !slices.Equal(skipped, []string{locked}) {
-		t.Errorf("listed %v, skipped %q; want dir/z and %s skipped", objs, skipped, locked)
-	}
-}
-
 // A bucket whose directory is reached through a symlink lists what the
 // directory holds (fileblob's walk does not follow a symlinked root).
 func TestSymlinkedDirectory(t *testing.T) {
