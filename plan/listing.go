@@ -207,11 +207,15 @@ func (l *lister) listAll(ctx context.Context, prefixes []string) error {
 
 // pages calls f for every entry of a listing in key order (dir: a common
 // prefix), retrying a transient error of a page a few times. An S3 bucket
-// with a lean listing (store.Lister) lists through it.
+// with a lean listing (store.Lister) lists through it, a local directory
+// with one walk (store.DirLister).
 func (l *lister) pages(ctx context.Context, opts *blob.ListOptions, f func(key string, size int64, dir bool)) error {
 	page := l.blobPage(opts)
 	if sl := l.b.Lister(); sl != nil {
 		page = leanPage(sl, opts)
+	} else if dl := l.b.NewDirLister(opts.Prefix, ""); dl != nil && (opts.Delimiter == "" || opts.Delimiter == "/") {
+		dl.Level = opts.Delimiter != ""
+		page = dirPage(dl)
 	}
 	token := blob.FirstPageToken
 	for {
@@ -255,6 +259,24 @@ func (l *lister) blobPage(opts *blob.ListOptions) pageFunc {
 			f(o.Key, o.Size, o.IsDir)
 		}
 		return next, nil
+	}
+}
+
+// dirPage lists a local directory with dl; its page token only says that
+// more follow.
+func dirPage(dl *store.DirLister) pageFunc {
+	return func(ctx context.Context, _ []byte, f func(string, int64, bool)) ([]byte, error) {
+		objs, more, err := dl.Next(ctx, listPage)
+		if err != nil {
+			return nil, err
+		}
+		for _, o := range objs {
+			f(o.Key, o.Size, o.IsDir)
+		}
+		if more {
+			return []byte("more"), nil
+		}
+		return nil, nil
 	}
 }
 

@@ -58,7 +58,8 @@ func nestedKeys() []string {
 	for i := range 40 {
 		keys = append(keys, fmt.Sprintf("a/%02d/x-%d.jpg", i%7, i))
 	}
-	keys = append(keys, "b.txt", "c-top.html", "zz-last")
+	// Names a directory walk by name lists out of byte order.
+	keys = append(keys, "b.txt", "c-top.html", "zz-last", "a-b/x", "a.b", "img-old/q.png", "img.png")
 	for i := range 300 {
 		keys = append(keys, fmt.Sprintf("flat/%04d", i))
 	}

@@ -41,6 +41,13 @@ type DirLister struct {
 	stack  []dirFrame
 	buf    []ListObject
 	bare   *bareDirs // the bucket's, told of each directory read without sidecars
+	// Level, when set, lists one level, as a listing with the delimiter
+	// "/" does: each directory under the prefix (or, as fileblob has it,
+	// the part of a key up to its first "/" after the prefix) comes once,
+	// in its place, as an IsDir entry, and is not walked. An empty
+	// directory is an entry too (fileblob leaves it out).
+	Level bool
+	last  string // the last IsDir entry's key
 	// Skipped, when set, is told of each directory that could not be read
 	// (its path and the error); the listing goes on without it.
 	Skipped func(path string, err error)
@@ -99,7 +106,11 @@ func (l *DirLister) Next(ctx context.Context, n int) ([]ListObject, bool, error)
 		name := f.rel + e.Name()
 		if e.IsDir() {
 			f.i++
-			if l.walks(name + "/") {
+			switch {
+			case !l.walks(name + "/"):
+			case l.Level:
+				l.addDir(unescapeName(name)+"/", name+"/")
+			default:
 				l.stack = append(l.stack, dirFrame{rel: name + "/", path: filepath.Join(f.path, e.Name())})
 			}
 			continue
@@ -108,12 +119,14 @@ func (l *DirLister) Next(ctx context.Context, n int) ([]ListObject, bool, error)
 			f.i++
 			continue
 		}
-		key := name
-		if strings.Contains(name, "__0x") {
-			key = hexUnescape(name)
-		}
+		key := unescapeName(name)
 		if !strings.HasPrefix(key, l.prefix) {
 			f.i++
+			continue
+		}
+		if l.Level && strings.Contains(key[len(l.prefix):], "/") {
+			f.i++ // an escaped "/": fileblob makes a directory of it
+			l.addDir(key, key)
 			continue
 		}
 		st, err := e.Info()
@@ -137,6 +150,26 @@ func (l *DirLister) Next(ctx context.Context, n int) ([]ListObject, bool, error)
 	return l.buf, true, nil
 }
 
+// addDir adds the directory of key, the part up to its first "/" after the
+// prefix, unless it was the last one added.
+func (l *DirLister) addDir(key, name string) {
+	if i := strings.IndexByte(key[len(l.prefix):], '/'); i >= 0 {
+		key = key[:len(l.prefix)+i+1]
+	}
+	if key != l.last {
+		l.last = key
+		l.buf = append(l.buf, ListObject{Key: key, Name: name, IsDir: true})
+	}
+}
+
+// unescapeName is the key fileblob stores under a file name.
+func unescapeName(name string) string {
+	if strings.Contains(name, "__0x") {
+		return hexUnescape(name)
+	}
+	return name
+}
+
 // root is the frame the walk starts at: the directory of the prefix up to
 // its last "/", as fileblob's walk starts there.
 func (l *DirLister) root() (dirFrame, error) {
@@ -158,10 +191,7 @@ func (l *DirLister) root() (dirFrame, error) {
 // its trailing "/"): not when no key under it can have the prefix, as
 // fileblob skips it, nor when every name under it is up to after.
 func (l *DirLister) walks(dir string) bool {
-	key := dir
-	if strings.Contains(dir, "__0x") {
-		key = hexUnescape(dir)
-	}
+	key := unescapeName(dir)
 	if len(key) > len(l.prefix) && !strings.HasPrefix(key, l.prefix) {
 		return false
 	}

@@ -166,6 +166,53 @@ func TestDirListerMatchesFileblob(t *testing.T) {
 	}
 }
 
+// A DirLister of one level lists what fileblob's ListPage with the
+// delimiter "/" lists (objects and directories), but for an empty
+// directory, which it lists and fileblob does not.
+func TestDirListerLevelMatchesFileblob(t *testing.T) {
+	b, _ := fillDirBucket(t)
+	for _, prefix := range []string{"", "a", "a/", "dir/", "dir/sub/", "raw/", "site/", "site/img", "up/", "none/"} {
+		var want []string
+		token := blob.FirstPageToken
+		for {
+			objs, next, err := b.ListPage(context.Background(), token, 1000, &blob.ListOptions{Prefix: prefix, Delimiter: "/"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, o := range objs {
+				want = append(want, fmt.Sprintf("%q %v %d", o.Key, o.IsDir, o.Size))
+			}
+			if len(next) == 0 {
+				break
+			}
+			token = next
+		}
+		if prefix == "" {
+			want = append(want, fmt.Sprintf("%q %v %d", "empty/", true, 0))
+		}
+		for _, page := range []int{1, 1000} {
+			l := b.NewDirLister(prefix, "")
+			l.Level = true
+			var got []string
+			for more := true; more; {
+				objs, m, err := l.Next(context.Background(), page)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, o := range objs {
+					got = append(got, fmt.Sprintf("%q %v %d", o.Key, o.IsDir, o.Size))
+				}
+				more = m
+			}
+			slices.Sort(got)
+			slices.Sort(want)
+			if !slices.Equal(got, want) {
+				t.Errorf("prefix %q, pages of %d:\n got %q\nwant %q", prefix, page, got, want)
+			}
+		}
+	}
+}
+
 // A DirLister started after a name lists at least every name after it
 // (what a range listing keeps), and leaves out the plain directories and
 // files before it without reading them.

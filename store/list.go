@@ -58,6 +58,9 @@ type ListObject struct {
 	ETag    string // as the server sent it, quotes included
 	MD5     []byte // the ETag's MD5 as s3blob gives it: nil for a multipart ETag
 	ModTime time.Time
+	// IsDir marks a common prefix (Key ends in "/") of a DirLister that
+	// lists one level; a ListPage keeps its prefixes apart instead.
+	IsDir bool
 }
 
 // ListPage is one page of a listing.
