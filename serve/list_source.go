@@ -1,6 +1,7 @@
 package serve
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -123,7 +124,7 @@ func (s *source) load(ctx context.Context) error {
 	if s.collapse != "" {
 		size = 1
 	}
-	page, next, err := s.b.ListPage(ctx, token, size, &s.opts)
+	page, next, err := s.listPage(ctx, token, size)
 	switch {
 	case err == nil:
 	case store.IsInvalid(err):
@@ -153,6 +154,35 @@ func (s *source) load(ctx context.Context) error {
 		s.i, s.next = len(page), nil
 	}
 	return nil
+}
+
+// listPage lists the page at token: a local directory with a DirLister
+// (fileblob's own pages can leave keys out and repeat others where its walk
+// order and key order disagree at a page's end), whose token is the last
+// file name of the page before; other buckets with ListPage.
+func (s *source) listPage(ctx context.Context, token []byte, size int) ([]*blob.ListObject, []byte, error) {
+	if s.b.Dir() == "" || s.opts.Delimiter != "" && s.opts.Delimiter != "/" || s.opts.BeforeList != nil {
+		return s.b.ListPage(ctx, token, size, &s.opts)
+	}
+	after := ""
+	if !bytes.Equal(token, blob.FirstPageToken) {
+		after = string(token)
+	}
+	l := s.b.NewDirLister(s.opts.Prefix, "")
+	l.Level, l.StartAfter = s.opts.Delimiter != "", after
+	objs, more, err := l.Next(ctx, size)
+	if err != nil {
+		return nil, nil, err
+	}
+	page := make([]*blob.ListObject, len(objs))
+	for i, o := range objs {
+		page[i] = &blob.ListObject{Key: o.Key, Size: o.Size, ModTime: o.ModTime, MD5: o.MD5, IsDir: o.IsDir}
+	}
+	var next []byte
+	if more && len(objs) > 0 {
+		next = []byte(objs[len(objs)-1].Name)
+	}
+	return page, next, nil
 }
 
 // has reports whether key is on the source's current page (the target's:

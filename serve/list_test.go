@@ -207,3 +207,36 @@ func TestListOutOfOrder(t *testing.T) {
 		}
 	}
 }
+
+// A file target whose names a directory walk orders differently from their
+// keys ("site/img-old/", "site/img.png" beside "site/img/") is listed whole,
+// each key once and in byte order, on every page size: fileblob's own pages
+// left keys out and repeated others where a page ended between the two
+// orders.
+func TestListFileTargetPages(t *testing.T) {
+	target, _ := fileTarget(t)
+	e := newEnv(t, target, AddressingPath, &rules.Set{})
+	var want []string
+	for i := range 3 {
+		for _, k := range []string{"site/img/%d.png", "site/img-old/%d.png", "site/css/%d.css", "site/css.d/%d"} {
+			want = append(want, strings.Replace(k, "%d", strconv.Itoa(i), 1))
+		}
+	}
+	want = append(want, "site/img.png", "site/img0", "a-b", "a/b", "a.b", "a b", "ab")
+	for _, k := range want {
+		e.put(k, "x", nil)
+	}
+	slices.Sort(want)
+	for _, v2 := range []bool{true, false} {
+		for n := 1; n <= 7; n++ {
+			if got := listAll(t, e, v2, nil, n); !slices.Equal(got.keys, want) {
+				t.Errorf("v2=%v max-keys=%d:\n got %q\nwant %q", v2, n, got.keys, want)
+			}
+		}
+		got := listAll(t, e, v2, url.Values{"delimiter": {"/"}, "prefix": {"site/"}}, 2)
+		if wantDirs := []string{"site/css.d/", "site/css/", "site/img-old/", "site/img/"}; !slices.Equal(got.prefixes, wantDirs) ||
+			!slices.Equal(got.keys, []string{"site/img.png", "site/img0"}) {
+			t.Errorf("v2=%v delimiter listing: keys %q, prefixes %q", v2, got.keys, got.prefixes)
+		}
+	}
+}

@@ -48,6 +48,9 @@ type DirLister struct {
 	// directory is an entry too (fileblob leaves it out).
 	Level bool
 	last  string // the last IsDir entry's key
+	// StartAfter, when set, leaves out every entry whose Name is not after
+	// it: a listing continued after the last Name of a page.
+	StartAfter string
 	// Skipped, when set, is told of each directory that could not be read
 	// (its path and the error); the listing goes on without it.
 	Skipped func(path string, err error)
@@ -108,6 +111,7 @@ func (l *DirLister) Next(ctx context.Context, n int) ([]ListObject, bool, error)
 			f.i++
 			switch {
 			case !l.walks(name + "/"):
+			case l.Level && name+"/" <= l.StartAfter:
 			case l.Level:
 				l.addDir(unescapeName(name)+"/", name+"/")
 			default:
@@ -115,7 +119,7 @@ func (l *DirLister) Next(ctx context.Context, n int) ([]ListObject, bool, error)
 			}
 			continue
 		}
-		if strings.HasSuffix(name, sidecarExt) || ownName(name) && name <= l.after {
+		if strings.HasSuffix(name, sidecarExt) || ownName(name) && name <= l.after || name <= l.StartAfter {
 			f.i++
 			continue
 		}
@@ -126,7 +130,7 @@ func (l *DirLister) Next(ctx context.Context, n int) ([]ListObject, bool, error)
 		}
 		if l.Level && strings.Contains(key[len(l.prefix):], "/") {
 			f.i++ // an escaped "/": fileblob makes a directory of it
-			l.addDir(key, key)
+			l.addDir(key, name)
 			continue
 		}
 		st, err := e.Info()
@@ -197,7 +201,10 @@ func (l *DirLister) walks(dir string) bool {
 	}
 	// Every name under a plain directory starts with its own name, so
 	// all of them sort before an after that follows it without being
-	// under it.
+	// under it (for StartAfter, a name itself, any directory).
+	if dir < l.StartAfter && !strings.HasPrefix(l.StartAfter, dir) {
+		return false
+	}
 	return !(ownName(dir) && dir < l.after && !strings.HasPrefix(l.after, dir))
 }
 

@@ -213,6 +213,52 @@ func TestDirListerLevelMatchesFileblob(t *testing.T) {
 	}
 }
 
+// A listing continued page after page by new DirListers, each started
+// after the last Name of the page before (as serve continues a client's
+// listing), lists what one DirLister lists, once, in both modes.
+func TestDirListerContinues(t *testing.T) {
+	b, _ := fillDirBucket(t)
+	for _, level := range []bool{false, true} {
+		for _, prefix := range []string{"", "a", "site/", "raw/"} {
+			full := b.NewDirLister(prefix, "")
+			full.Level = level
+			want, _, err := full.Next(context.Background(), 1000)
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantKeys := listedKeys(want)
+			for _, page := range []int{1, 2, 5} {
+				var got []string
+				after := ""
+				for {
+					l := b.NewDirLister(prefix, "")
+					l.Level, l.StartAfter = level, after
+					objs, more, err := l.Next(context.Background(), page)
+					if err != nil {
+						t.Fatal(err)
+					}
+					got = append(got, listedKeys(objs)...)
+					if !more || len(objs) == 0 {
+						break
+					}
+					after = objs[len(objs)-1].Name
+				}
+				if !slices.Equal(got, wantKeys) {
+					t.Errorf("level %v, prefix %q, pages of %d:\n got %q\nwant %q", level, prefix, page, got, wantKeys)
+				}
+			}
+		}
+	}
+}
+
+func listedKeys(objs []store.ListObject) []string {
+	var keys []string
+	for _, o := range objs {
+		keys = append(keys, o.Key)
+	}
+	return keys
+}
+
 // A DirLister started after a name lists at least every name after it
 // (what a range listing keeps), and leaves out the plain directories and
 // files before it without reading them.
