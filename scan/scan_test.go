@@ -238,6 +238,40 @@ func TestDirectoryOriginInByteOrder(t *testing.T) {
 	}
 }
 
+// Where a page of a directory listing ends between the walk's order and
+// the keys' ("a/f1001" is the 1,001st key walked, "a-b" and "a.b" sort
+// before every "a/..."), gocloud's fileblob listed keys twice and left
+// a-b, a.b and a-c/x out: scan copied 1,002 of 1,005 files and finalize,
+// listing the same way, called the target complete. Every file is listed
+// once and copied.
+func TestDirectoryListingPageBoundary(t *testing.T) {
+	dir := t.TempDir()
+	var files []string
+	for i := range 1001 {
+		files = append(files, fmt.Sprintf("a/f%04d", i+1))
+	}
+	files = append(files, "a-b", "a.b", "a0", "a-c/x")
+	for _, f := range files {
+		p := filepath.Join(dir, f)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	src, dst := open(t, dir), open(t, fileURL(t))
+	res := runScan(t, Options{Origin: src, Target: dst})
+	if res.Listed != int64(len(files)) || res.Copied != int64(len(files)) || res.Failed != 0 {
+		t.Fatalf("listed %d, copied %d, failed %d; want %d listed and copied", res.Listed, res.Copied, res.Failed, len(files))
+	}
+	for _, f := range files {
+		if ok, err := dst.Exists(context.Background(), f); err != nil || !ok {
+			t.Errorf("%s not in the target (%v)", f, err)
+		}
+	}
+}
+
 func TestKeysFromBucketOrigin(t *testing.T) {
 	src, dst := open(t, fileURL(t)), open(t, fileURL(t))
 	fill(t, src, []string{"a", "b c", "d"})
