@@ -193,12 +193,7 @@ func (r *run) list(ctx context.Context, b *store.Bucket, side string, sp span, e
 		lp = &leanPager{l: b.Lister(), o: store.ListOptions{Prefix: prefix, Delimiter: "/", StartAfter: levelStart(sp.kr.After, name(prefix))}}
 		pg = lp
 	} else {
-		pg = newPager(b, prefix, startAfter(sp.kr.After), name)
-		if dp, ok := pg.(*dirPager); ok {
-			dp.l.Skipped = func(path string, err error) {
-				r.log.Warn("directory could not be read; its objects are left out of the listing", "side", side, "path", path, "error", err)
-			}
-		}
+		pg = r.newPager(b, side, prefix, startAfter(sp.kr.After), name)
 	}
 	var maxName string
 	pages := 0
@@ -373,8 +368,9 @@ type pager interface {
 // newPager lists the keys under prefix, from after start (a name) where
 // the store can start there: with the bucket's lean S3 listing when it has
 // one (store.Lister), a local directory with one walk (store.DirLister),
-// else with the bucket's ListPage.
-func newPager(b *store.Bucket, prefix, start string, name func(string) string) pager {
+// else with the bucket's ListPage. A directory it cannot read is logged
+// as the listing of side.
+func (r *run) newPager(b *store.Bucket, side, prefix, start string, name func(string) string) pager {
 	if start != "" && start <= name(prefix) {
 		start = ""
 	}
@@ -382,6 +378,9 @@ func newPager(b *store.Bucket, prefix, start string, name func(string) string) p
 		return &leanPager{l: l, o: store.ListOptions{Prefix: prefix, StartAfter: start}}
 	}
 	if l := b.NewDirLister(prefix, start); l != nil {
+		l.Skipped = func(path string, err error) {
+			r.log.Warn("directory could not be read; its objects are left out of the listing", "side", side, "path", path, "error", err)
+		}
 		return &dirPager{l: l, name: name}
 	}
 	return &blobPager{b: b, name: name, token: blob.FirstPageToken,

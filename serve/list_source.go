@@ -161,7 +161,7 @@ func (s *source) load(ctx context.Context) error {
 // order and key order disagree at a page's end), whose token is the last
 // file name of the page before; other buckets with ListPage.
 func (s *source) listPage(ctx context.Context, token []byte, size int) ([]*blob.ListObject, []byte, error) {
-	if s.b.Dir() == "" || s.opts.Delimiter != "" && s.opts.Delimiter != "/" || s.opts.BeforeList != nil {
+	if s.b.Dir() == "" || s.opts.Delimiter != "" && s.opts.Delimiter != "/" {
 		return s.b.ListPage(ctx, token, size, &s.opts)
 	}
 	after := ""

@@ -279,9 +279,7 @@ func readSidecarMD5(path string) []byte {
 	if err != nil {
 		return nil
 	}
-	var sc struct {
-		MD5 []byte `json:"md5"`
-	}
+	var sc sidecar
 	if json.Unmarshal(data, &sc) != nil {
 		return nil
 	}
