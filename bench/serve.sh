@@ -73,13 +73,14 @@ NGINX
 # nginx proxy_pass to it, and ferry serve in front of it (path addressing),
 # signing its reads (serve) or reading unsigned first (serve-anon:
 # anonymous_reads=true, as nginx reads), and a bare Go
-# httputil.ReverseProxy (go-proxy: what net/http itself costs),
+# httputil.ReverseProxy (go-proxy: what net/http itself costs) and a bare
+# fasthttp proxy (fast-proxy: what a leaner HTTP stack costs),
 # for 4 KiB hits at 32 connections, 1 MiB at 16, and the first-byte latency
 # (median of 200 GETs of the 4 KiB object). Per request it also reports the
 # CPU of the client (wrk), of the proxy (nginx's workers, ferry serve) and
 # of MinIO, from /proc/PID/stat before and after each run.
 s3_mode() {
-	local P_MINIO=18281 P_MCON=18282 P_SERVE=18283 P_ADMIN=18284 P_NGINX=18285 P_ANON=18286 P_ANON_ADMIN=18287 P_GOPROXY=18288
+	local P_MINIO=18281 P_MCON=18282 P_SERVE=18283 P_ADMIN=18284 P_NGINX=18285 P_ANON=18286 P_ANON_ADMIN=18287 P_GOPROXY=18288 P_FAST=18289
 	local key=benchkey secret=benchsecret bucket=bench minio=${MINIO_BIN:-}
 	if [[ -z $minio ]]; then
 		minio=$(command -v minio || true)
@@ -88,6 +89,7 @@ s3_mode() {
 	[[ -x $minio ]] || { echo "bench/serve.sh: TARGET=s3 needs MinIO (set MINIO_BIN, or run scripts/test once)" >&2; exit 1; }
 	(cd "${FERRY_SRC:-$ROOT}" && go build -o "$work/ferry" ./cmd/ferry)
 	go build -o "$work/goproxy" ./bench/goproxy
+	go build -o "$work/fastproxy" ./bench/fastproxy
 	mkdir -p "$work/minio" "$work/nginx/logs" "$work/state" "$work/data"
 	head -c 4096 /dev/urandom >"$work/data/4k.bin"
 	head -c 1048576 /dev/urandom >"$work/data/1m.bin"
@@ -143,7 +145,10 @@ YAML
 	"$work/goproxy" -listen 127.0.0.1:$P_GOPROXY -upstream "$M" 2>"$work/goproxy.log" &
 	pids+=($!)
 	local goproxy_pid=$!
-	for port in $P_SERVE $P_NGINX $P_ANON $P_GOPROXY; do
+	"$work/fastproxy" -listen 127.0.0.1:$P_FAST -upstream "$M" 2>"$work/fastproxy.log" &
+	pids+=($!)
+	local fast_pid=$!
+	for port in $P_SERVE $P_NGINX $P_ANON $P_GOPROXY $P_FAST; do
 		for _ in $(seq 1 100); do curl -fso /dev/null "http://127.0.0.1:$port/$bucket/4k.bin" && break; sleep 0.1; done
 	done
 	# url_of VIA FILE: the URL of FILE in the bucket through VIA.
@@ -152,6 +157,7 @@ YAML
 		minio) echo "$M/$bucket/$2" ;;
 		nginx) echo "http://127.0.0.1:$P_NGINX/$bucket/$2" ;;
 		go-proxy) echo "http://127.0.0.1:$P_GOPROXY/$bucket/$2" ;;
+		fast-proxy) echo "http://127.0.0.1:$P_FAST/$bucket/$2" ;;
 		serve) echo "http://127.0.0.1:$P_SERVE/$bucket/$2" ;;
 		serve-anon) echo "http://127.0.0.1:$P_ANON/$bucket/$2" ;;
 		esac
@@ -162,7 +168,7 @@ YAML
 	hz=$(getconf CLK_TCK)
 	# Warm up every path (MinIO's start-up work, connection pools) before
 	# anything is measured.
-	for w in minio nginx go-proxy serve serve-anon; do
+	for w in minio nginx go-proxy fast-proxy serve serve-anon; do
 		wrk -t1 -c8 -d2s "$(url_of $w 4k.bin)" >/dev/null
 	done
 
@@ -173,12 +179,13 @@ YAML
 	local spec file conns via url proxy rps mbs n c0 c1 p0 p1 m0 m1 out
 	for spec in "4k.bin 32" "1m.bin 16"; do
 		read -r file conns <<<"$spec"
-		for via in minio nginx go-proxy serve serve-anon; do
+		for via in minio nginx go-proxy fast-proxy serve serve-anon; do
 			url=$(url_of $via $file)
 			case $via in
 			minio) proxy="" ;;
 			nginx) proxy=$workers ;;
 			go-proxy) proxy=$goproxy_pid ;;
+			fast-proxy) proxy=$fast_pid ;;
 			serve) proxy=$serve_pid ;;
 			serve-anon) proxy=$anon_pid ;;
 			esac
@@ -198,20 +205,29 @@ YAML
 		done
 	done
 	echo
-	echo "4 KiB: serve/nginx $(ratio "${R[4k.bin.serve]}" "${R[4k.bin.nginx]}")x (target >= 1.0), serve-anon/nginx $(ratio "${R[4k.bin.serve-anon]}" "${R[4k.bin.nginx]}")x, go-proxy/nginx $(ratio "${R[4k.bin.go-proxy]}" "${R[4k.bin.nginx]}")x, serve-anon/go-proxy $(ratio "${R[4k.bin.serve-anon]}" "${R[4k.bin.go-proxy]}")x, serve/minio $(ratio "${R[4k.bin.serve]}" "${R[4k.bin.minio]}")x, nginx/minio $(ratio "${R[4k.bin.nginx]}" "${R[4k.bin.minio]}")x"
-	echo "1 MiB: serve/nginx $(ratio "${R[1m.bin.serve.mb]}" "${R[1m.bin.nginx.mb]}")x (target >= 1.0), serve-anon/nginx $(ratio "${R[1m.bin.serve-anon.mb]}" "${R[1m.bin.nginx.mb]}")x, go-proxy/nginx $(ratio "${R[1m.bin.go-proxy.mb]}" "${R[1m.bin.nginx.mb]}")x, serve/minio $(ratio "${R[1m.bin.serve.mb]}" "${R[1m.bin.minio.mb]}")x"
+	echo "4 KiB: serve/nginx $(ratio "${R[4k.bin.serve]}" "${R[4k.bin.nginx]}")x (target >= 1.0), serve-anon/nginx $(ratio "${R[4k.bin.serve-anon]}" "${R[4k.bin.nginx]}")x, go-proxy/nginx $(ratio "${R[4k.bin.go-proxy]}" "${R[4k.bin.nginx]}")x, fast-proxy/nginx $(ratio "${R[4k.bin.fast-proxy]}" "${R[4k.bin.nginx]}")x, serve-anon/go-proxy $(ratio "${R[4k.bin.serve-anon]}" "${R[4k.bin.go-proxy]}")x, serve/minio $(ratio "${R[4k.bin.serve]}" "${R[4k.bin.minio]}")x, nginx/minio $(ratio "${R[4k.bin.nginx]}" "${R[4k.bin.minio]}")x"
+	echo "1 MiB: serve/nginx $(ratio "${R[1m.bin.serve.mb]}" "${R[1m.bin.nginx.mb]}")x (target >= 1.0), serve-anon/nginx $(ratio "${R[1m.bin.serve-anon.mb]}" "${R[1m.bin.nginx.mb]}")x, go-proxy/nginx $(ratio "${R[1m.bin.go-proxy.mb]}" "${R[1m.bin.nginx.mb]}")x, fast-proxy/nginx $(ratio "${R[1m.bin.fast-proxy.mb]}" "${R[1m.bin.nginx.mb]}")x, serve/minio $(ratio "${R[1m.bin.serve.mb]}" "${R[1m.bin.minio.mb]}")x"
 
+	# First byte of a fresh connection per GET (curl), through each path;
+	# minio-signed is MinIO itself answering a signed GET (as serve's reads
+	# are signed without anonymous_reads): the part of serve/nginx that is
+	# MinIO checking a signature nginx's anonymous reads do not carry.
 	local -a fb
 	declare -A F
-	for via in minio nginx go-proxy serve serve-anon; do
-		url=$(url_of $via 4k.bin)
+	for via in minio minio-signed nginx go-proxy fast-proxy serve serve-anon; do
 		fb=()
-		for _ in $(seq 1 200); do fb+=("$(ttfb "$url")"); done
+		if [[ $via == minio-signed ]]; then
+			for _ in $(seq 1 200); do fb+=("$(s3curl -o /dev/null -w '%{time_starttransfer}\n' "$M/$bucket/4k.bin")"); done
+		else
+			url=$(url_of $via 4k.bin)
+			for _ in $(seq 1 200); do fb+=("$(ttfb "$url")"); done
+		fi
 		F[$via]=$(median "${fb[@]}")
 	done
 	echo
-	awk -v m="${F[minio]}" -v n="${F[nginx]}" -v g="${F[go-proxy]}" -v s="${F[serve]}" -v a="${F[serve-anon]}" 'BEGIN {
-		printf "first byte (median of 200, 4 KiB): minio %.3f ms, nginx %.3f ms, go-proxy %.3f ms, serve %.3f ms, serve-anon %.3f ms; serve/nginx %.2fx, serve-anon/nginx %.2fx (target <= 1.2)\n", m*1000, n*1000, g*1000, s*1000, a*1000, s/n, a/n }'
+	awk -v m="${F[minio]}" -v ms="${F[minio-signed]}" -v n="${F[nginx]}" -v g="${F[go-proxy]}" -v f="${F[fast-proxy]}" -v s="${F[serve]}" -v a="${F[serve-anon]}" 'BEGIN {
+		printf "first byte (median of 200, 4 KiB): minio %.3f ms, minio-signed %.3f ms, nginx %.3f ms, go-proxy %.3f ms, fast-proxy %.3f ms, serve %.3f ms, serve-anon %.3f ms\n", m*1000, ms*1000, n*1000, g*1000, f*1000, s*1000, a*1000
+		printf "first byte: serve/nginx %.2fx, serve-anon/nginx %.2fx (target <= 1.2); minio-signed/minio %.2fx, go-proxy/nginx %.2fx, fast-proxy/nginx %.2fx\n", s/n, a/n, ms/m, g/n, f/n }'
 }
 
 if [[ ${TARGET:-file} == s3 ]]; then
