@@ -3,6 +3,7 @@ package plan
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"sync"
@@ -90,7 +91,7 @@ func FromOrigin(b *store.Bucket, source string, o Options) func(context.Context,
 			return nil, err
 		}
 		start := time.Now()
-		l := &lister{b: b, limit: o.Listers}
+		l := &lister{b: b, limit: o.Listers, log: o.Logger}
 		prefixes, err := l.discover(ctx, o.Prefix)
 		if err != nil {
 			return nil, err
@@ -109,6 +110,7 @@ func FromOrigin(b *store.Bucket, source string, o Options) func(context.Context,
 type lister struct {
 	b     *store.Bucket
 	limit int
+	log   *slog.Logger // nil: what a directory listing leaves out is not told
 	mu    sync.Mutex
 	all   []chunk
 }
@@ -215,6 +217,11 @@ func (l *lister) pages(ctx context.Context, opts *blob.ListOptions, f func(key s
 		page = leanPage(sl, opts)
 	} else if dl := l.b.NewDirLister(opts.Prefix, ""); dl != nil && (opts.Delimiter == "" || opts.Delimiter == "/") {
 		dl.Level = opts.Delimiter != ""
+		if l.log != nil {
+			dl.Skipped = func(path string, err error) {
+				l.log.Warn("left out of the plan: the origin's listing cannot list it, and scan will report it", "path", path, "error", err)
+			}
+		}
 		page = dirPage(dl)
 	}
 	token := blob.FirstPageToken

@@ -14,6 +14,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/ferry-migrate/ferry/scan"
@@ -72,6 +73,9 @@ type Options struct {
 	// (default 16).
 	Listers int
 	Prefix  string // only keys with this prefix (a listable origin)
+	// Logger is told of what a directory origin's listing leaves out (a
+	// directory it cannot read, a file no key reads); nil: nothing.
+	Logger *slog.Logger
 }
 
 const (

@@ -15,6 +15,7 @@ type Report struct {
 	ContentVerified   int64      `json:"content_verified"`
 	Failed            int64      `json:"failed"`
 	NotInOrigin       int64      `json:"not_in_origin"`
+	Unlisted          int64      `json:"unlisted"`     // origin paths its listing could not list (Stats.Unlisted)
 	RetriedKeys       int        `json:"retried_keys"` // failed keys from manifests and journals
 	Seconds           float64    `json:"duration_seconds"`
 	Manifest          string     `json:"failure_manifest,omitempty"`
@@ -24,6 +25,7 @@ type Report struct {
 	ContentSample     []string   `json:"content_mismatch_sample,omitempty"`
 	FailedSample      []KeyError `json:"failed_sample,omitempty"`
 	NotInOriginSample []string   `json:"not_in_origin_sample,omitempty"`
+	UnlistedSample    []string   `json:"unlisted_sample,omitempty"`
 }
 
 // Finalize is the last sweep before the rules go: one copy pass over the
@@ -75,6 +77,7 @@ func Finalize(ctx context.Context, o Options) (*Report, error) {
 		}
 		// ... or, with a listable origin, what a fresh listing finds.
 		final.Listed, final.Skipped, final.Missing, final.SizeMismatch = vres.Listed, vres.Skipped, vres.Missing, vres.SizeMismatch
+		final.Unlisted, res.UnlistedPaths = vres.Unlisted, vres.UnlistedPaths
 		missing, sizes = vres.MissingKeys, vres.SizeMismatchKeys
 		res.Seconds += vres.Seconds
 	}
@@ -105,6 +108,8 @@ func newReport(res *Result, final Stats, retried int, missing, sizes []string) *
 		ContentSample:     res.ContentKeys,
 		FailedSample:      res.Failures,
 		NotInOriginSample: res.VanishedKeys,
+		Unlisted:          final.Unlisted,
+		UnlistedSample:    res.UnlistedPaths,
 	}
 }
 

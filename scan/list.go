@@ -2,6 +2,7 @@ package scan
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -378,13 +379,45 @@ func (r *run) newPager(b *store.Bucket, side, prefix, start string, name func(st
 		return &leanPager{l: l, o: store.ListOptions{Prefix: prefix, StartAfter: start}}
 	}
 	if l := b.NewDirLister(prefix, start); l != nil {
-		l.Skipped = func(path string, err error) {
-			r.log.Warn("directory could not be read; its objects are left out of the listing", "side", side, "path", path, "error", err)
-		}
+		l.Skipped = func(path string, err error) { r.unlisted(side, path, err) }
 		return &dirPager{l: l, name: name}
 	}
 	return &blobPager{b: b, name: name, token: blob.FirstPageToken,
 		opts: &blob.ListOptions{Prefix: prefix, BeforeList: startAfterHook(start, name(prefix))}}
+}
+
+// unlisted notes what a directory listing of side could not list: a
+// directory it cannot read, or a file or directory whose name no key reads
+// (store.UnreadableNameError). Each is a warning; on the origin side it is
+// also counted once (Stats.Unlisted, which leaves the run incomplete),
+// when it is this run's: within its range and filters (a name other runs'
+// listings pass is theirs).
+func (r *run) unlisted(side, path string, err error) {
+	var ue *store.UnreadableNameError
+	named := errors.As(err, &ue)
+	if named && (!r.o.Range.Contains(ue.Name) || !r.f.matchListed(ue.Key)) {
+		return
+	}
+	if named {
+		r.log.Warn("file name holds an escape no key reads; it is left out of the listing: rename it to migrate it", "side", side, "path", path, "error", err)
+	} else {
+		r.log.Warn("directory could not be read; its objects are left out of the listing", "side", side, "path", path, "error", err)
+	}
+	if side != "origin" {
+		return
+	}
+	r.unlistedMu.Lock()
+	seen := r.unlistedSeen[path]
+	if !seen {
+		if r.unlistedSeen == nil {
+			r.unlistedSeen = make(map[string]bool)
+		}
+		r.unlistedSeen[path] = true
+	}
+	r.unlistedMu.Unlock()
+	if !seen {
+		r.t.unlisted(path)
+	}
 }
 
 // leanPager lists with one signed request a page (store.Lister), whose

@@ -3,7 +3,6 @@ package scan
 import (
 	"fmt"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/ferry-migrate/ferry/store"
@@ -187,26 +186,4 @@ func canStartAfter(b *store.Bucket) bool {
 func s3Name(key string) string { return store.S3Name(key) }
 
 // fileName is the path (with "/") gocloud's file driver stores key under.
-func fileName(key string) string {
-	if !fileEscaped(key) {
-		return key
-	}
-	return store.HexEscape(key, func(r []rune, i int) bool {
-		c := r[i]
-		return c < 0x20 || i > 1 && c == '/' && r[i-1] == '.' && r[i-2] == '.' ||
-			i > 0 && c == '/' && r[i-1] == '/' || c == '/' && i == len(r)-1
-	})
-}
-
-// fileEscaped reports a key whose file name is not the key itself: one
-// with a byte below 0x20, a "../", a "//", a trailing "/", text that may
-// read as an escape ("__0x") or invalid UTF-8 (which HexEscape replaces).
-func fileEscaped(key string) bool {
-	for i := 0; i < len(key); i++ {
-		if key[i] < 0x20 {
-			return true
-		}
-	}
-	return strings.Contains(key, "__0x") || strings.Contains(key, "../") || strings.Contains(key, "//") ||
-		strings.HasSuffix(key, "/") || !utf8.ValidString(key)
-}
+func fileName(key string) string { return store.FileName(key) }

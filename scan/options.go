@@ -142,10 +142,14 @@ type Stats struct {
 	ContentDiffer int64 `json:"content_mismatch"`
 	Verified      int64 `json:"content_verified"`
 	OutOfOrder    int64 `json:"out_of_order"` // listing entries that arrived out of byte order
-	Checks        int64 `json:"checks"`       // existence checks made on the target
-	Retries       int64 `json:"retries"`      // transient errors retried
-	Spans         int64 `json:"spans"`        // spans of the key space listed (Listers)
-	Final         bool  `json:"-"`
+	// Unlisted: paths of a directory origin its listing could not list
+	// (a directory it cannot read, a file whose name no key reads); their
+	// objects are not migrated, so the run is not complete.
+	Unlisted int64 `json:"unlisted"`
+	Checks   int64 `json:"checks"`  // existence checks made on the target
+	Retries  int64 `json:"retries"` // transient errors retried
+	Spans    int64 `json:"spans"`   // spans of the key space listed (Listers)
+	Final    bool  `json:"-"`
 }
 
 // Processed is the number of keys that reached an outcome.
@@ -160,7 +164,7 @@ func (s Stats) ProcessedBytes() int64 { return s.CopiedBytes + s.SkippedBytes + 
 // considered: nothing failed, nothing missing, no size or content
 // differences. scan's exit status and finalize's report both use it.
 func (s Stats) Complete() bool {
-	return s.Failed == 0 && s.Missing == 0 && s.SizeMismatch == 0 && s.ContentDiffer == 0
+	return s.Failed == 0 && s.Missing == 0 && s.SizeMismatch == 0 && s.ContentDiffer == 0 && s.Unlisted == 0
 }
 
 // Progress receives snapshots a few times per second and once at the end
@@ -202,5 +206,6 @@ type Result struct {
 	VanishedKeys     []string   `json:"vanished_keys,omitempty"`      // sample
 	SizeMismatchKeys []string   `json:"size_mismatch_keys,omitempty"` // sample
 	ContentKeys      []string   `json:"content_mismatch_keys,omitempty"`
-	CopiedKeys       []string   `json:"copied_keys,omitempty"` // sample
+	CopiedKeys       []string   `json:"copied_keys,omitempty"`    // sample
+	UnlistedPaths    []string   `json:"unlisted_paths,omitempty"` // sample: what the origin's listing could not list
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -269,6 +270,58 @@ func TestDirectoryListingPageBoundary(t *testing.T) {
 		if ok, err := dst.Exists(context.Background(), f); err != nil || !ok {
 			t.Errorf("%s not in the target (%v)", f, err)
 		}
+	}
+}
+
+// A file (or directory) of a directory origin whose name holds an escape
+// fileblob did not write lists, through fileblob, as a key that names
+// another file: its copy failed as "gone from the origin" and finalize
+// called the key "not in the origin". It is left out of the listing,
+// counted once by the run whose range holds its name (Unlisted, named in
+// the sample), and leaves the run and finalize incomplete.
+func TestDirectoryOriginUnreadableName(t *testing.T) {
+	dir := t.TempDir()
+	files := []string{"a", "b", "d__0x42__/f", "k1__0x30__", "z"}
+	for _, f := range files {
+		p := filepath.Join(dir, f)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, content(f), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	src := open(t, dir)
+	if _, err := src.NewReader(context.Background(), "k10", nil); !store.IsNotFound(err) {
+		t.Fatalf("key k10 (what fileblob lists k1__0x30__ as): %v, want not found", err)
+	}
+	dst := open(t, fileURL(t))
+	res := runScan(t, Options{Origin: src, Target: dst})
+	if res.Copied != 3 || res.Failed != 0 || res.Vanished != 0 || res.Unlisted != 2 || res.Complete() {
+		t.Fatalf("copied %d, failed %d, vanished %d, unlisted %d (complete %v); want 3 copied, 2 unlisted, incomplete",
+			res.Copied, res.Failed, res.Vanished, res.Unlisted, res.Complete())
+	}
+	want := []string{filepath.Join(dir, "d__0x42__"), filepath.Join(dir, "k1__0x30__")}
+	if !slices.Equal(res.UnlistedPaths, want) {
+		t.Errorf("unlisted sample %q, want %q", res.UnlistedPaths, want)
+	}
+	if err := res.Err("retry"); err == nil || !strings.Contains(err.Error(), "2 origin paths left out of the listing") {
+		t.Errorf("Err: %v", err)
+	}
+	// Two ranges that cover the key space count each name once.
+	for _, kr := range []KeyRange{{Until: "e"}, {After: "e"}} {
+		r := runScan(t, Options{Origin: src, Target: dst, Range: kr})
+		if r.Unlisted != 1 {
+			t.Errorf("range %v: %d unlisted, want 1 (%q)", kr, r.Unlisted, r.UnlistedPaths)
+		}
+	}
+	rep, err := Finalize(context.Background(), Options{Origin: src, Target: dst})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Complete || rep.Unlisted != 2 || rep.NotInOrigin != 0 || rep.StillMissing != 0 {
+		t.Errorf("finalize: complete %v, unlisted %d, not in origin %d, missing %d; want incomplete with 2 unlisted",
+			rep.Complete, rep.Unlisted, rep.NotInOrigin, rep.StillMissing)
 	}
 }
 

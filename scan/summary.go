@@ -29,6 +29,9 @@ func (r *Result) WriteSummary(w io.Writer, retry string) {
 	if r.SizeMismatch > 0 {
 		fmt.Fprintf(w, ", %d size mismatches", r.SizeMismatch)
 	}
+	if r.Unlisted > 0 {
+		fmt.Fprintf(w, ", %d left out of the origin's listing", r.Unlisted)
+	}
 	fmt.Fprintf(w, " in %.1fs (%.1f MiB/s, %.0f objects/s)\n", r.Seconds, rate, float64(r.Processed())/max(r.Seconds, 1e-9))
 	fmt.Fprintf(w, "target: %s\n", r.Target)
 	if r.Resumed > 0 {
@@ -39,6 +42,9 @@ func (r *Result) WriteSummary(w io.Writer, retry string) {
 	}
 	for _, k := range r.SizeMismatchKeys {
 		fmt.Fprintf(w, "  size differs %q\n", k)
+	}
+	for _, p := range r.UnlistedPaths {
+		fmt.Fprintf(w, "  not listed %q (see the warning)\n", p)
 	}
 	if r.Manifest != "" {
 		fmt.Fprintf(w, "failure manifest: %s (retry with: %s)\n", r.Manifest, retry)
@@ -66,6 +72,9 @@ func (r *Report) WriteSummary(w io.Writer) {
 	fmt.Fprintf(w, "  failed              %d\n", r.Failed)
 	for _, f := range r.FailedSample {
 		fmt.Fprintf(w, "      %q: %s: %s\n", f.Key, f.Reason, f.Error)
+	}
+	if r.Unlisted > 0 {
+		fmt.Fprintf(w, "  not listable        %d (origin paths no listing reads: see the warnings)%s\n", r.Unlisted, sample(r.UnlistedSample))
 	}
 	if r.NotInOrigin > 0 {
 		fmt.Fprintf(w, "  not in the origin   %d (earlier failures the origin no longer has)%s\n", r.NotInOrigin, sample(r.NotInOriginSample))

@@ -115,6 +115,14 @@ func (t *tally) note(e event, bytes int64) {
 	}
 }
 
+// unlisted counts a path of the origin its listing could not list.
+func (t *tally) unlisted(path string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.st.Unlisted++
+	t.sample(&t.res.UnlistedPaths, path)
+}
+
 func (t *tally) sample(list *[]string, key string) {
 	if len(*list) < t.samples {
 		*list = append(*list, key)

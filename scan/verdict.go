@@ -32,7 +32,11 @@ func (r *Result) Err(retry string) error {
 	if r.Manifest != "" {
 		hint = "; retry the failed keys with: " + retry
 	}
-	return Incompletef("scan finished with %d failed, %d missing, %d size mismatches%s", r.Failed, r.Missing, r.SizeMismatch, hint)
+	unlisted := ""
+	if r.Unlisted > 0 {
+		unlisted = fmt.Sprintf(", %d origin paths left out of the listing", r.Unlisted)
+	}
+	return Incompletef("scan finished with %d failed, %d missing, %d size mismatches%s%s", r.Failed, r.Missing, r.SizeMismatch, unlisted, hint)
 }
 
 // Err is nil for a complete target, else an *IncompleteError with the
@@ -43,6 +47,9 @@ func (r *Report) Err(kept bool) error {
 	}
 	msg := fmt.Errorf("target is not complete: %d missing, %d size mismatches, %d content mismatches, %d failed",
 		r.StillMissing, r.SizeMismatches, r.ContentMismatches, r.Failed)
+	if r.Unlisted > 0 {
+		msg = fmt.Errorf("%w, %d origin paths not listable", msg, r.Unlisted)
+	}
 	if kept {
 		msg = fmt.Errorf("%w; the rules were kept", msg)
 	}

@@ -111,6 +111,7 @@ func (l *DirLister) Next(ctx context.Context, n int) ([]ListObject, bool, error)
 			f.i++
 			switch {
 			case !l.walks(name + "/"):
+			case !l.readable(name, filepath.Join(f.path, e.Name())):
 			case l.Level && name+"/" <= l.StartAfter:
 			case l.Level:
 				l.addDir(unescapeName(name)+"/", name+"/")
@@ -125,6 +126,10 @@ func (l *DirLister) Next(ctx context.Context, n int) ([]ListObject, bool, error)
 		}
 		key := unescapeName(name)
 		if !strings.HasPrefix(key, l.prefix) {
+			f.i++
+			continue
+		}
+		if !l.readable(name, filepath.Join(f.path, e.Name())) {
 			f.i++
 			continue
 		}
@@ -164,6 +169,41 @@ func (l *DirLister) addDir(key, name string) {
 		l.last = key
 		l.buf = append(l.buf, ListObject{Key: key, Name: name, IsDir: true})
 	}
+}
+
+// readable reports whether the file or directory name (its path from the
+// bucket's root, without a trailing "/") is one fileblob reads by key: the
+// name fileblob stores its unescaped key under. A name with text that reads
+// as an escape, put there by something else than fileblob (a file
+// "k1__0x30__" lists as the key "k10", and the key "k10" is the file
+// "k10"), is read by no key: it is reported to Skipped (path, an
+// *UnreadableNameError) and left out, not listed under a key whose copy
+// would fail as gone from the origin.
+func (l *DirLister) readable(name, path string) bool {
+	if !strings.Contains(name, "__0x") {
+		return true
+	}
+	key := unescapeName(name)
+	if key == name || FileName(key) == name {
+		return true
+	}
+	if l.Skipped != nil {
+		l.Skipped(path, &UnreadableNameError{Name: name, Key: key})
+	}
+	return false
+}
+
+// UnreadableNameError is a file or directory of a directory bucket whose
+// name holds an escape ("__0x30__") that fileblob did not write: it would
+// list as Key, and Key opens another name. Renaming it (or copying it with
+// its own key through another origin) migrates it.
+type UnreadableNameError struct {
+	Name string // its path from the bucket's root, "/"-separated
+	Key  string
+}
+
+func (e *UnreadableNameError) Error() string {
+	return fmt.Sprintf("the name reads as the escaped key %q, which names another file (fileblob escapes text like \"__0x30__\" in the keys it stores): no key reads it; rename it", e.Key)
 }
 
 // unescapeName is the key fileblob stores under a file name.

@@ -3,7 +3,9 @@ package store_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -28,13 +30,19 @@ var dirListKeys = []string{
 // in the sidecar extension (fileblob walks into it), a symlink (listed, as
 // fileblob lists it), an empty directory.
 var dirListFiles = []string{
-	"raw/index.html", "raw/a-b", "raw/a/b", "raw/a.b", "raw/x__0x41__y", "raw/dir.attrs/inner", "raw/z.attrs",
+	"raw/index.html", "raw/a-b", "raw/a/b", "raw/a.b", "raw/x__0x41__y", "raw/d__0x42__/f", "raw/dir.attrs/inner", "raw/z.attrs",
 	"site/css/site.css", "site/css-old/site.css", "site/img/1.png", "site/img/2.png", "site/img.png", "site/img0",
 }
 
+// unreadableKeys are what fileblob lists two of the files above as (it
+// unescapes their names), though no key reads them: the key "raw/xAy" is
+// the file raw/xAy. A DirLister reports them and leaves them out.
+var unreadableKeys = map[string]bool{"raw/xAy": true, "raw/dB/f": true, "raw/dB/": true}
+
 // wantDirListed is what a listing of all of it holds: the keys, the files
-// but raw/z.attrs (a name fileblob reserves), and the symlink.
-var wantDirListed = len(dirListKeys) + len(dirListFiles) - 1 + 1
+// but raw/z.attrs (a name fileblob reserves) and the two unreadable ones,
+// and the symlink.
+var wantDirListed = len(dirListKeys) + len(dirListFiles) - 1 - 2 + 1
 
 // fillDirBucket writes the keys and files above into a new local bucket.
 func fillDirBucket(t *testing.T) (*store.Bucket, string) {
@@ -91,7 +99,9 @@ func fileblobListing(t *testing.T, b *store.Bucket, prefix string) []listed {
 			t.Fatal(err)
 		}
 		for _, o := range objs {
-			out = append(out, listed{o.Key, o.Size, o.ModTime.UnixNano(), string(o.MD5)})
+			if !unreadableKeys[o.Key] {
+				out = append(out, listed{o.Key, o.Size, o.ModTime.UnixNano(), string(o.MD5)})
+			}
 		}
 		if len(next) == 0 {
 			return out
@@ -135,7 +145,7 @@ func sortedListing(l []listed) []listed {
 }
 
 // A DirLister lists what fileblob's ListPage lists (keys, sizes, times,
-// MD5s from the sidecars fileblob wrote), under any prefix and in any page
+// MD5s from the sidecars fileblob wrote; but the unreadableKeys), under any prefix and in any page
 // size, in byte order of the file names.
 func TestDirListerMatchesFileblob(t *testing.T) {
 	b, _ := fillDirBucket(t)
@@ -180,7 +190,9 @@ func TestDirListerLevelMatchesFileblob(t *testing.T) {
 				t.Fatal(err)
 			}
 			for _, o := range objs {
-				want = append(want, fmt.Sprintf("%q %v %d", o.Key, o.IsDir, o.Size))
+				if !unreadableKeys[o.Key] {
+					want = append(want, fmt.Sprintf("%q %v %d", o.Key, o.IsDir, o.Size))
+				}
 			}
 			if len(next) == 0 {
 				break
@@ -314,6 +326,63 @@ func TestDirListerVanishedFile(t *testing.T) {
 
 // A bucket whose directory is reached through a symlink lists what the
 // directory holds (fileblob's walk does not follow a symlinked root).
+// A file or directory whose name holds an escape fileblob did not write is
+// read by no key (its unescaped key names another file): the DirLister
+// reports it to Skipped with the key it would list as, and leaves it out;
+// a fileblob-escaped name (looks__0x41__escaped, double//slash) is listed.
+func TestDirListerReportsUnreadableNames(t *testing.T) {
+	b, dir := fillDirBucket(t)
+	ctx := context.Background()
+	if _, err := b.NewReader(ctx, "raw/xAy", nil); !store.IsNotFound(err) {
+		t.Fatalf("read of raw/xAy: %v, want not found (the file is raw/x__0x41__y)", err)
+	}
+	for _, level := range []bool{false, true} {
+		for _, prefix := range []string{"", "raw/", "raw/d"} {
+			l := b.NewDirLister(prefix, "")
+			l.Level = level
+			got := map[string]string{}
+			l.Skipped = func(path string, err error) {
+				var ue *store.UnreadableNameError
+				if !errors.As(err, &ue) {
+					t.Errorf("Skipped(%q, %v): not an UnreadableNameError", path, err)
+					return
+				}
+				rel, _ := filepath.Rel(dir, path)
+				got[filepath.ToSlash(rel)] = ue.Key
+			}
+			var keys []string
+			for more := true; more; {
+				objs, m, err := l.Next(ctx, 1000)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, o := range objs {
+					keys = append(keys, o.Key)
+				}
+				more = m
+			}
+			want := map[string]string{"raw/x__0x41__y": "raw/xAy", "raw/d__0x42__": "raw/dB"}
+			if level && prefix == "" {
+				want = map[string]string{} // the walk stays above raw/
+			}
+			if prefix == "raw/d" {
+				want = map[string]string{"raw/d__0x42__": "raw/dB"}
+			}
+			if !maps.Equal(got, want) {
+				t.Errorf("level %v, prefix %q: reported %v, want %v", level, prefix, got, want)
+			}
+			for _, k := range keys {
+				if unreadableKeys[k] {
+					t.Errorf("level %v, prefix %q: listed %q", level, prefix, k)
+				}
+			}
+			if !level && prefix == "" && (!slices.Contains(keys, "looks__0x41__escaped") || !slices.Contains(keys, "double//slash")) {
+				t.Errorf("fileblob's own escaped names are missing from %q", keys)
+			}
+		}
+	}
+}
+
 func TestSymlinkedDirectory(t *testing.T) {
 	_, dir := fillDirBucket(t)
 	link := filepath.Join(t.TempDir(), "link")

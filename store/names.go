@@ -92,3 +92,28 @@ func hexUnescape(s string) string {
 	}
 	return string(out)
 }
+
+// FileName is the path (with "/") gocloud's file driver stores key under.
+func FileName(key string) string {
+	if !fileEscaped(key) {
+		return key
+	}
+	return HexEscape(key, func(r []rune, i int) bool {
+		c := r[i]
+		return c < 0x20 || i > 1 && c == '/' && r[i-1] == '.' && r[i-2] == '.' ||
+			i > 0 && c == '/' && r[i-1] == '/' || c == '/' && i == len(r)-1
+	})
+}
+
+// fileEscaped reports a key whose file name is not the key itself: one
+// with a byte below 0x20, a "../", a "//", a trailing "/", text that may
+// read as an escape ("__0x") or invalid UTF-8 (which HexEscape replaces).
+func fileEscaped(key string) bool {
+	for i := 0; i < len(key); i++ {
+		if key[i] < 0x20 {
+			return true
+		}
+	}
+	return strings.Contains(key, "__0x") || strings.Contains(key, "../") || strings.Contains(key, "//") ||
+		strings.HasSuffix(key, "/") || !utf8.ValidString(key)
+}

@@ -144,7 +144,7 @@ func runPlanCreate(ctx context.Context, a *app, location string, pf *planCreateF
 	out, err := plan.CreateFrom(ctx, plan.CreateOptions{
 		Location: location, DryRun: pf.dryRun, Rates: rates, Prices: pf.est.prices,
 		Source:  plan.Source{Origin: a.cfg.Origin, Keys: pf.keys, Stdin: a.stdin, Inventory: pf.inventory},
-		Options: plan.Options{Partitions: pf.partitions, PartitionObjects: pf.partitionObjects, Listers: pf.listers, Prefix: pf.prefix},
+		Options: plan.Options{Partitions: pf.partitions, PartitionObjects: pf.partitionObjects, Listers: pf.listers, Prefix: pf.prefix, Logger: a.log},
 	})
 	if err != nil {
 		return err
