@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -577,6 +578,68 @@ func TestRangePlanOnScan(t *testing.T) {
 	s, err := ReadStatus(ctx, st, scan.Prices{})
 	if err != nil || !s.Complete || s.Totals.Copied != int64(len(keys)) || s.Totals.Listed != int64(len(keys)) {
 		t.Fatalf("%v %+v", err, s.Totals)
+	}
+}
+
+// Files of a directory origin that no key reads (names with escapes
+// fileblob did not write) are left out of the plan and reported by the
+// partition whose range holds the name, once in all: the partition is
+// failed with their paths, the rest are done, and nothing else is lost.
+func TestRangePlanReportsUnreadableNames(t *testing.T) {
+	ctx := context.Background()
+	keys := nestedKeys()
+	raw := []string{"a/03/x__0x41__.jpg", "flat/01__0x30__", "img/1/9__0x2f__x"}
+	origin := fileOrigin(t, append(slices.Clone(keys), raw...))
+	target, err := store.Open(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer target.Close()
+	st := memState(t)
+	p, err := Create(ctx, st, FromOrigin(origin, "dir", Options{Partitions: 8, Listers: 3}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Totals.Objects != int64(len(keys)) {
+		t.Fatalf("planned %d objects, want %d (the unreadable names left out)", p.Totals.Objects, len(keys))
+	}
+	var mu sync.Mutex
+	var unlisted []string
+	wo := WorkOptions{Scan: scan.Options{Origin: origin, Target: target}, StateDir: t.TempDir(), MaxAttempts: 1, Worker: "w",
+		Run: func(ctx context.Context, o scan.Options) (*scan.Result, error) {
+			res, err := scan.Run(ctx, o)
+			if res != nil {
+				mu.Lock()
+				unlisted = append(unlisted, res.UnlistedPaths...)
+				mu.Unlock()
+			}
+			return res, err
+		}}
+	res, err := Work(ctx, st, wo)
+	if err != nil || !res.Incomplete() {
+		t.Fatalf("work: %v, incomplete %v", err, res.Incomplete())
+	}
+	var names []string
+	for _, u := range unlisted {
+		names = append(names, filepath.Base(u))
+	}
+	slices.Sort(names)
+	if want := []string{"01__0x30__", "9__0x2f__x", "x__0x41__.jpg"}; !slices.Equal(names, want) {
+		t.Errorf("reported %q, want each of %q once", names, want)
+	}
+	for _, k := range keys {
+		if b, err := target.ReadAll(ctx, k); err != nil || string(b) != k {
+			t.Errorf("%q: %v %q", k, err, b)
+		}
+	}
+	s, err := ReadStatus(ctx, st, scan.Prices{})
+	if err != nil || s.Complete || s.Counts[PartFailed] == 0 {
+		t.Fatalf("status: %v, complete %v, %d failed partitions", err, s.Complete, s.Counts[PartFailed])
+	}
+	for _, ps := range s.Parts {
+		if ps.State == PartFailed && !strings.Contains(ps.Error, "origin paths not listable") {
+			t.Errorf("partition %d failed with %q", ps.Index, ps.Error)
+		}
 	}
 }
 

@@ -168,6 +168,7 @@ func (s *Status) sum(p *Plan, prices scan.Prices) {
 		t.SizeMismatch += m.SizeMismatch
 		t.Checks += m.Checks
 		t.Retries += m.Retries
+		t.Unlisted += m.Unlisted
 		busy += ps.Marker.Seconds
 	}
 	s.Complete = s.Counts[PartDone] == s.Partitions
@@ -192,6 +193,9 @@ func (s *Status) WriteText(w io.Writer) {
 	fmt.Fprintf(w, "  done        %d keys in the done partitions: %d present, %d gone from the origin\n",
 		t.Listed, t.Skipped+t.Copied, t.Vanished)
 	fmt.Fprintf(w, "  copied      %d objects (%s) by all attempts\n", s.Copied, scan.FormatBytes(s.CopiedBytes))
+	if t.Unlisted > 0 {
+		fmt.Fprintf(w, "  not listed  %d origin paths the partitions' listings could not list (see the workers' warnings; finalize reports them)\n", t.Unlisted)
+	}
 	for _, ps := range s.Parts {
 		switch ps.State {
 		case PartFailed, PartAbandoned, PartRunning:

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/ferry-migrate/ferry/scan"
@@ -165,6 +166,9 @@ func (w *worker) attempt(ctx context.Context, part, attempt int) (PartResult, er
 			// Not done: the partition is retried (by Kubernetes, or by
 			// another worker), and its failed keys wait in the manifest.
 			c.State, c.Error = StateFailed, fmt.Sprintf("%d keys failed, %d missing, %d size mismatches", sres.Failed, sres.Missing, sres.SizeMismatch)
+			if sres.Unlisted > 0 {
+				c.Error += fmt.Sprintf(", %d origin paths not listable (%s)", sres.Unlisted, strings.Join(sres.UnlistedPaths, ", "))
+			}
 		}
 	}
 	if err != nil {
