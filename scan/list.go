@@ -389,7 +389,7 @@ func (r *run) newPager(b *store.Bucket, side, prefix, start string, name func(st
 // unlisted notes what a directory listing of side could not list: a
 // directory it cannot read, or a file or directory whose name no key reads
 // (store.UnreadableNameError). Each is a warning; on the origin side it is
-// also counted once (Stats.Unlisted, which leaves the run incomplete),
+// also counted (once: Stats.Unlisted, which leaves the run incomplete),
 // when it is this run's: within its range and filters (a name other runs'
 // listings pass is theirs).
 func (r *run) unlisted(side, path string, err error) {
@@ -403,19 +403,7 @@ func (r *run) unlisted(side, path string, err error) {
 	} else {
 		r.log.Warn("directory could not be read; its objects are left out of the listing", "side", side, "path", path, "error", err)
 	}
-	if side != "origin" {
-		return
-	}
-	r.unlistedMu.Lock()
-	seen := r.unlistedSeen[path]
-	if !seen {
-		if r.unlistedSeen == nil {
-			r.unlistedSeen = make(map[string]bool)
-		}
-		r.unlistedSeen[path] = true
-	}
-	r.unlistedMu.Unlock()
-	if !seen {
+	if side == "origin" {
 		r.t.unlisted(path)
 	}
 }

@@ -76,10 +76,6 @@ type run struct {
 	levels                 bool // spans may list by levels (both sides list with store.Lister)
 	spansListed            atomic.Int64
 
-	// what the origin's directory listings could not list (unlisted)
-	unlistedMu   sync.Mutex
-	unlistedSeen map[string]bool
-
 	man     *manifest
 	trk     *tracker
 	cpPath  string

@@ -44,6 +44,8 @@ type tally struct {
 	res     *Result // samples
 	samples int
 	failRun int64 // failures in a row, to stop a run whose target or origin is down
+	// unlistedSeen: the origin paths counted in st.Unlisted
+	unlistedSeen map[string]bool
 }
 
 // record counts one key's outcome and returns the number of failures in a
@@ -115,10 +117,18 @@ func (t *tally) note(e event, bytes int64) {
 	}
 }
 
-// unlisted counts a path of the origin its listing could not list.
+// unlisted counts a path of the origin its listing could not list, once
+// however many of the run's listings met it.
 func (t *tally) unlisted(path string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if t.unlistedSeen[path] {
+		return
+	}
+	if t.unlistedSeen == nil {
+		t.unlistedSeen = make(map[string]bool)
+	}
+	t.unlistedSeen[path] = true
 	t.st.Unlisted++
 	t.sample(&t.res.UnlistedPaths, path)
 }

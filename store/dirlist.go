@@ -111,7 +111,7 @@ func (l *DirLister) Next(ctx context.Context, n int) ([]ListObject, bool, error)
 			f.i++
 			switch {
 			case !l.walks(name + "/"):
-			case !l.readable(name, filepath.Join(f.path, e.Name())):
+			case !l.readable(name, unescapeName(name), filepath.Join(f.path, e.Name())):
 			case l.Level && name+"/" <= l.StartAfter:
 			case l.Level:
 				l.addDir(unescapeName(name)+"/", name+"/")
@@ -129,7 +129,7 @@ func (l *DirLister) Next(ctx context.Context, n int) ([]ListObject, bool, error)
 			f.i++
 			continue
 		}
-		if !l.readable(name, filepath.Join(f.path, e.Name())) {
+		if !l.readable(name, key, filepath.Join(f.path, e.Name())) {
 			f.i++
 			continue
 		}
@@ -172,18 +172,15 @@ func (l *DirLister) addDir(key, name string) {
 }
 
 // readable reports whether the file or directory name (its path from the
-// bucket's root, without a trailing "/") is one fileblob reads by key: the
+// bucket's root, without a trailing "/"; key is what it unescapes to) is
+// one fileblob reads by key: the
 // name fileblob stores its unescaped key under. A name with text that reads
 // as an escape, put there by something else than fileblob (a file
 // "k1__0x30__" lists as the key "k10", and the key "k10" is the file
 // "k10"), is read by no key: it is reported to Skipped (path, an
 // *UnreadableNameError) and left out, not listed under a key whose copy
 // would fail as gone from the origin.
-func (l *DirLister) readable(name, path string) bool {
-	if !strings.Contains(name, "__0x") {
-		return true
-	}
-	key := unescapeName(name)
+func (l *DirLister) readable(name, key, path string) bool {
 	if key == name || FileName(key) == name {
 		return true
 	}
