@@ -2,6 +2,7 @@ package scan
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"crypto/md5"
 	"errors"
@@ -16,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ferry-migrate/ferry/internal/gcstest"
 	"github.com/ferry-migrate/ferry/internal/miniotest"
 	"github.com/ferry-migrate/ferry/mirror"
 	"github.com/ferry-migrate/ferry/rules"
@@ -711,4 +713,49 @@ func TestMidSizeObjectsIntoMinIO(t *testing.T) {
 		}
 		check(t, dst)
 	})
+}
+
+func TestListGCSToFile(t *testing.T) {
+	s := gcstest.New(t)
+	testListing(t, s.URL(s.NewBucket(t, "origin"), ""), fileURL(t), oddKeys, nil)
+}
+
+func TestListFileToGCS(t *testing.T) {
+	s := gcstest.New(t)
+	testListing(t, fileURL(t), s.URL(s.NewBucket(t, "target"), "scoped"), oddKeys, nil)
+}
+
+// TestGCSOriginGzipObject: an object a gs:// origin stores gzip-compressed
+// is copied as stored (its bytes, size and MD5), not unzipped on the way.
+func TestGCSOriginGzipObject(t *testing.T) {
+	s := gcstest.New(t)
+	src, dst := open(t, s.URL(s.NewBucket(t, "origin"), "")), open(t, fileURL(t))
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	_, _ = zw.Write(bytes.Repeat([]byte("<p>compressed</p>"), 300))
+	_ = zw.Close()
+	ctx := context.Background()
+	if err := src.WriteAll(ctx, "page.html", buf.Bytes(), &blob.WriterOptions{ContentType: "text/html", ContentEncoding: "gzip"}); err != nil {
+		t.Fatal(err)
+	}
+	res := runScan(t, Options{Origin: src, Target: dst, StateDir: t.TempDir()})
+	if res.Copied != 1 || res.Failed != 0 {
+		t.Fatalf("scan: %+v %+v", res.Stats, res.Failures)
+	}
+	// A checksum pass compares the copy with the origin's bytes.
+	res = runScan(t, Options{Origin: src, Target: dst, CompareSize: true, Checksum: true, DryRun: true})
+	if res.Skipped != 1 || res.SizeMismatch != 0 || res.Missing != 0 {
+		t.Errorf("checksum pass: %+v", res.Stats)
+	}
+	got, err := dst.ReadAll(ctx, "page.html")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := dst.Attributes(ctx, "page.html")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, buf.Bytes()) || a.ContentEncoding != "gzip" || a.ContentType != "text/html" {
+		t.Errorf("target: %d bytes (want the %d stored), %q %q", len(got), buf.Len(), a.ContentEncoding, a.ContentType)
+	}
 }

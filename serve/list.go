@@ -1,6 +1,7 @@
 package serve
 
 import (
+	"cloud.google.com/go/storage"
 	"encoding/hex"
 	"encoding/xml"
 	"io"
@@ -193,7 +194,8 @@ func listBody(bucket string, lq listQuery, p listPage) any {
 }
 
 // listETag is the object's ETag as its listing gave it (S3), else the quoted
-// MD5 (other drivers), else "".
+// MD5 (other drivers), else GCS's etag of a composite object (the ETag its
+// GET and HEAD give, see store/gcs.go), else "".
 func listETag(o *blob.ListObject) string {
 	var so types.Object
 	if o.As(&so) && so.ETag != nil {
@@ -201,6 +203,10 @@ func listETag(o *blob.ListObject) string {
 	}
 	if len(o.MD5) > 0 {
 		return `"` + hex.EncodeToString(o.MD5) + `"`
+	}
+	var ga storage.ObjectAttrs
+	if o.As(&ga) && ga.Etag != "" {
+		return `"` + strings.Trim(ga.Etag, `"`) + `"`
 	}
 	return ""
 }

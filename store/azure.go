@@ -104,11 +104,7 @@ func sameOrigin(a, b string) bool {
 func (b *Bucket) azureGet(ctx context.Context, key, rng string) (*Object, error) {
 	off, length, ok := azureRange(rng)
 	if !ok {
-		a, err := b.Attributes(ctx, key)
-		if err != nil {
-			return nil, err
-		}
-		return &Object{Meta: MetaFromAttributes(a)}, nil
+		return b.attributesObject(ctx, key)
 	}
 	r, err := b.NewRangeReader(ctx, key, off, length, nil)
 	if err != nil {

@@ -47,12 +47,38 @@ func (b *Bucket) Get(ctx context.Context, key, rng string) (*Object, error) {
 		return b.sdkGet(ctx, key, rng, 0)
 	case b.azure:
 		return b.azureGet(ctx, key, rng)
+	case b.gcs:
+		return b.gcsGet(ctx, key, rng)
 	}
-	a, err := b.Attributes(ctx, key)
+	return b.attributesObject(ctx, key)
+}
+
+// attributesObject answers a read with the Meta of key's attributes and
+// no Body.
+func (b *Bucket) attributesObject(ctx context.Context, key string) (*Object, error) {
+	m, err := b.attributesMeta(ctx, key)
 	if err != nil {
 		return nil, err
 	}
-	return &Object{Meta: MetaFromAttributes(a)}, nil
+	return &Object{Meta: m}, nil
+}
+
+// attributesMeta is the Meta of key's attributes (one request), mapped as
+// the bucket's reads map it (gcsAttributesMeta for GCS).
+func (b *Bucket) attributesMeta(ctx context.Context, key string) (Meta, error) {
+	a, err := b.Attributes(ctx, key)
+	if err != nil {
+		return Meta{}, err
+	}
+	return b.metaOf(a), nil
+}
+
+// metaOf maps a of this bucket: MetaFromAttributes, with GCS's ETag rule.
+func (b *Bucket) metaOf(a *blob.Attributes) Meta {
+	if b.gcs {
+		return gcsAttributesMeta(a)
+	}
+	return MetaFromAttributes(a)
 }
 
 // Head returns the Meta of key with one request: a direct HEAD for an
@@ -62,11 +88,7 @@ func (b *Bucket) Head(ctx context.Context, key string) (Meta, error) {
 	if b.direct != nil && b.direct.eligibleKey(key) {
 		return b.direct.Head(ctx, key)
 	}
-	a, err := b.Attributes(ctx, key)
-	if err != nil {
-		return Meta{}, err
-	}
-	return MetaFromAttributes(a), nil
+	return b.attributesMeta(ctx, key)
 }
 
 // sdkGet is Get through gocloud's s3blob: one GetObject whose Range is rng,
@@ -134,6 +156,9 @@ func rangeSize(cr string) (int64, bool) {
 func IsInvalidRange(err error) bool {
 	if re := azureError(err); re != nil {
 		return re.StatusCode == http.StatusRequestedRangeNotSatisfiable
+	}
+	if ge := gcsError(err); ge != nil {
+		return ge.Code == http.StatusRequestedRangeNotSatisfiable
 	}
 	var sc interface{ HTTPStatusCode() int }
 	return errors.As(err, &sc) && sc.HTTPStatusCode() == http.StatusRequestedRangeNotSatisfiable

@@ -138,7 +138,7 @@ func (b *Bucket) Stat(ctx context.Context, key string, types *ContentTypes) (Met
 	if err != nil {
 		return Meta{}, err
 	}
-	m := MetaFromAttributes(a)
+	m := b.metaOf(a)
 	m.ContentType = types.ForAttributes(key, a)
 	return m, nil
 }
@@ -157,7 +157,7 @@ func (b *Bucket) OpenObject(ctx context.Context, key string, types *ContentTypes
 	} else if err != ErrNoFastPath {
 		return nil, Meta{}, err
 	}
-	if b.s3 || b.azure {
+	if b.s3 || b.azure || b.gcs {
 		o, err := b.Get(ctx, key, "")
 		if err != nil {
 			return nil, Meta{}, err
@@ -173,7 +173,7 @@ func (b *Bucket) OpenObject(ctx context.Context, key string, types *ContentTypes
 		_ = r.Close()
 		return nil, Meta{}, err
 	}
-	m := MetaFromAttributes(a)
+	m := b.metaOf(a)
 	m.ContentType = types.ForAttributes(key, a)
 	m.Size = r.Size()
 	return r, m, nil

@@ -46,6 +46,8 @@ func (b *Bucket) GetPart(ctx context.Context, key string, number int) (*Object, 
 	case b.azure && number == 1:
 		// An Azure blob is one part: part 1 is the whole blob, one GET.
 		return b.azureGet(ctx, key, "")
+	case b.gcs && number == 1:
+		return b.gcsGet(ctx, key, "")
 	default:
 		return b.onePart(ctx, key, number)
 	}
@@ -77,11 +79,11 @@ func (b *Bucket) HeadPart(ctx context.Context, key string, number int) (*Object,
 // onePart answers a part read of a bucket without parts from the object's
 // attributes.
 func (b *Bucket) onePart(ctx context.Context, key string, number int) (*Object, error) {
-	a, err := b.Attributes(ctx, key)
+	m, err := b.attributesMeta(ctx, key)
 	if err != nil {
 		return nil, err
 	}
-	return OnePart(number, MetaFromAttributes(a))
+	return OnePart(number, m)
 }
 
 // OnePart is the answer to a read of part number of an object stored in

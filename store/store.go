@@ -62,6 +62,7 @@ type Bucket struct {
 	bare     bareDirs      // directories listed without sidecars (file.go)
 	s3       bool          // gocloud's s3blob: reads answer with a GetObjectOutput
 	azure    bool          // gocloud's azureblob: reads answer with a DownloadStreamResponse
+	gcs      bool          // gcsblob on ferry's transport (gcs.go): reads answer with their headers
 	s3Name   string        // an S3 bucket's name, for the calls gocloud does not make (uploads.go)
 	s3Prefix string        // an S3 bucket's blob.PrefixedBucket prefix, "" or ending in "/"
 }
@@ -141,13 +142,7 @@ func open(ctx context.Context, rawURL string, o Options) (*Bucket, error) {
 	case "azblob":
 		return openAzure(ctx, u)
 	case "gs":
-		prefix := strings.TrimPrefix(u.Path, "/")
-		u.Path = ""
-		b, err := blob.OpenBucket(ctx, u.String())
-		if err != nil {
-			return nil, err
-		}
-		return Wrap(scope(b, prefix)), nil
+		return openGCS(ctx, u)
 	default:
 		return nil, fmt.Errorf("unsupported scheme %q (use a path, file://, s3://, gs://, azblob:// or mem://)", u.Scheme)
 	}
