@@ -167,3 +167,26 @@ func TestOneRequestPerAnswerGCS(t *testing.T) {
 		t.Errorf("%d origin requests, want 3 (a HEAD, a 404 and a fill)", n)
 	}
 }
+
+// A target bucket that is gone answers NoSuchBucket (404), on GET and
+// HEAD, not a miss, with GCS's answers to such reads.
+func TestGCSBucketGone(t *testing.T) {
+	gcstest.NoBuckets(t)
+	b, err := store.OpenWith(context.Background(), "gs://gone", store.Options{SkipCheck: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	o := newTestOrigin(t)
+	o.set("k", "origin")
+	e := newEnv(t, b, AddressingDomain, originRules(o.URL))
+	if r := e.do("GET", "k"); r.status != 404 || s3Code(t, r.body) != "NoSuchBucket" {
+		t.Errorf("GET: %d %s", r.status, r.body)
+	}
+	if r := e.do("HEAD", "k"); r.status != 404 || r.header.Get("X-Ferry-Mirror") == "fill" {
+		t.Errorf("HEAD: %d %v", r.status, r.header)
+	}
+	if n := o.count.Load(); n != 0 {
+		t.Errorf("%d origin requests for a gone bucket, want 0", n)
+	}
+}

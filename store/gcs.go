@@ -1,11 +1,13 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -103,17 +105,21 @@ func openGCS(ctx context.Context, u *url.URL) (*Bucket, error) {
 // gcsTransport asks GCS for the stored bytes of every media read
 // (Accept-Encoding: gzip, which the storage client sets only when told to
 // read compressed; ferry's transport never unzips what it did not ask to
-// be zipped) and hands the headers of a read's answer to the gcsAnswer in
-// the request's context, if any. JSON API requests are left as they are:
+// be zipped) and tells the gcsAnswer in the request's context, if any,
+// what came back: the headers of a read's answer, and whether a 404 said
+// the bucket itself does not exist (the storage client turns every 404
+// into "object doesn't exist"). JSON API requests are left as they are:
 // their answers must come back plain.
 type gcsTransport struct{ base http.RoundTripper }
 
 type gcsAnswerKey struct{}
 
-// gcsAnswer receives the headers of the first successful answer to a read.
+// gcsAnswer receives the headers of the first successful answer to a
+// request, or the news that the bucket is gone.
 type gcsAnswer struct {
 	status int
 	header http.Header
+	gone   bool
 }
 
 func (t gcsTransport) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -122,12 +128,50 @@ func (t gcsTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		req.Header.Set("Accept-Encoding", "gzip")
 	}
 	res, err := t.base.RoundTrip(req)
-	if err == nil && res.StatusCode/100 == 2 {
-		if a, _ := req.Context().Value(gcsAnswerKey{}).(*gcsAnswer); a != nil && a.header == nil {
-			a.status, a.header = res.StatusCode, res.Header
+	a, _ := req.Context().Value(gcsAnswerKey{}).(*gcsAnswer)
+	switch {
+	case err != nil || a == nil:
+	case res.StatusCode/100 == 2 && a.header == nil:
+		a.status, a.header = res.StatusCode, res.Header
+	case res.StatusCode == http.StatusNotFound:
+		// An error body is small; it is read here and handed on unchanged.
+		body, rerr := io.ReadAll(io.LimitReader(res.Body, 64<<10))
+		_ = res.Body.Close()
+		if rerr != nil {
+			return nil, rerr
 		}
+		res.Body = io.NopCloser(bytes.NewReader(body))
+		a.gone = gcsBucketGone(body)
 	}
 	return res, err
+}
+
+// gcsBucketGone reports whether a 404's body says the bucket does not
+// exist: the XML API's NoSuchBucket, the JSON API's message.
+func gcsBucketGone(body []byte) bool {
+	return bytes.Contains(body, []byte("<Code>NoSuchBucket</Code>")) || bytes.Contains(body, []byte("The specified bucket does not exist"))
+}
+
+// gcsContext returns ctx with a fresh gcsAnswer for the transport to fill.
+func gcsContext(ctx context.Context) (context.Context, *gcsAnswer) {
+	a := &gcsAnswer{}
+	return context.WithValue(ctx, gcsAnswerKey{}, a), a
+}
+
+// gcsGoneError is a read's "not found" that was the bucket's: IsNotFound
+// and IsNoSuchBucket are both true of it.
+type gcsGoneError struct{ err error }
+
+func (e *gcsGoneError) Error() string { return "the bucket does not exist: " + e.err.Error() }
+func (e *gcsGoneError) Unwrap() error { return e.err }
+
+// gcsReadError is err of a request whose answer a received, marked when
+// the bucket is gone.
+func gcsReadError(err error, a *gcsAnswer) error {
+	if a.gone && IsNotFound(err) {
+		return &gcsGoneError{err}
+	}
+	return err
 }
 
 // gcsMediaRead reports whether u reads an object's bytes: an XML-API GET
@@ -146,10 +190,10 @@ func (b *Bucket) gcsGet(ctx context.Context, key, rng string) (*Object, error) {
 	if !ok {
 		return b.attributesObject(ctx, key)
 	}
-	ans := &gcsAnswer{}
-	r, err := b.NewRangeReader(context.WithValue(ctx, gcsAnswerKey{}, ans), key, off, length, nil)
+	rctx, ans := gcsContext(ctx)
+	r, err := b.NewRangeReader(rctx, key, off, length, nil)
 	if err != nil {
-		return nil, err
+		return nil, gcsReadError(err, ans)
 	}
 	if ans.header == nil {
 		_ = r.Close()

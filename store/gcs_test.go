@@ -112,7 +112,7 @@ func TestGCSGetMatchesHead(t *testing.T) {
 				}
 			}
 			for _, head := range []bool{false, true} {
-				if g := read(t, b, "missing", "", head); !g.NotFound {
+				if g := read(t, b, "missing", "", head); !g.NotFound || g.Gone {
 					t.Errorf("missing key (head=%v): %+v", head, g)
 				}
 			}
@@ -257,4 +257,32 @@ func TestGCSURLErrors(t *testing.T) {
 		t.Fatalf("anonymous: %v", err)
 	}
 	b.Close()
+}
+
+// TestGCSBucketGone: a read of a bucket that does not exist is NoSuchBucket
+// (and not found), on Get, Head and part reads, though the storage client
+// answers every 404 as "object doesn't exist"; a missing object in a
+// bucket that exists is not (TestGCSGetMatchesHead).
+func TestGCSBucketGone(t *testing.T) {
+	gcstest.NoBuckets(t)
+	ctx := context.Background()
+	b, err := store.OpenWith(ctx, "gs://gone", store.Options{SkipCheck: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	for _, c := range []struct {
+		name string
+		do   func() error
+	}{
+		{"Get", func() error { return get(ctx, b, "") }},
+		{"Get range", func() error { return get(ctx, b, "bytes=1-2") }},
+		{"Get suffix range", func() error { return get(ctx, b, "bytes=-2") }},
+		{"Head", func() error { _, err := b.Head(ctx, "k"); return err }},
+		{"GetPart 1", func() error { _, err := b.GetPart(ctx, "k", 1); return err }},
+	} {
+		if err := c.do(); !store.IsNoSuchBucket(err) || !store.IsNotFound(err) {
+			t.Errorf("%s: %v, want NoSuchBucket", c.name, err)
+		}
+	}
 }

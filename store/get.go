@@ -66,6 +66,14 @@ func (b *Bucket) attributesObject(ctx context.Context, key string) (*Object, err
 // attributesMeta is the Meta of key's attributes (one request), mapped as
 // the bucket's reads map it (gcsAttributesMeta for GCS).
 func (b *Bucket) attributesMeta(ctx context.Context, key string) (Meta, error) {
+	if b.gcs {
+		rctx, ans := gcsContext(ctx)
+		a, err := b.Attributes(rctx, key)
+		if err != nil {
+			return Meta{}, gcsReadError(err, ans)
+		}
+		return gcsAttributesMeta(a), nil
+	}
 	a, err := b.Attributes(ctx, key)
 	if err != nil {
 		return Meta{}, err
@@ -165,8 +173,13 @@ func IsInvalidRange(err error) bool {
 }
 
 // IsNoSuchBucket reports whether err says the bucket itself does not exist
-// (S3 code NoSuchBucket, Azure's ContainerNotFound), not only the object.
+// (S3 code NoSuchBucket, Azure's ContainerNotFound, a GCS read's 404 whose
+// body said so), not only the object.
 func IsNoSuchBucket(err error) bool {
+	var ge *gcsGoneError
+	if errors.As(err, &ge) {
+		return true
+	}
 	c := ErrorCode(err)
 	return c == "NoSuchBucket" || c == "ContainerNotFound"
 }

@@ -4,8 +4,10 @@
 package gcstest
 
 import (
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 
@@ -97,3 +99,27 @@ func ObjectPath(bucket, key string) string { return "/" + bucket + "/" + key }
 // MetadataPath is the JSON-API path of a request for key's attributes in
 // bucket, as the emulator sees it (the key unescaped).
 func MetadataPath(bucket, key string) string { return "/storage/v1/b/" + bucket + "/o/" + key }
+
+// NoBuckets starts a server that answers every request as GCS answers one
+// for a bucket that does not exist (a 404 with the XML API's NoSuchBucket
+// body, or the JSON API's error) and points STORAGE_EMULATOR_HOST at it.
+// The emulator answers such reads with a bare "Not Found", so a test of
+// what ferry makes of a gone bucket needs GCS's own bodies.
+func NoBuckets(t testing.TB) string {
+	t.Helper()
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/storage/v1/") || strings.HasPrefix(r.URL.Path, "/upload/") {
+			w.Header().Set("Content-Type", "application/json; charset=UTF-8")
+			w.WriteHeader(http.StatusNotFound)
+			_, _ = io.WriteString(w, `{"error":{"code":404,"message":"The specified bucket does not exist.","errors":[{"message":"The specified bucket does not exist.","domain":"global","reason":"notFound"}]}}`)
+			return
+		}
+		w.Header().Set("Content-Type", "application/xml; charset=UTF-8")
+		w.WriteHeader(http.StatusNotFound)
+		_, _ = io.WriteString(w, `<?xml version='1.0' encoding='UTF-8'?><Error><Code>NoSuchBucket</Code><Message>The specified bucket does not exist.</Message></Error>`)
+	}))
+	t.Cleanup(ts.Close)
+	addr := ts.Listener.Addr().String()
+	t.Setenv("STORAGE_EMULATOR_HOST", addr)
+	return addr
+}
