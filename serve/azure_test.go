@@ -1,8 +1,6 @@
 package serve
 
 import (
-	"bytes"
-	"compress/gzip"
 	"context"
 	"slices"
 	"strings"
@@ -11,7 +9,6 @@ import (
 	"github.com/ferry-migrate/ferry/internal/azuritetest"
 	"github.com/ferry-migrate/ferry/internal/reqlog"
 	"github.com/ferry-migrate/ferry/store"
-	"gocloud.dev/blob"
 )
 
 // azureTarget opens a fresh container of the shared Azurite, reached at
@@ -54,86 +51,9 @@ func TestOneRequestPerAnswerAzure(t *testing.T) {
 	o := newTestOrigin(t)
 	o.set("fill", hundred)
 	e := newEnv(t, target, AddressingDomain, originRules(o.URL))
-	e.put("k", hundred, &blob.WriterOptions{
-		ContentType: "text/plain; charset=utf-8", CacheControl: "max-age=60", ContentLanguage: "en",
-		ContentDisposition: `attachment; filename="k.txt"`,
-		Metadata:           map[string]string{"color": "blue", "note": "a b", "expires": "Thu, 01 Jan 2037 00:00:00 GMT"},
-	})
-	var zbuf bytes.Buffer
-	zw := gzip.NewWriter(&zbuf)
-	_, _ = zw.Write([]byte(strings.Repeat(hundred, 20)))
-	_ = zw.Close()
-	gz := zbuf.String()
-	e.put("page.gz", gz, &blob.WriterOptions{ContentType: "text/html", ContentEncoding: "gzip"})
-	head := e.do("HEAD", "k")
-	etag, lastMod := head.header.Get("ETag"), head.header.Get("Last-Modified")
 	obj := func(key string) string { return "/" + azuritetest.Account + "/" + name + "/" + key }
-	p.Take()
-
-	for _, c := range []struct {
-		name, method, key string
-		hdr               []string
-		status            int
-		body, crange      string
-		want              []string
-	}{
-		{"GET hit", "GET", "k", nil, 200, hundred, "", []string{"GET " + obj("k")}},
-		{"HEAD hit", "HEAD", "k", nil, 200, "", "", []string{"HEAD " + obj("k")}},
-		{"Range hit", "GET", "k", []string{"Range", "bytes=10-19"}, 206, hundred[10:20], "bytes 10-19/100", []string{"GET " + obj("k")}},
-		{"open Range hit", "GET", "k", []string{"Range", "bytes=95-"}, 206, hundred[95:], "bytes 95-99/100", []string{"GET " + obj("k")}},
-		{"Range past the end", "GET", "k", []string{"Range", "bytes=90-1000"}, 206, hundred[90:], "bytes 90-99/100", []string{"GET " + obj("k")}},
-		{"suffix Range hit", "GET", "k", []string{"Range", "bytes=-5"}, 206, hundred[95:], "bytes 95-99/100", []string{"HEAD " + obj("k"), "GET " + obj("k")}},
-		{"HEAD Range hit", "HEAD", "k", []string{"Range", "bytes=0-9"}, 206, "", "bytes 0-9/100", []string{"HEAD " + obj("k")}},
-		{"304 If-None-Match", "GET", "k", []string{"If-None-Match", etag}, 304, "", "", []string{"GET " + obj("k")}},
-		{"304 If-Modified-Since", "GET", "k", []string{"If-Modified-Since", lastMod}, 304, "", "", []string{"GET " + obj("k")}},
-		{"412 If-Match", "GET", "k", []string{"If-Match", `"other"`}, 412, "", "", []string{"GET " + obj("k")}},
-		{"HEAD 412", "HEAD", "k", []string{"If-Match", `"other"`}, 412, "", "", []string{"HEAD " + obj("k")}},
-		{"If-Match hit", "GET", "k", []string{"If-Match", etag}, 200, hundred, "", []string{"GET " + obj("k")}},
-		{"If-Range hit", "GET", "k", []string{"Range", "bytes=0-9", "If-Range", etag}, 206, hundred[:10], "bytes 0-9/100", []string{"GET " + obj("k")}},
-		{"partNumber=1", "GET", "k?partNumber=1", nil, 206, hundred, "bytes 0-99/100", []string{"GET " + obj("k")}},
-		// (Accept-Encoding set: Go's client then does not gunzip.)
-		{"gzip hit", "GET", "page.gz", []string{"Accept-Encoding", "gzip"}, 200, gz, "", []string{"GET " + obj("page.gz")}},
-		{"gzip Range hit", "GET", "page.gz", []string{"Accept-Encoding", "gzip", "Range", "bytes=0-9"}, 206, gz[:10], "", []string{"GET " + obj("page.gz")}},
-		{"HEAD miss", "HEAD", "none", nil, 404, "", "", []string{"HEAD " + obj("none")}},
-		{"GET miss", "GET", "none", nil, 404, "", "", []string{"GET " + obj("none")}},
-	} {
-		key, query, _ := strings.Cut(c.key, "?")
-		u := e.url(key)
-		if query != "" {
-			u += "?" + query
-		}
-		r := doURL(t, c.method, u, c.hdr...)
-		if r.status != c.status {
-			t.Errorf("%s: status %d, want %d (%s)", c.name, r.status, c.status, r.body)
-		}
-		if got := p.Take(); !slices.Equal(got, c.want) {
-			t.Errorf("%s: Azurite saw %q, want %q", c.name, got, c.want)
-		}
-		if c.method == "GET" && (c.status == 200 || c.status == 206) && r.body != c.body {
-			t.Errorf("%s: body %q, want %q", c.name, r.body, c.body)
-		}
-		if c.crange != "" && r.header.Get("Content-Range") != c.crange {
-			t.Errorf("%s: Content-Range %q, want %q", c.name, r.header.Get("Content-Range"), c.crange)
-		}
-		if c.key == "k" && (c.status == 200 || c.status == 206) {
-			for h, want := range map[string]string{
-				"Content-Type": "text/plain; charset=utf-8", "Cache-Control": "max-age=60", "Content-Language": "en",
-				"Content-Disposition": `attachment; filename="k.txt"`, "Expires": "Thu, 01 Jan 2037 00:00:00 GMT",
-				"X-Amz-Meta-Color": "blue", "X-Amz-Meta-Note": "a%20b", "ETag": etag, "Last-Modified": lastMod,
-				"X-Ferry-Mirror": "hit",
-			} {
-				if got := r.header.Get(h); got != want {
-					t.Errorf("%s: %s = %q, want %q", c.name, h, got, want)
-				}
-			}
-		}
-		if strings.HasPrefix(c.name, "gzip") && (r.header.Get("Content-Encoding") != "gzip" || r.header.Get("Content-Type") != "text/html") {
-			t.Errorf("%s: %v", c.name, r.header)
-		}
-	}
-	if !strings.HasPrefix(etag, `"`) || lastMod == "" {
-		t.Errorf("HEAD: ETag %q, Last-Modified %q", etag, lastMod)
-	}
+	oneRequestPerAnswer(t, e, "Azurite", p.Take,
+		func(key string) string { return "GET " + obj(key) }, func(key string) string { return "HEAD " + obj(key) })
 
 	// A fill: the GET's 404 starts it, the commit writes the blob (the
 	// SDK's upload), and the next GET is a hit of one request.
@@ -168,6 +88,14 @@ func TestAzureContainerGone(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.Close()
+	bucketGone(t, b)
+}
+
+// bucketGone checks that serve in front of b, whose bucket (or container)
+// is gone, answers GET and HEAD with 404 NoSuchBucket and never asks the
+// origin.
+func bucketGone(t *testing.T, b *store.Bucket) {
+	t.Helper()
 	o := newTestOrigin(t)
 	o.set("k", "origin")
 	e := newEnv(t, b, AddressingDomain, originRules(o.URL))
@@ -178,6 +106,6 @@ func TestAzureContainerGone(t *testing.T) {
 		t.Errorf("HEAD: %d %v", r.status, r.header)
 	}
 	if n := o.count.Load(); n != 0 {
-		t.Errorf("%d origin requests for a gone container, want 0", n)
+		t.Errorf("%d origin requests for a gone bucket, want 0", n)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ferry-migrate/ferry/internal/azuritetest"
 	"github.com/ferry-migrate/ferry/internal/reqlog"
@@ -35,8 +36,7 @@ func gzipped(t *testing.T, s string) string {
 // their bodies.
 func azureObjects(t *testing.T, b *store.Bucket) map[string]string {
 	t.Helper()
-	ctx := context.Background()
-	objects := map[string]*blob.WriterOptions{
+	return writeObjects(t, b, map[string]*blob.WriterOptions{
 		"plain.txt": nil,
 		"dir/a b+c%d.html": {ContentType: "text/html; charset=utf-8", ContentDisposition: `attachment; filename="a b.html"`,
 			ContentLanguage: "de", CacheControl: "max-age=60",
@@ -45,7 +45,15 @@ func azureObjects(t *testing.T, b *store.Bucket) map[string]string {
 		"page.html.gz": {ContentType: "text/html", ContentEncoding: "gzip"},
 		"empty":        nil,
 		"dir/":         nil,
-	}
+	})
+}
+
+// writeObjects writes objects into b and returns their bodies: "empty"
+// and "dir/" are empty, "page.html.gz" is gzip-compressed HTML, any other
+// key holds 30 digits and its name.
+func writeObjects(t *testing.T, b *store.Bucket, objects map[string]*blob.WriterOptions) map[string]string {
+	t.Helper()
+	ctx := context.Background()
 	bodies := map[string]string{}
 	for key, o := range objects {
 		body := strings.Repeat("0123456789", 3) + key
@@ -93,30 +101,7 @@ func TestAzureGetMatchesAttributes(t *testing.T) {
 				if h := read(t, b, key, "", true); !reflect.DeepEqual(h.Meta, want) {
 					t.Errorf("HEAD %q:\nhead  %+v\nattrs %+v", key, h.Meta, want)
 				}
-				for _, rng := range []string{"", "bytes=0-9", "bytes=5-", "bytes=10-1000", "bytes=0-0", "bytes=-4"} {
-					off, end := rangeOf(rng, int64(len(body)))
-					if rng != "" && rng != "bytes=-4" && off >= int64(len(body)) {
-						continue // unsatisfiable: below
-					}
-					g := read(t, b, key, rng, false)
-					if g.Err {
-						t.Errorf("GET %q %s: %+v", key, rng, g)
-						continue
-					}
-					if !reflect.DeepEqual(g.Meta, want) {
-						t.Errorf("GET %q %s: Meta differs from Attributes:\nget   %+v\nattrs %+v", key, rng, g.Meta, want)
-					}
-					if rng == "bytes=-4" {
-						// Azure takes no suffix range: the Meta only.
-						if g.Body != "" || g.Offset != 0 || g.Length != 0 {
-							t.Errorf("GET %q %s: %+v, want the Meta only", key, rng, g)
-						}
-						continue
-					}
-					if g.Body != body[off:end] || g.Offset != off || g.Length != end-off {
-						t.Errorf("GET %q %s: body %q at %d+%d, want %q at %d+%d", key, rng, g.Body, g.Offset, g.Length, body[off:end], off, end-off)
-					}
-				}
+				getMatches(t, b, key, body, want, false)
 			}
 			if m := read(t, b, "page.html.gz", "", false).Meta; m.ContentEncoding != "gzip" || m.Size != int64(len(bodies["page.html.gz"])) {
 				t.Errorf("gzip object: %+v", m)
@@ -157,6 +142,44 @@ func TestAzureGetMatchesAttributes(t *testing.T) {
 	for _, head := range []bool{false, true} {
 		if g := read(t, b, "k", "", head); !g.Gone || !g.NotFound {
 			t.Errorf("read in a deleted container (head=%v): %+v", head, g)
+		}
+	}
+}
+
+// getMatches checks Gets of key (stored as body) for whole, ranged,
+// open-ended and suffix ranges: each has the Meta want (with whole-second
+// times when seconds is set: an answer's Last-Modified has no more) and the
+// bytes its range selects; a suffix range answers with the Meta only
+// (neither Azure nor gocloud's GCS reader takes one).
+func getMatches(t *testing.T, b *store.Bucket, key, body string, want store.Meta, seconds bool) {
+	t.Helper()
+	if seconds {
+		want.LastModified = want.LastModified.Truncate(time.Second)
+	}
+	for _, rng := range []string{"", "bytes=0-9", "bytes=5-", "bytes=10-1000", "bytes=0-0", "bytes=-4"} {
+		off, end := rangeOf(rng, int64(len(body)))
+		if rng != "" && rng != "bytes=-4" && off >= int64(len(body)) {
+			continue // unsatisfiable: the callers check those
+		}
+		g := read(t, b, key, rng, false)
+		if g.Err {
+			t.Errorf("GET %q %s: %+v", key, rng, g)
+			continue
+		}
+		if seconds {
+			g.Meta.LastModified = g.Meta.LastModified.Truncate(time.Second)
+		}
+		if !reflect.DeepEqual(g.Meta, want) {
+			t.Errorf("GET %q %s: Meta differs:\nget  %+v\nwant %+v", key, rng, g.Meta, want)
+		}
+		if rng == "bytes=-4" {
+			if g.Body != "" || g.Offset != 0 || g.Length != 0 {
+				t.Errorf("GET %q %s: %+v, want the Meta only", key, rng, g)
+			}
+			continue
+		}
+		if g.Body != body[off:end] || g.Offset != off || g.Length != end-off {
+			t.Errorf("GET %q %s: body %q at %d+%d, want %q at %d+%d", key, rng, g.Body, g.Offset, g.Length, body[off:end], off, end-off)
 		}
 	}
 }

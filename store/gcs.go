@@ -225,18 +225,9 @@ func (b *Bucket) gcsGet(ctx context.Context, key, rng string) (*Object, error) {
 // gcsHeaderMeta maps the headers of an XML-API read as gcsAttributesMeta
 // maps the object's attributes; size is the whole object's.
 func gcsHeaderMeta(h http.Header, size int64) Meta {
-	m := Meta{
-		Size:               size,
-		ContentType:        h.Get("Content-Type"),
-		ContentEncoding:    h.Get("Content-Encoding"),
-		ContentDisposition: h.Get("Content-Disposition"),
-		ContentLanguage:    h.Get("Content-Language"),
-		CacheControl:       h.Get("Cache-Control"),
-		MD5:                gcsHashMD5(h.Values("X-Goog-Hash")),
-	}
-	if t, err := http.ParseTime(h.Get("Last-Modified")); err == nil {
-		m.LastModified = t
-	}
+	m := MetaFromHeader(h, size) // the content headers and Last-Modified
+	m.MD5 = gcsHashMD5(h.Values("X-Goog-Hash"))
+	m.Metadata = nil
 	for k, v := range h {
 		if name, ok := strings.CutPrefix(k, "X-Goog-Meta-"); ok && len(v) > 0 {
 			if m.Metadata == nil {
@@ -245,7 +236,7 @@ func gcsHeaderMeta(h http.Header, size int64) Meta {
 			m.Metadata[strings.ToLower(name)] = v[0]
 		}
 	}
-	m.Expires = m.Metadata[MetaExpires]
+	m.Expires = m.Metadata[MetaExpires] // stored as metadata, as on every bucket
 	gen, err1 := strconv.ParseInt(h.Get("X-Goog-Generation"), 10, 64)
 	metagen, err2 := strconv.ParseInt(h.Get("X-Goog-Metageneration"), 10, 64)
 	switch {
