@@ -219,7 +219,39 @@ func (b *Bucket) gcsGet(ctx context.Context, key, rng string) (*Object, error) {
 		return nil, fmt.Errorf("store: gs get %q: GCS sent the gzip-stored object unzipped", key)
 	}
 	o.Meta = gcsHeaderMeta(ans.header, size)
+	if gcsHeaderUnsure(o.Meta.Metadata) {
+		b.gcsExactMetadata(ctx, key, ans.header.Get("X-Goog-Generation"), &o.Meta)
+	}
 	return o, nil
+}
+
+// gcsHeaderUnsure reports whether user metadata read from XML-API headers
+// may not be what is stored: a value with bytes outside printable ASCII,
+// or one that looks encoded (percent or RFC 2047 escapes), which a header
+// may carry differently from the JSON API's value (unchecked here: the
+// emulator sends values as stored).
+func gcsHeaderUnsure(md map[string]string) bool {
+	for _, v := range md {
+		for i := 0; i < len(v); i++ {
+			if c := v[i]; c < 0x20 || c >= 0x7f || c == '%' || (c == '=' && i+1 < len(v) && v[i+1] == '?') {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// gcsExactMetadata replaces m's user metadata with the object's attributes'
+// (one more request), when they are of the generation the read answered
+// (an object replaced in between keeps what the headers said).
+func (b *Bucket) gcsExactMetadata(ctx context.Context, key, generation string, m *Meta) {
+	a, err := b.Attributes(ctx, key)
+	var oa storage.ObjectAttrs
+	if err != nil || !a.As(&oa) || strconv.FormatInt(oa.Generation, 10) != generation {
+		return
+	}
+	m.Metadata = gcsAttributesMeta(a).Metadata
+	m.Expires = m.Metadata[MetaExpires]
 }
 
 // gcsHeaderMeta maps the headers of an XML-API read as gcsAttributesMeta

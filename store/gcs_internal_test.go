@@ -39,3 +39,21 @@ func TestGCSGenerationETag(t *testing.T) {
 		t.Errorf("object with an MD5: ETag %s", get.ETag)
 	}
 }
+
+// TestGCSHeaderUnsure: user metadata read from headers is taken as stored
+// only when every value is plain printable ASCII.
+func TestGCSHeaderUnsure(t *testing.T) {
+	for v, want := range map[string]bool{
+		"":                   false,
+		"blue, a b=c; d/e":   false,
+		`"5f3e-1000"`:        false,
+		"Grüße":              true,
+		"a%20b":              true,
+		"=?UTF-8?Q?Gr=C3=BC": true,
+		"tab\there":          true,
+	} {
+		if got := gcsHeaderUnsure(map[string]string{"x": "plain", "k": v}); got != want {
+			t.Errorf("%q: %v, want %v", v, got, want)
+		}
+	}
+}
