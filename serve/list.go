@@ -1,7 +1,6 @@
 package serve
 
 import (
-	"cloud.google.com/go/storage"
 	"encoding/hex"
 	"encoding/xml"
 	"io"
@@ -10,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"cloud.google.com/go/storage"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"gocloud.dev/blob"
 )

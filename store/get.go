@@ -78,7 +78,7 @@ func (b *Bucket) attributesMeta(ctx context.Context, key string) (Meta, error) {
 	if err != nil {
 		return Meta{}, err
 	}
-	return b.metaOf(a), nil
+	return MetaFromAttributes(a), nil
 }
 
 // metaOf maps a of this bucket: MetaFromAttributes, with GCS's ETag rule.

@@ -145,7 +145,7 @@ func (b *Bucket) Stat(ctx context.Context, key string, types *ContentTypes) (Met
 
 // OpenObject opens key for reading with its Meta, in as few requests as the
 // bucket allows: a local directory's file and sidecar straight from disk, an
-// S3 or Azure object's headers from its GET answer (Get: the direct GET of
+// S3, Azure or GCS object's headers from its GET answer (Get: the direct GET of
 // an endpoint= bucket, else the SDK's), else the reader and the object's
 // attributes. types is as for Stat. The caller closes the reader.
 func (b *Bucket) OpenObject(ctx context.Context, key string, types *ContentTypes) (io.ReadCloser, Meta, error) {
