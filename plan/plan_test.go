@@ -403,9 +403,13 @@ func TestWorkersShareAPlan(t *testing.T) {
 
 // A partition done twice (a retried pod that finished after all) is counted
 // once: the second marker loses.
-func TestPartitionDoneTwiceCountedOnce(t *testing.T) {
+func TestPartitionDoneTwiceCountedOnce(t *testing.T) { doneTwiceCountedOnce(t, memState(t)) }
+
+// doneTwiceCountedOnce runs a 10-key plan of two partitions in st, the
+// first done twice, and checks the second marker lost and the status.
+func doneTwiceCountedOnce(t *testing.T, st *State) {
+	t.Helper()
 	ctx := context.Background()
-	st := memState(t)
 	keyPlan(t, st, 10, 5)
 	f := &fakeRun{seen: map[string]int{}}
 	w := &worker{st: st, p: mustLoad(t, st), o: WorkOptions{Run: f.run, Worker: "a"}}
