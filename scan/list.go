@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 
+	"cloud.google.com/go/storage"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/ferry-migrate/ferry/store"
@@ -382,7 +383,8 @@ func (r *run) newPager(b *store.Bucket, side, prefix, start string, name func(st
 		l.Skipped = func(path string, err error) { r.unlisted(side, path, err) }
 		return &dirPager{l: l, name: name}
 	}
-	return &blobPager{b: b, name: name, token: blob.FirstPageToken,
+	var gc *storage.Client
+	return &blobPager{b: b, name: name, token: blob.FirstPageToken, everyPage: b.As(&gc),
 		opts: &blob.ListOptions{Prefix: prefix, BeforeList: startAfterHook(start, name(prefix))}}
 }
 
@@ -433,11 +435,12 @@ func (p *leanPager) page(ctx context.Context) ([]named, bool, error) {
 
 // blobPager lists through the bucket (gocloud's drivers).
 type blobPager struct {
-	b     *store.Bucket
-	opts  *blob.ListOptions
-	token []byte
-	name  func(string) string
-	buf   []named
+	b         *store.Bucket
+	opts      *blob.ListOptions
+	token     []byte
+	name      func(string) string
+	buf       []named
+	everyPage bool // the BeforeList hook applies to every page (GCS), not only the first
 }
 
 func (p *blobPager) page(ctx context.Context) ([]named, bool, error) {
@@ -452,7 +455,9 @@ func (p *blobPager) page(ctx context.Context) ([]named, bool, error) {
 		}
 	}
 	p.token = next
-	p.opts.BeforeList = nil // start-after only on the first page
+	if !p.everyPage {
+		p.opts.BeforeList = nil // start-after only on the first page
+	}
 	return p.buf, len(next) > 0, nil
 }
 
@@ -479,13 +484,23 @@ func (p *dirPager) page(ctx context.Context) ([]named, bool, error) {
 
 // startAfterHook makes an S3 listing start after name (the rest of the
 // listing's prefix, prefix, is already in the request, after the prefix of
-// a bucket URL). Other drivers list from the start of the prefix and the
-// cursor skips what comes before.
+// a bucket URL), and a GCS listing at it (startOffset, which includes name
+// itself: the cursor leaves it out, as it leaves out what other drivers
+// list from the start of the prefix). GCS takes the offset with every page
+// (the storage client's own iterator sends its query with each page
+// token); S3 only the first page.
 func startAfterHook(name, prefix string) func(func(any) bool) error {
 	if name == "" || name <= prefix {
 		return nil
 	}
 	return func(as func(any) bool) error {
+		var q *storage.Query
+		if as(&q) {
+			if strings.HasSuffix(q.Prefix, prefix) {
+				q.StartOffset = q.Prefix[:len(q.Prefix)-len(prefix)] + name
+			}
+			return nil
+		}
 		var in *s3.ListObjectsV2Input
 		if as(&in) && in.ContinuationToken == nil {
 			if p := aws.ToString(in.Prefix); strings.HasSuffix(p, prefix) {

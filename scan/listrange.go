@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"cloud.google.com/go/storage"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/ferry-migrate/ferry/store"
 )
@@ -162,7 +163,8 @@ func (c *rangeCursor) next(name string) (keep, done bool) {
 }
 
 // sortKeyOf returns the function that maps a key to the name b sorts it by:
-// gocloud's escaping for the file and s3 drivers, the key itself elsewhere.
+// gocloud's escaping for the file, s3 and gcs drivers, the key itself
+// elsewhere.
 func sortKeyOf(b *store.Bucket) func(string) string {
 	if b.Dir() != "" {
 		return fileName
@@ -171,15 +173,21 @@ func sortKeyOf(b *store.Bucket) func(string) string {
 	if b.As(&c) {
 		return s3Name
 	}
+	var gc *storage.Client
+	if b.As(&gc) {
+		return store.GCSName
+	}
 	return func(k string) string { return k }
 }
 
 // canStartAfter reports a bucket whose listing can start after a given name
-// without reading what comes before: S3 (start-after). (fileblob's page
-// token, the last key listed, compares keys, not their escaped names.)
+// without reading what comes before: S3 (start-after), GCS (startOffset).
+// (fileblob's page token, the last key listed, compares keys, not their
+// escaped names.)
 func canStartAfter(b *store.Bucket) bool {
 	var c *s3.Client
-	return b.As(&c)
+	var gc *storage.Client
+	return b.As(&c) || b.As(&gc)
 }
 
 // s3Name is the name gocloud's s3 driver stores key under.

@@ -16,6 +16,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/ferry-migrate/ferry/internal/gcstest"
 	"github.com/ferry-migrate/ferry/internal/miniotest"
 	"github.com/ferry-migrate/ferry/store"
 	"golang.org/x/sync/errgroup"
@@ -515,5 +516,68 @@ func TestSplitPoints(t *testing.T) {
 	}
 	if got := splitPoints("a/b", "", "", "a/", 4); len(got) != 0 && strings.HasPrefix(got[0], "a/") {
 		t.Errorf("cut past the first slash: %q", got)
+	}
+}
+
+// TestPartitionedListingGCS: a gs:// origin is listed in spans at once,
+// each starting at its range (startOffset, on every page), with the names
+// gocloud's gcs driver stores; every key is copied once, and a rerun
+// copies nothing. The names the emulator lists are the ones GCSName gives.
+func TestPartitionedListingGCS(t *testing.T) {
+	s := gcstest.New(t)
+	var keys []string
+	for i := range 1000 {
+		keys = append(keys, fmt.Sprintf("d%d/%03d/f%d", i%7, i%300, i))
+	}
+	for i := range 1500 {
+		keys = append(keys, fmt.Sprintf("flat%05d", i))
+	}
+	keys = append(keys, rangeKeys...)
+	keys = append(keys, "nl\nkey", "cr\rkey", "up../x")
+	src, dst := open(t, s.URL(s.NewBucket(t, "origin"), "")), open(t, "mem://")
+	fillFast(t, src, keys)
+	if !canStartAfter(src) {
+		t.Fatal("a gs:// bucket cannot start its listing anywhere")
+	}
+	if n := (&Options{Origin: src, Target: dst}).listers(); n != DefaultListers {
+		t.Errorf("default listers for a gs:// origin: %d, want %d", n, DefaultListers)
+	}
+	names := s.ListObjects(t, "origin")
+	var want []string
+	for _, k := range keys {
+		want = append(want, store.GCSName(k))
+	}
+	if !slices.Equal(sorted(names), sorted(want)) {
+		t.Errorf("gcs names differ from GCSName's")
+	}
+	s.Take()
+	res := runScan(t, Options{Origin: src, Target: dst, Listers: 8, Transfers: 16})
+	if res.Listed != int64(len(keys)) || res.Copied != int64(len(keys)) || res.Failed != 0 || res.Spans < 2 {
+		t.Fatalf("%+v", res.Stats)
+	}
+	offsets, pages, later := 0, 0, 0
+	for _, r := range s.Take() {
+		if r.Method != "GET" || r.Path != "/storage/v1/b/origin/o" {
+			continue
+		}
+		pages++
+		q, _ := url.ParseQuery(r.Query)
+		if q.Get("startOffset") != "" {
+			offsets++
+			if q.Get("pageToken") != "" {
+				later++
+			}
+		}
+	}
+	if offsets == 0 || later == 0 {
+		t.Errorf("%d of %d list pages started at an offset (%d of them later pages)", offsets, pages, later)
+	}
+	t.Logf("%d spans, %d list pages, %d at an offset", res.Spans, pages, offsets)
+	res = runScan(t, Options{Origin: src, Target: dst, Listers: 8})
+	if res.Copied != 0 || res.Skipped != int64(len(keys)) || res.Listed != int64(len(keys)) {
+		t.Fatalf("rerun: %+v", res.Stats)
+	}
+	if got := keysOf(t, dst); !slices.Equal(got, sorted(append([]string{}, keys...))) {
+		t.Errorf("target holds %d keys, want %d", len(got), len(keys))
 	}
 }

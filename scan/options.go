@@ -96,7 +96,8 @@ type Options struct {
 }
 
 // listers is o.Listers with its default: DefaultListers when the origin
-// can start a listing anywhere (S3 start-after) and the target is remote.
+// can start a listing anywhere (S3 start-after, GCS startOffset) and the
+// target is remote.
 func (o *Options) listers() int {
 	switch {
 	case o.Listers > 0:

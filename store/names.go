@@ -19,6 +19,18 @@ func S3Name(key string) string {
 	})
 }
 
+// GCSName is the name gocloud's gcs driver stores key under: key itself,
+// unless it has a carriage return or line feed, a "../" or text that reads
+// as one of the driver's escapes; those are hex-escaped.
+func GCSName(key string) string {
+	if !strings.ContainsAny(key, "\r\n") && !strings.Contains(key, "../") && !strings.Contains(key, "__0x") && utf8.ValidString(key) {
+		return key
+	}
+	return HexEscape(key, func(r []rune, i int) bool {
+		return r[i] == '\n' || r[i] == '\r' || i > 1 && r[i] == '/' && r[i-1] == '.' && r[i-2] == '.'
+	})
+}
+
 // maybeS3Escaped is a quick test for keys S3Name may change.
 func maybeS3Escaped(key string) bool {
 	for i := 0; i < len(key); i++ {

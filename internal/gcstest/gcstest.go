@@ -123,3 +123,17 @@ func NoBuckets(t testing.TB) string {
 	t.Setenv("STORAGE_EMULATOR_HOST", addr)
 	return addr
 }
+
+// ListObjects returns the names the emulator stores in bucket.
+func (s *Server) ListObjects(t testing.TB, bucket string) []string {
+	t.Helper()
+	objs, _, err := s.Server.ListObjectsWithOptions(bucket, fakestorage.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := make([]string, len(objs))
+	for i, o := range objs {
+		names[i] = o.Name
+	}
+	return names
+}
