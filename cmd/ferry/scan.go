@@ -31,7 +31,7 @@ func (s *scanConfig) keys() []key {
 	return []key{
 		{"scan.transfers", "transfers", "objects copied in parallel", confval.Int(&s.Transfers, scan.DefaultTransfers, 1)},
 		{"scan.checkers", "checkers", "existence checks in parallel (key-list mode)", confval.Int(&s.Checkers, scan.DefaultCheckers, 1)},
-		{"scan.listers", "listers", fmt.Sprintf("spans of the key space listed and diffed at once (0: %d, or 1 when the origin or target is a local directory)", scan.DefaultListers), confval.Int(&s.Listers, 0, 0)},
+		{"scan.listers", "listers", fmt.Sprintf("spans of the key space listed and diffed at once (0: %d when the origin is S3 or GCS and the target is not a local directory, else 1)", scan.DefaultListers), confval.Int(&s.Listers, 0, 0)},
 		{"scan.retries", "retries", "extra attempts per key for transient errors (5xx, 429, timeouts, resets)", confval.Int(&s.Retries, scan.DefaultRetries, 0)},
 		{"scan.bwlimit", "bwlimit", "bytes per second read from the origin (bucket or through the rules), e.g. 50M or 1GiB (empty: unlimited)", confval.String(&s.BWLimit, "", confval.SizeText)},
 		{"scan.max_rps", "max-rps", "origin requests per second (0: unlimited)", confval.Float(&s.MaxRPS, 0, 0)},
