@@ -2,9 +2,9 @@
 # bench/scan-pair.sh: ferry scan against its ceiling, the create-only bare PUT
 # loop (bench/putloop http-create), for small objects, in interleaved pairs.
 #
-# Each round runs, for every --transfers value, the bare loop and then ferry
-# on the same 4 KiB files into fresh buckets of one MinIO, so a drift in the
-# machine's speed hits both sides of a pair alike. Prints every run (seconds,
+# Each round runs, for every --transfers value, the bare loop and ferry (in
+# turn first) on the same 4 KiB files into fresh buckets of one MinIO, so a
+# drift in the machine's speed hits both sides of a pair alike. Prints every run (seconds,
 # client and MinIO CPU), then per --transfers the ratio of each pair, their
 # median and worst, and the client CPU per object of both sides.
 #
@@ -56,10 +56,18 @@ run() {
   $RC purge "m:$bk" >/dev/null 2>&1 || true
 }
 
+# Odd rounds run the bare loop first, even rounds ferry first (ABBA): a
+# machine that drifts slower or faster through the sitting, or a run that
+# leaves MinIO busier for the next one, weighs on both sides alike.
 for round in $(seq "$ROUNDS"); do
   for t in $TRANSFERS; do
-    run bare "$t"
-    run ferry "$t"
+    if ((round % 2)); then
+      run bare "$t"
+      run ferry "$t"
+    else
+      run ferry "$t"
+      run bare "$t"
+    fi
   done
 done
 
