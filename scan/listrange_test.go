@@ -242,17 +242,24 @@ func TestKeyListRange(t *testing.T) {
 	}
 }
 
-// Listed in spans at once, the diff copies exactly what the target lacks,
-// every key once, and lists concurrently.
-func TestPartitionedListing(t *testing.T) {
+// spanKeys is the key space of the partitioned-listing tests: nested keys
+// under d0/ ... d6/ (300 directories a level down), 1,500 flat keys beside
+// them, and rangeKeys.
+func spanKeys(nested int) []string {
 	var keys []string
-	for i := range 6000 {
+	for i := range nested {
 		keys = append(keys, fmt.Sprintf("d%d/%03d/f%d", i%7, i%300, i))
 	}
 	for i := range 1500 {
 		keys = append(keys, fmt.Sprintf("flat%05d", i))
 	}
-	keys = append(keys, rangeKeys...)
+	return append(keys, rangeKeys...)
+}
+
+// Listed in spans at once, the diff copies exactly what the target lacks,
+// every key once, and lists concurrently.
+func TestPartitionedListing(t *testing.T) {
+	keys := spanKeys(6000)
 	var half []string
 	for i, k := range keys {
 		if i%3 == 0 {
@@ -525,14 +532,7 @@ func TestSplitPoints(t *testing.T) {
 // copies nothing. The names the emulator lists are the ones GCSName gives.
 func TestPartitionedListingGCS(t *testing.T) {
 	s := gcstest.New(t)
-	var keys []string
-	for i := range 1000 {
-		keys = append(keys, fmt.Sprintf("d%d/%03d/f%d", i%7, i%300, i))
-	}
-	for i := range 1500 {
-		keys = append(keys, fmt.Sprintf("flat%05d", i))
-	}
-	keys = append(keys, rangeKeys...)
+	keys := spanKeys(1000)
 	keys = append(keys, "nl\nkey", "cr\rkey", "up../x")
 	src, dst := open(t, s.URL(s.NewBucket(t, "origin"), "")), open(t, "mem://")
 	fillFast(t, src, keys)

@@ -80,55 +80,44 @@ func TestAzureGetMatchesAttributes(t *testing.T) {
 	s := azuritetest.Get(t)
 	ctx := context.Background()
 	name := s.NewContainer(t)
-	for _, prefix := range []string{"", "scoped"} {
-		t.Run("prefix="+prefix, func(t *testing.T) {
-			b, err := store.Open(ctx, s.URL(name, prefix))
+	eachPrefix(t, func(prefix string) string { return s.URL(name, prefix) }, func(t *testing.T, b *store.Bucket) {
+		bodies := azureObjects(t, b)
+		for key, body := range bodies {
+			a, err := b.Attributes(ctx, key)
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer b.Close()
-			bodies := azureObjects(t, b)
-			for key, body := range bodies {
-				a, err := b.Attributes(ctx, key)
-				if err != nil {
-					t.Fatal(err)
-				}
-				want := store.MetaFromAttributes(a)
-				want.LastModified = want.LastModified.UTC()
-				if len(want.Metadata) == 0 {
-					want.Metadata = nil // as read normalizes it
-				}
-				if h := read(t, b, key, "", true); !reflect.DeepEqual(h.Meta, want) {
-					t.Errorf("HEAD %q:\nhead  %+v\nattrs %+v", key, h.Meta, want)
-				}
-				getMatches(t, b, key, body, want, false)
+			want := store.MetaFromAttributes(a)
+			want.LastModified = want.LastModified.UTC()
+			if len(want.Metadata) == 0 {
+				want.Metadata = nil // as read normalizes it
 			}
-			if m := read(t, b, "page.html.gz", "", false).Meta; m.ContentEncoding != "gzip" || m.Size != int64(len(bodies["page.html.gz"])) {
-				t.Errorf("gzip object: %+v", m)
+			if h := read(t, b, key, "", true); !reflect.DeepEqual(h.Meta, want) {
+				t.Errorf("HEAD %q:\nhead  %+v\nattrs %+v", key, h.Meta, want)
 			}
-			if m := read(t, b, "dir/a b+c%d.html", "", false).Meta; m.Metadata["a:b=c@d"] != "Grüße, 世界 100% +x" || m.Expires != "Thu, 01 Jan 2037 00:00:00 GMT" || m.Metadata["9lives"] != "v" {
-				t.Errorf("user metadata: %+v", m)
+			getMatches(t, b, key, body, want, false)
+		}
+		if m := read(t, b, "page.html.gz", "", false).Meta; m.ContentEncoding != "gzip" || m.Size != int64(len(bodies["page.html.gz"])) {
+			t.Errorf("gzip object: %+v", m)
+		}
+		if m := read(t, b, "dir/a b+c%d.html", "", false).Meta; m.Metadata["a:b=c@d"] != "Grüße, 世界 100% +x" || m.Expires != "Thu, 01 Jan 2037 00:00:00 GMT" || m.Metadata["9lives"] != "v" {
+			t.Errorf("user metadata: %+v", m)
+		}
+		for _, c := range []struct{ key, rng string }{{"plain.txt", "bytes=1000-"}, {"empty", "bytes=3-9"}} {
+			if g := read(t, b, c.key, c.rng, false); !g.BadRange || g.NotFound {
+				t.Errorf("unsatisfiable %q %s: %+v", c.key, c.rng, g)
 			}
-			for _, c := range []struct{ key, rng string }{{"plain.txt", "bytes=1000-"}, {"empty", "bytes=3-9"}} {
-				if g := read(t, b, c.key, c.rng, false); !g.BadRange || g.NotFound {
-					t.Errorf("unsatisfiable %q %s: %+v", c.key, c.rng, g)
-				}
+		}
+		// A range from the end of the blob: Azure answers 416, Azurite
+		// a 206 without bytes; either way nothing is read. ("bytes=0-"
+		// asks for the whole blob: no range is sent.)
+		for _, c := range []struct{ key, rng string }{{"plain.txt", "bytes=39-"}, {"empty", "bytes=0-0"}, {"empty", "bytes=0-"}} {
+			if g := read(t, b, c.key, c.rng, false); !g.BadRange && (g.Err || g.Length != 0 || g.Body != "") || g.NotFound {
+				t.Errorf("range at the end %q %s: %+v", c.key, c.rng, g)
 			}
-			// A range from the end of the blob: Azure answers 416, Azurite
-			// a 206 without bytes; either way nothing is read. ("bytes=0-"
-			// asks for the whole blob: no range is sent.)
-			for _, c := range []struct{ key, rng string }{{"plain.txt", "bytes=39-"}, {"empty", "bytes=0-0"}, {"empty", "bytes=0-"}} {
-				if g := read(t, b, c.key, c.rng, false); !g.BadRange && (g.Err || g.Length != 0 || g.Body != "") || g.NotFound {
-					t.Errorf("range at the end %q %s: %+v", c.key, c.rng, g)
-				}
-			}
-			for _, head := range []bool{false, true} {
-				if g := read(t, b, "missing", "", head); !g.NotFound || g.Gone {
-					t.Errorf("missing key (head=%v): %+v", head, g)
-				}
-			}
-		})
-	}
+		}
+		missingNotFound(t, b)
+	})
 
 	// A container that is gone: NoSuchBucket (and not found) on GET and
 	// HEAD: Azure names ContainerNotFound even to a HEAD.
@@ -142,6 +131,32 @@ func TestAzureGetMatchesAttributes(t *testing.T) {
 	for _, head := range []bool{false, true} {
 		if g := read(t, b, "k", "", head); !g.Gone || !g.NotFound {
 			t.Errorf("read in a deleted container (head=%v): %+v", head, g)
+		}
+	}
+}
+
+// eachPrefix runs fn as a subtest on the bucket url(prefix) opens, for no
+// prefix and for "scoped".
+func eachPrefix(t *testing.T, url func(prefix string) string, fn func(t *testing.T, b *store.Bucket)) {
+	for _, prefix := range []string{"", "scoped"} {
+		t.Run("prefix="+prefix, func(t *testing.T) {
+			b, err := store.Open(context.Background(), url(prefix))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer b.Close()
+			fn(t, b)
+		})
+	}
+}
+
+// missingNotFound checks that a GET and a HEAD of a missing key are
+// NotFound (and not a bucket that is gone).
+func missingNotFound(t *testing.T, b *store.Bucket) {
+	t.Helper()
+	for _, head := range []bool{false, true} {
+		if g := read(t, b, "missing", "", head); !g.NotFound || g.Gone {
+			t.Errorf("missing key (head=%v): %+v", head, g)
 		}
 	}
 }

@@ -38,44 +38,32 @@ func TestGCSGetMatchesHead(t *testing.T) {
 	s := gcstest.New(t)
 	ctx := context.Background()
 	name := s.NewBucket(t, "target")
-	for _, prefix := range []string{"", "scoped"} {
-		t.Run("prefix="+prefix, func(t *testing.T) {
-			b, err := store.Open(ctx, s.URL(name, prefix))
+	eachPrefix(t, func(prefix string) string { return s.URL(name, prefix) }, func(t *testing.T, b *store.Bucket) {
+		bodies := gcsObjects(t, b)
+		for key, body := range bodies {
+			a, err := b.Attributes(ctx, key)
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer b.Close()
-			bodies := gcsObjects(t, b)
-			for key, body := range bodies {
-				a, err := b.Attributes(ctx, key)
-				if err != nil {
-					t.Fatal(err)
-				}
-				want := read(t, b, key, "", true).Meta
-				if wantTag := `"` + hex.EncodeToString(a.MD5) + `"`; want.ETag != wantTag || want.Size != int64(len(body)) {
-					t.Errorf("HEAD %q: ETag %s size %d, want the MD5 %s and %d", key, want.ETag, want.Size, wantTag, len(body))
-				}
-				getMatches(t, b, key, body, want, true) // a GET's Last-Modified has whole seconds
-
+			want := read(t, b, key, "", true).Meta
+			if wantTag := `"` + hex.EncodeToString(a.MD5) + `"`; want.ETag != wantTag || want.Size != int64(len(body)) {
+				t.Errorf("HEAD %q: ETag %s size %d, want the MD5 %s and %d", key, want.ETag, want.Size, wantTag, len(body))
 			}
-			if m := read(t, b, "page.html.gz", "", false).Meta; m.ContentEncoding != "gzip" || m.Size != int64(len(bodies["page.html.gz"])) {
-				t.Errorf("gzip object: %+v", m)
+			getMatches(t, b, key, body, want, true) // a GET's Last-Modified has whole seconds
+		}
+		if m := read(t, b, "page.html.gz", "", false).Meta; m.ContentEncoding != "gzip" || m.Size != int64(len(bodies["page.html.gz"])) {
+			t.Errorf("gzip object: %+v", m)
+		}
+		if m := read(t, b, "dir/a b+c%d.html", "", false).Meta; m.Metadata["mixed-case"] != "x y" || m.Expires != "Thu, 01 Jan 2037 00:00:00 GMT" || m.Metadata["origin-etag"] != `"5f3e-1000"` {
+			t.Errorf("user metadata: %+v", m)
+		}
+		for _, c := range []struct{ key, rng string }{{"plain.txt", "bytes=1000-"}, {"plain.txt", "bytes=1000-2000"}} {
+			if g := read(t, b, c.key, c.rng, false); !g.BadRange || g.NotFound {
+				t.Errorf("unsatisfiable %q %s: %+v", c.key, c.rng, g)
 			}
-			if m := read(t, b, "dir/a b+c%d.html", "", false).Meta; m.Metadata["mixed-case"] != "x y" || m.Expires != "Thu, 01 Jan 2037 00:00:00 GMT" || m.Metadata["origin-etag"] != `"5f3e-1000"` {
-				t.Errorf("user metadata: %+v", m)
-			}
-			for _, c := range []struct{ key, rng string }{{"plain.txt", "bytes=1000-"}, {"plain.txt", "bytes=1000-2000"}} {
-				if g := read(t, b, c.key, c.rng, false); !g.BadRange || g.NotFound {
-					t.Errorf("unsatisfiable %q %s: %+v", c.key, c.rng, g)
-				}
-			}
-			for _, head := range []bool{false, true} {
-				if g := read(t, b, "missing", "", head); !g.NotFound || g.Gone {
-					t.Errorf("missing key (head=%v): %+v", head, g)
-				}
-			}
-		})
-	}
+		}
+		missingNotFound(t, b)
+	})
 }
 
 // TestGCSOneRequestPerRead counts what reaches the emulator: a Get is one
