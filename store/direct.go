@@ -46,7 +46,8 @@ type DirectPutter struct {
 	region    string
 	creds     aws.CredentialsProvider // nil: anonymous, requests are not signed
 	signer    *v4.Signer
-	anonReads bool // GET and HEAD go unsigned first (anonymous_reads=true; see read)
+	anonReads bool       // GET and HEAD go unsigned first (anonymous_reads=true; see read)
+	fast      *fastReads // GET and HEAD through fasthttp (fastread.go); nil: through client
 }
 
 func newDirect(cfg aws.Config, endpoint, bucket, prefix string, pathStyle bool) (*DirectPutter, error) {
@@ -75,6 +76,11 @@ func newDirect(cfg aws.Config, endpoint, bucket, prefix string, pathStyle bool) 
 		creds:     cfg.Credentials,
 		signer:    v4.NewSigner(func(o *v4.SignerOptions) { o.DisableURIPathEscaping = true }),
 	}
+	host := base.Host
+	if !pathStyle {
+		host = bucket + "." + host
+	}
+	d.fast = newFastReads(hc.Transport, base.Scheme, host)
 	if d.creds == nil || aws.IsCredentialsProvider(d.creds, aws.AnonymousCredentials{}) {
 		d.creds = nil
 	}

@@ -99,7 +99,12 @@ func (d *DirectPutter) read(ctx context.Context, method, key, rng string, part i
 				return nil, &S3Error{Op: method, Key: key, Err: err}
 			}
 		}
-		resp, err := d.client.Do(req)
+		var resp *http.Response
+		if d.fast != nil {
+			resp, err = d.fast.roundTrip(req)
+		} else {
+			resp, err = d.client.Do(req)
+		}
 		if err != nil {
 			return nil, &S3Error{Op: method, Key: key, Err: err}
 		}

@@ -213,6 +213,7 @@ const (
 	paramDirectPut  = "direct_put"
 	paramDirectList = "direct_list"
 	paramAnonReads  = "anonymous_reads"
+	paramFastReads  = "fast_reads"
 )
 
 func openS3(ctx context.Context, u *url.URL) (*Bucket, error) {
@@ -239,11 +240,16 @@ func openS3(ctx context.Context, u *url.URL) (*Bucket, error) {
 	if err != nil {
 		return nil, err
 	}
+	fastReads, err := boolParam(q, paramFastReads, true)
+	if err != nil {
+		return nil, err
+	}
 	q.Del(paramPathStyle)
 	q.Del(paramDisableTLS)
 	q.Del(paramDirectPut)
 	q.Del(paramDirectList)
 	q.Del(paramAnonReads)
+	q.Del(paramFastReads)
 	if q.Get("region") == "" && os.Getenv("AWS_REGION") == "" && os.Getenv("AWS_DEFAULT_REGION") == "" {
 		q.Set("region", "us-east-1")
 	}
@@ -296,6 +302,9 @@ func openS3(ctx context.Context, u *url.URL) (*Bucket, error) {
 			return nil, err
 		}
 		d.anonReads = anonReads
+		if !fastReads {
+			d.fast = nil
+		}
 		if directPut {
 			sb.direct = d
 		}
