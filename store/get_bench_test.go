@@ -22,7 +22,8 @@ func cpuTime() time.Duration {
 }
 
 // BenchmarkTargetRead4K reads a 4 KiB object from MinIO as a serve hit does:
-// one direct GET, one SDK GetObject, and the two requests a hit cost before
+// one direct GET (through fasthttp, and through net/http with
+// fast_reads=false), one SDK GetObject, and the two requests a hit cost before
 // (Attributes, then NewRangeReader). It reports the client CPU per read.
 func BenchmarkTargetRead4K(b *testing.B) {
 	s := miniotest.Get(b)
@@ -38,6 +39,11 @@ func BenchmarkTargetRead4K(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer sdk.Close()
+	nethttp, err := store.Open(ctx, u+"&fast_reads=false")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer nethttp.Close()
 	if err := direct.WriteAll(ctx, "4k.bin", make([]byte, 4096), nil); err != nil {
 		b.Fatal(err)
 	}
@@ -57,6 +63,7 @@ func BenchmarkTargetRead4K(b *testing.B) {
 		read func() error
 	}{
 		{"direct-GET", get(direct)},
+		{"direct-GET-net/http", get(nethttp)},
 		{"sdk-GetObject", get(sdk)},
 		{"sdk-HEAD+GET", func() error {
 			a, err := sdk.Attributes(ctx, "4k.bin")
@@ -72,6 +79,7 @@ func BenchmarkTargetRead4K(b *testing.B) {
 			return err
 		}},
 		{"direct-HEAD", func() error { _, err := direct.Head(ctx, "4k.bin"); return err }},
+		{"direct-HEAD-net/http", func() error { _, err := nethttp.Head(ctx, "4k.bin"); return err }},
 		{"sdk-HEAD", func() error { _, err := sdk.Head(ctx, "4k.bin"); return err }},
 	} {
 		b.Run(c.name, func(b *testing.B) {
