@@ -27,11 +27,13 @@ func minioTarget(t *testing.T) (*store.Bucket, *miniotest.Server, string) {
 	return b, s, name
 }
 
-// The S3 client keeps idle keep-alive connections to MinIO that the store
-// package owns; only those goroutines may outlive a MinIO test.
+// The S3 clients keep idle keep-alive connections to MinIO that the store
+// package owns (net/http's, and fasthttp's with the reaper that closes them
+// when idle); only those goroutines may outlive a MinIO test.
 var minioLeakOpts = []goleak.Option{
 	goleak.IgnoreAnyFunction("net/http.(*persistConn).readLoop"),
 	goleak.IgnoreAnyFunction("net/http.(*persistConn).writeLoop"),
+	goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.(*HostClient).connsCleaner"),
 }
 
 // Happy path on MinIO: readers share one origin request for a multipart-sized

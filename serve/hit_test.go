@@ -153,7 +153,10 @@ func TestHitSecondRequestOnlyWhenNeeded(t *testing.T) {
 }
 
 // A target whose body breaks off mid-way: the client sees a broken
-// transfer, never a clean short answer (small bodies and streamed ones).
+// transfer or an error status, never a clean short answer (small bodies and
+// streamed ones). A small body through fasthttp's client (direct=true)
+// arrives whole with its headers or not at all, so its break is found
+// before serve answers: a 5xx.
 func TestHitTargetBodyBreaks(t *testing.T) {
 	t.Setenv("AWS_ACCESS_KEY_ID", "k")
 	t.Setenv("AWS_SECRET_ACCESS_KEY", "s")
@@ -188,7 +191,7 @@ func TestHitTargetBodyBreaks(t *testing.T) {
 			if err == nil {
 				body, rerr := io.ReadAll(resp.Body)
 				resp.Body.Close()
-				if rerr == nil {
+				if rerr == nil && resp.StatusCode < 500 {
 					t.Errorf("direct=%s %s: clean %d answer with %d bytes from a broken target body", direct, key, resp.StatusCode, len(body))
 				}
 			}

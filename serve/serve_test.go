@@ -288,9 +288,12 @@ func leakCheck(t *testing.T) {
 	t.Cleanup(func() {
 		http.DefaultClient.CloseIdleConnections()
 		// Idle keep-alive connections of the S3 client of a MinIO target
-		// (store's transport) outlive bucket.Close; serve starts none.
+		// (store's transport, and the reaper of fasthttp's idle connections,
+		// which ends by itself once they are gone) outlive bucket.Close;
+		// serve starts none.
 		goleak.VerifyNone(t, opt, goleak.IgnoreAnyFunction("net/http.(*persistConn).readLoop"),
-			goleak.IgnoreAnyFunction("net/http.(*persistConn).writeLoop"))
+			goleak.IgnoreAnyFunction("net/http.(*persistConn).writeLoop"),
+			goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.(*HostClient).connsCleaner"))
 	})
 }
 

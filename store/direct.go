@@ -46,8 +46,8 @@ type DirectPutter struct {
 	region    string
 	creds     aws.CredentialsProvider // nil: anonymous, requests are not signed
 	signer    *v4.Signer
-	anonReads bool       // GET and HEAD go unsigned first (anonymous_reads=true; see read)
-	fast      *fastReads // GET and HEAD through fasthttp (fastread.go); nil: through client
+	anonReads bool        // GET and HEAD go unsigned first (anonymous_reads=true; see read)
+	fast      *fastClient // GET, HEAD and PUT through fasthttp (fastclient.go); nil: through client
 }
 
 func newDirect(cfg aws.Config, endpoint, bucket, prefix string, pathStyle bool) (*DirectPutter, error) {
@@ -80,7 +80,7 @@ func newDirect(cfg aws.Config, endpoint, bucket, prefix string, pathStyle bool) 
 	if !pathStyle {
 		host = bucket + "." + host
 	}
-	d.fast = newFastReads(hc.Transport, base.Scheme, host)
+	d.fast = newFastClient(hc.Transport, base.Scheme, host)
 	if d.creds == nil || aws.IsCredentialsProvider(d.creds, aws.AnonymousCredentials{}) {
 		d.creds = nil
 	}
@@ -163,7 +163,12 @@ func (d *DirectPutter) Put(ctx context.Context, key string, body []byte, o *blob
 	if err := d.sign(ctx, req, body); err != nil {
 		return &S3Error{Op: "PUT", Key: key, Err: err}
 	}
-	resp, err := d.client.Do(req)
+	var resp *http.Response
+	if d.fast != nil {
+		resp, err = d.fast.roundTrip(req, body)
+	} else {
+		resp, err = d.client.Do(req)
+	}
 	if err != nil {
 		return &S3Error{Op: "PUT", Key: key, Err: err}
 	}

@@ -68,11 +68,13 @@ func TestDirectPutNeverFollowsRedirects(t *testing.T) {
 		http.Redirect(w, r, other.URL+r.URL.Path, http.StatusTemporaryRedirect)
 	}))
 	defer ep.Close()
-	b := openEndpoint(t, ep.URL)
-	err := b.Direct().Put(context.Background(), "k", []byte("secret body"), nil)
-	var se *S3Error
-	if !errors.As(err, &se) || se.Status != http.StatusTemporaryRedirect {
-		t.Fatalf("Put = %v, want an S3Error with status 307", err)
+	for _, params := range []string{"", "&fast_client=false"} {
+		b := openEndpoint(t, ep.URL+params)
+		err := b.Direct().Put(context.Background(), "k", []byte("secret body"), nil)
+		var se *S3Error
+		if !errors.As(err, &se) || se.Status != http.StatusTemporaryRedirect {
+			t.Fatalf("Put%s = %v, want an S3Error with status 307", params, err)
+		}
 	}
 	if n := elsewhere.Load(); n != 0 {
 		t.Fatalf("redirect target got %d requests", n)
@@ -116,32 +118,46 @@ func TestSmallPutIsOneWrite(t *testing.T) {
 		got.Store(n)
 	}))
 	defer ep.Close()
-	b := openEndpoint(t, ep.URL)
-	d := b.Direct()
-	var writes atomic.Int64
-	tr := d.client.Transport.(*http.Transport).Clone()
-	dial := tr.DialContext
-	tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
-		c, err := dial(ctx, network, addr)
-		if err != nil {
-			return nil, err
+	for _, client := range []string{"fasthttp", "net/http"} {
+		b := openEndpoint(t, ep.URL)
+		d := b.Direct()
+		var writes atomic.Int64
+		if client == "fasthttp" {
+			dial := d.fast.hc.Dial
+			d.fast.hc.Dial = func(addr string) (net.Conn, error) {
+				c, err := dial(addr)
+				if err != nil {
+					return nil, err
+				}
+				return countingConn{c, &writes}, nil
+			}
+		} else {
+			d.fast = nil
+			tr := d.client.Transport.(*http.Transport).Clone()
+			dial := tr.DialContext
+			tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+				c, err := dial(ctx, network, addr)
+				if err != nil {
+					return nil, err
+				}
+				return countingConn{c, &writes}, nil
+			}
+			d.client.Transport = tr
 		}
-		return countingConn{c, &writes}, nil
-	}
-	d.client.Transport = tr
-	for _, c := range []struct {
-		size     int
-		oneWrite bool
-	}{{4 << 10, true}, {24 << 10, true}, {256 << 10, false}} {
-		writes.Store(0)
-		if err := d.Put(context.Background(), "k", bytes.Repeat([]byte("x"), c.size), &blob.WriterOptions{IfNotExist: true}); err != nil {
-			t.Fatal(err)
-		}
-		if got.Load() != int64(c.size) {
-			t.Fatalf("%d bytes: the server read %d", c.size, got.Load())
-		}
-		if n := writes.Load(); (n == 1) != c.oneWrite {
-			t.Errorf("a PUT of %d bytes took %d writes, want one: %v", c.size, n, c.oneWrite)
+		for _, c := range []struct {
+			size     int
+			oneWrite bool
+		}{{4 << 10, true}, {24 << 10, true}, {256 << 10, false}} {
+			writes.Store(0)
+			if err := d.Put(context.Background(), "k", bytes.Repeat([]byte("x"), c.size), &blob.WriterOptions{IfNotExist: true}); err != nil {
+				t.Fatal(err)
+			}
+			if got.Load() != int64(c.size) {
+				t.Fatalf("%s, %d bytes: the server read %d", client, c.size, got.Load())
+			}
+			if n := writes.Load(); (n == 1) != c.oneWrite {
+				t.Errorf("%s: a PUT of %d bytes took %d writes, want one: %v", client, c.size, n, c.oneWrite)
+			}
 		}
 	}
 }

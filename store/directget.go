@@ -101,7 +101,7 @@ func (d *DirectPutter) read(ctx context.Context, method, key, rng string, part i
 		}
 		var resp *http.Response
 		if d.fast != nil {
-			resp, err = d.fast.roundTrip(req)
+			resp, err = d.fast.roundTrip(req, nil)
 		} else {
 			resp, err = d.client.Do(req)
 		}

@@ -23,7 +23,7 @@ func cpuTime() time.Duration {
 
 // BenchmarkTargetRead4K reads a 4 KiB object from MinIO as a serve hit does:
 // one direct GET (through fasthttp, and through net/http with
-// fast_reads=false), one SDK GetObject, and the two requests a hit cost before
+// fast_client=false), one SDK GetObject, and the two requests a hit cost before
 // (Attributes, then NewRangeReader). It reports the client CPU per read.
 func BenchmarkTargetRead4K(b *testing.B) {
 	s := miniotest.Get(b)
@@ -39,7 +39,7 @@ func BenchmarkTargetRead4K(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer sdk.Close()
-	nethttp, err := store.Open(ctx, u+"&fast_reads=false")
+	nethttp, err := store.Open(ctx, u+"&fast_client=false")
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -91,8 +91,8 @@ func TestDirectGetMatchesSDK(t *testing.T) {
 	ctx := context.Background()
 	name := s.NewBucket(t)
 	// The direct path reads through fasthttp's client (the default) or Go's
-	// net/http (fast_reads=false); both must give the SDK's answers.
-	for _, c := range []struct{ prefix, params string }{{"", ""}, {"scoped", ""}, {"", "&fast_reads=false"}} {
+	// net/http (fast_client=false); both must give the SDK's answers.
+	for _, c := range []struct{ prefix, params string }{{"", ""}, {"scoped", ""}, {"", "&fast_client=false"}} {
 		prefix := c.prefix
 		t.Run("prefix="+prefix+c.params, func(t *testing.T) {
 			direct, _ := openBoth(t, s.URL(name, prefix)+c.params)

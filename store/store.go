@@ -213,7 +213,7 @@ const (
 	paramDirectPut  = "direct_put"
 	paramDirectList = "direct_list"
 	paramAnonReads  = "anonymous_reads"
-	paramFastReads  = "fast_reads"
+	paramFastClient = "fast_client"
 )
 
 func openS3(ctx context.Context, u *url.URL) (*Bucket, error) {
@@ -240,7 +240,7 @@ func openS3(ctx context.Context, u *url.URL) (*Bucket, error) {
 	if err != nil {
 		return nil, err
 	}
-	fastReads, err := boolParam(q, paramFastReads, true)
+	fastClient, err := boolParam(q, paramFastClient, true)
 	if err != nil {
 		return nil, err
 	}
@@ -249,7 +249,7 @@ func openS3(ctx context.Context, u *url.URL) (*Bucket, error) {
 	q.Del(paramDirectPut)
 	q.Del(paramDirectList)
 	q.Del(paramAnonReads)
-	q.Del(paramFastReads)
+	q.Del(paramFastClient)
 	if q.Get("region") == "" && os.Getenv("AWS_REGION") == "" && os.Getenv("AWS_DEFAULT_REGION") == "" {
 		q.Set("region", "us-east-1")
 	}
@@ -302,7 +302,7 @@ func openS3(ctx context.Context, u *url.URL) (*Bucket, error) {
 			return nil, err
 		}
 		d.anonReads = anonReads
-		if !fastReads {
+		if !fastClient {
 			d.fast = nil
 		}
 		if directPut {

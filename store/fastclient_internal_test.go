@@ -15,6 +15,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"gocloud.dev/blob"
 )
 
 // connCounter counts the connections a test server accepts and those it
@@ -35,7 +37,7 @@ func connCounter(srv *httptest.Server) (opened, closed *atomic.Int32) {
 // The fasthttp client sends what the Transport sends for the same read:
 // the request target escaped as objectURL escapes it (never normalized),
 // the Host that was signed, the same signed headers.
-func TestFastReadsSendWhatTransportSends(t *testing.T) {
+func TestFastClientSendWhatTransportSends(t *testing.T) {
 	type seen struct{ uri, host, signed, rng string }
 	var mu sync.Mutex
 	var got []seen
@@ -50,7 +52,7 @@ func TestFastReadsSendWhatTransportSends(t *testing.T) {
 		w.Write([]byte("body"))
 	}))
 	defer srv.Close()
-	fast, slow := openEndpoint(t, srv.URL+"&use_path_style=true"), openEndpoint(t, srv.URL+"&use_path_style=true&fast_reads=false")
+	fast, slow := openEndpoint(t, srv.URL+"&use_path_style=true"), openEndpoint(t, srv.URL+"&use_path_style=true&fast_client=false")
 	if fast.direct.fast == nil || slow.direct.fast != nil {
 		t.Fatal("want one bucket reading through fasthttp and one through net/http")
 	}
@@ -73,10 +75,68 @@ func TestFastReadsSendWhatTransportSends(t *testing.T) {
 	}
 }
 
+// A PUT through the fasthttp client is the Transport's PUT: the same
+// request target, Host, signed headers and their values, Content-Length
+// and body, for an empty object too.
+func TestFastClientPutWhatTransportPuts(t *testing.T) {
+	type seen struct {
+		method, uri, host, signed, headers string
+		length                             int64
+		body                               string
+	}
+	var mu sync.Mutex
+	var got []seen
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		auth := r.Header.Get("Authorization")
+		signed := auth[strings.Index(auth, "SignedHeaders="):]
+		signed = signed[:strings.Index(signed, ",")]
+		var hs []string
+		for _, h := range strings.Split(strings.TrimPrefix(signed, "SignedHeaders="), ";") {
+			v := r.Header.Get(h)
+			switch h {
+			case "host":
+				v = r.Host
+			case "content-length":
+				v = fmt.Sprint(r.ContentLength)
+			case "x-amz-date":
+				v = "" // the time of signing
+			}
+			hs = append(hs, h+"="+v)
+		}
+		body, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		got = append(got, seen{r.Method, r.RequestURI, r.Host, signed, strings.Join(hs, " "), r.ContentLength, string(body)})
+		mu.Unlock()
+	}))
+	defer srv.Close()
+	fast, slow := openEndpoint(t, srv.URL+"&use_path_style=true"), openEndpoint(t, srv.URL+"&use_path_style=true&fast_client=false")
+	opts := &blob.WriterOptions{IfNotExist: true, ContentType: "text/html", CacheControl: "max-age=60", Metadata: map[string]string{"origin-etag": `"abc"`}}
+	for _, c := range []struct {
+		key  string
+		body []byte
+	}{{"a//b/../c d+e%f", []byte("<p>hello</p>")}, {"日本/x", bytes.Repeat([]byte("z"), 100<<10)}, {"empty", []byte{}}, {"nil", nil}} {
+		for _, b := range []*Bucket{fast, slow} {
+			if err := b.Direct().Put(context.Background(), c.key, c.body, opts); err != nil {
+				t.Fatalf("PUT %q: %v", c.key, err)
+			}
+		}
+		if len(got) != 2 {
+			t.Fatalf("PUT %q: %d requests, want 2", c.key, len(got))
+		}
+		if got[0].body != string(c.body) || got[0].length != int64(len(c.body)) {
+			t.Errorf("PUT %q through fasthttp: %d bytes (Content-Length %d), want %d", c.key, len(got[0].body), got[0].length, len(c.body))
+		}
+		if got[0] != got[1] {
+			t.Errorf("PUT %q:\nfasthttp %+v\nnet/http %+v", c.key, got[0], got[1])
+		}
+		got = got[:0]
+	}
+}
+
 // A body bigger than what comes with the headers is streamed; read to its
 // end, its connection serves the next read; closed early, the connection
 // is closed (never reused with the rest of a body unread).
-func TestFastReadsStreamAndReuse(t *testing.T) {
+func TestFastClientStreamAndReuse(t *testing.T) {
 	big := bytes.Repeat([]byte("0123456789abcdef"), 1<<16) // 1 MiB
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Length", fmt.Sprint(len(big)))
@@ -132,7 +192,7 @@ func TestFastReadsStreamAndReuse(t *testing.T) {
 
 // Cancelling a read's context stops it where it waits: for the answer's
 // headers, or in the middle of its body.
-func TestFastReadsContextCancel(t *testing.T) {
+func TestFastClientContextCancel(t *testing.T) {
 	release := make(chan struct{})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/bkt/slow-headers" {
@@ -198,7 +258,7 @@ func TestFastReadsContextCancel(t *testing.T) {
 // A kept-alive connection the server has closed is found out by the next
 // request, which is sent again on a new connection, as the Transport does
 // for a GET.
-func TestFastReadsRetryClosedConnection(t *testing.T) {
+func TestFastClientRetryClosedConnection(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -225,7 +285,13 @@ func TestFastReadsRetryClosedConnection(t *testing.T) {
 		}
 	}()
 	b := openEndpoint(t, "http://"+ln.Addr().String())
-	for i := range 3 {
+	for i := range 4 {
+		if i == 3 { // a PUT, too
+			if err := b.Direct().Put(context.Background(), "k", []byte("data"), nil); err != nil {
+				t.Fatalf("put after a closed connection: %v", err)
+			}
+			break
+		}
 		o, err := b.Get(context.Background(), "k", "")
 		if err != nil {
 			t.Fatalf("read %d: %v", i, err)
@@ -242,14 +308,14 @@ func TestFastReadsRetryClosedConnection(t *testing.T) {
 			time.Sleep(time.Millisecond)
 		}
 	}
-	if n := conns.Load(); n != 3 {
-		t.Errorf("%d connections for three reads, want 3", n)
+	if n := conns.Load(); n != 4 {
+		t.Errorf("%d connections for three reads and a PUT, want 4", n)
 	}
 }
 
 // A redirect is an error, never followed: a signed read must not go where
 // a Location points.
-func TestFastReadsNoRedirect(t *testing.T) {
+func TestFastClientNoRedirect(t *testing.T) {
 	var elsewhere atomic.Int32
 	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { elsewhere.Add(1) }))
 	defer other.Close()

@@ -15,20 +15,25 @@ import (
 	"github.com/valyala/fasthttp"
 )
 
-// fastReads sends the direct path's GET and HEAD requests (directget.go)
-// over github.com/valyala/fasthttp's client instead of Go's http.Transport.
+// fastClient sends the direct path's GET, HEAD (directget.go) and PUT
+// (direct.go) requests over github.com/valyala/fasthttp's client instead of
+// Go's http.Transport.
 // The answer is the same *http.Response the Transport gives for it (status,
 // headers, ContentLength, body), so everything above read is shared and
 // TestDirectGetMatchesSDK holds for both. What it saves is the Transport's
 // work per request: a read and a write goroutine per connection, each
 // answer handed between them, and a header map parsed with textproto; on a
 // 4 KiB hit through serve that was about 40 µs of CPU of the 100 a bare
-// net/http proxy spends (docs/serve.md, Performance).
+// net/http proxy spends (docs/serve.md, Performance), and a fifth of
+// scan's CPU per 4 KiB object (docs/scan.md).
 //
 // It keeps what the Transport gives the direct path: keep-alive connections
 // (dropped after 15 s idle), the same dial and TLS settings, a 60 s limit
-// on waiting for an answer's headers, no redirects followed, a GET or HEAD
-// sent again on a fresh connection when a kept-alive one turns out closed,
+// on waiting for an answer's headers once the request is sent, no
+// redirects followed, a request sent again on a fresh connection when a
+// kept-alive one turns out closed (a PUT too: S3's PUT is idempotent, and a
+// create-only one that did land the first time answers 412, which its
+// caller counts as a write that lost the race, as when scan retries it),
 // and the request's context: cancelling it stops the wait for headers and
 // any read of the body, and closes the connection. Bodies up to
 // fastBuffered bytes arrive with the headers; bigger ones are streamed from
@@ -36,7 +41,7 @@ import (
 //
 // Requests through an HTTP proxy (HTTPS_PROXY and the like name one for the
 // endpoint) go through the Transport, which knows how to use it.
-type fastReads struct {
+type fastClient struct {
 	hc            *fasthttp.HostClient
 	headerTimeout time.Duration
 }
@@ -48,11 +53,11 @@ const fastBuffered = 64 << 10
 // connection turned out closed before its answer began.
 const fastAttempts = 3
 
-// newFastReads returns the fasthttp client for requests to host (host or
+// newFastClient returns the fasthttp client for requests to host (host or
 // host:port) over scheme, with rt's dial, TLS and timeout settings, or nil
 // when the requests must go through rt (a proxy applies to them, or rt is
 // not an *http.Transport).
-func newFastReads(rt http.RoundTripper, scheme, host string) *fastReads {
+func newFastClient(rt http.RoundTripper, scheme, host string) *fastClient {
 	tr, ok := rt.(*http.Transport)
 	if !ok {
 		return nil
@@ -91,20 +96,22 @@ func newFastReads(rt http.RoundTripper, scheme, host string) *fastReads {
 		DisablePathNormalizing:   true, // the key's escaping is the SDK's (objectURL), sent as it is
 		NoDefaultUserAgentHeader: true,
 		ReadBufferSize:           16 << 10,
-		WriteBufferSize:          8 << 10,
+		// As the Transport's: a small PUT leaves in one write.
+		WriteBufferSize: max(tr.WriteBufferSize, 8<<10),
 	}
 	if tr.TLSClientConfig != nil {
 		hc.TLSConfig = tr.TLSClientConfig.Clone()
 	}
-	return &fastReads{hc: hc, headerTimeout: tr.ResponseHeaderTimeout}
+	return &fastClient{hc: hc, headerTimeout: tr.ResponseHeaderTimeout}
 }
 
 // errBodyClosedEarly closes a connection whose answer was not read to its end.
 var errBodyClosedEarly = errors.New("body closed before its end")
 
-// roundTrip sends r (a GET or HEAD without a body, signed or not) and
-// returns the answer as http.Transport.RoundTrip would.
-func (f *fastReads) roundTrip(r *http.Request) (*http.Response, error) {
+// roundTrip sends r (a GET or HEAD, or a PUT of payload; signed or not; r's
+// own Body is not read) and returns the answer as http.Transport.RoundTrip
+// would.
+func (f *fastClient) roundTrip(r *http.Request, payload []byte) (*http.Response, error) {
 	ctx := r.Context()
 	req := fasthttp.AcquireRequest()
 	defer fasthttp.ReleaseRequest(req)
@@ -120,6 +127,9 @@ func (f *fastReads) roundTrip(r *http.Request) (*http.Response, error) {
 		for _, v := range vs {
 			req.Header.Add(k, v)
 		}
+	}
+	if payload != nil {
+		req.SetBodyRaw(payload) // and its Content-Length, which was signed
 	}
 	resp := fasthttp.AcquireResponse()
 	var (
@@ -171,7 +181,7 @@ func (f *fastReads) roundTrip(r *http.Request) (*http.Response, error) {
 // retry reports whether the request may be sent again: it failed on a
 // kept-alive connection (which the server may have closed while idle),
 // not by a timeout or the context.
-func (f *fastReads) send(ctx context.Context, req *fasthttp.Request, resp *fasthttp.Response) (*fastBody, bool, error) {
+func (f *fastClient) send(ctx context.Context, req *fasthttp.Request, resp *fasthttp.Response) (*fastBody, bool, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, false, err
 	}
@@ -190,11 +200,10 @@ func (f *fastReads) send(ctx context.Context, req *fasthttp.Request, resp *fasth
 		timeout := errors.As(err, &te) && te.Timeout()
 		return nil, reused && !timeout && !w.fired(), err
 	}
-	var deadline time.Time
-	if f.headerTimeout > 0 {
-		deadline = time.Now().Add(f.headerTimeout)
-	}
-	if err := w.setDeadline(deadline); err != nil {
+	// As the Transport: no limit on sending the request (a PUT's body may
+	// take its time; the context still ends it), then headerTimeout for
+	// the answer's headers.
+	if err := w.setDeadline(time.Time{}); err != nil {
 		return fail(err)
 	}
 	bw := hc.AcquireWriter(conn)
@@ -205,6 +214,11 @@ func (f *fastReads) send(ctx context.Context, req *fasthttp.Request, resp *fasth
 	hc.ReleaseWriter(bw)
 	if err != nil {
 		return fail(err)
+	}
+	if f.headerTimeout > 0 {
+		if err := w.setDeadline(time.Now().Add(f.headerTimeout)); err != nil {
+			return fail(err)
+		}
 	}
 	br := hc.AcquireReader(conn)
 	resp.StreamBody = true
