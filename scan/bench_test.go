@@ -64,8 +64,9 @@ func benchSize(def int) int {
 
 // BenchmarkScanFileToMinIO copies a file origin (FERRY_BENCH_N files of
 // FERRY_BENCH_SIZE bytes, default 2,000 x 4 KiB) into a fresh MinIO bucket
-// per iteration. Run with -cpuprofile to see the client's cost per object;
-// compare with BenchmarkBarePut.
+// per iteration, its PUTs through fasthttp's client (the default) and
+// through Go's net/http (fast_client=false). Run with -cpuprofile to see
+// the client's cost per object; compare with BenchmarkBarePut.
 func BenchmarkScanFileToMinIO(b *testing.B) {
 	s := miniotest.Get(b)
 	n, size := benchCount(2000), benchSize(4096)
@@ -76,12 +77,19 @@ func BenchmarkScanFileToMinIO(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer src.Close()
+	for _, c := range []struct{ name, params string }{{"fasthttp", ""}, {"net/http", "&fast_client=false"}} {
+		b.Run(c.name, func(b *testing.B) { benchScanInto(b, src, n, size, func() string { return s.BucketURL(b) + c.params }) })
+	}
+}
+
+func benchScanInto(b *testing.B, src *store.Bucket, n, size int, bucketURL func() string) {
+	ctx := context.Background()
 	b.SetBytes(int64(n * size))
 	cpu0 := cpuTime()
 	b.ResetTimer()
 	for b.Loop() {
 		b.StopTimer()
-		dst, err := store.Open(ctx, s.BucketURL(b))
+		dst, err := store.Open(ctx, bucketURL())
 		if err != nil {
 			b.Fatal(err)
 		}
