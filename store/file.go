@@ -62,7 +62,7 @@ func (b *Bucket) openFile(key string, cache bool) (*os.File, Meta, bool, error) 
 	if !strings.HasPrefix(path, b.dir+string(filepath.Separator)) {
 		return nil, Meta{}, false, ErrNoFastPath // a ".." segment: the bucket decides
 	}
-	f, err := os.Open(path)
+	f, err := openRead(path)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, Meta{}, false, fmt.Errorf("%q: %w", key, fs.ErrNotExist)
