@@ -77,10 +77,13 @@ func TestDirectEligible(t *testing.T) {
 func TestDirectPutMatchesBucketWriter(t *testing.T) {
 	s := miniotest.Get(t)
 	ctx := context.Background()
-	for _, prefix := range []string{"", "scoped/pre"} {
-		t.Run("prefix="+prefix, func(t *testing.T) {
+	// The direct PUT goes through fasthttp's client (the default) or Go's
+	// net/http (fast_client=false); both must store what the writer stores.
+	for _, c := range []struct{ prefix, params string }{{"", ""}, {"scoped/pre", ""}, {"", "&fast_client=false"}} {
+		prefix := c.prefix
+		t.Run("prefix="+prefix+c.params, func(t *testing.T) {
 			name := s.NewBucket(t)
-			viaDirect, err := store.Open(ctx, s.URL(name, prefix+"/direct"))
+			viaDirect, err := store.Open(ctx, s.URL(name, prefix+"/direct")+c.params)
 			if err != nil {
 				t.Fatal(err)
 			}
