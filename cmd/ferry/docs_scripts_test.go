@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -21,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ferry-migrate/ferry/internal/freeport"
 	"github.com/ferry-migrate/ferry/internal/miniotest"
 	"github.com/rogpeppe/go-internal/testscript"
 )
@@ -99,14 +99,12 @@ func cmdFreePort(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) == 0 {
 		ts.Fatalf("usage: freeport VAR...")
 	}
-	// Every listener stays open until all ports are picked: closed one by
-	// one, the kernel may hand the same port out twice.
-	for _, name := range args {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		ts.Check(err)
-		defer l.Close()
-		_, port, _ := net.SplitHostPort(l.Addr().String())
-		ts.Setenv(name, port)
+	// Distinct ports outside the kernel's ephemeral range, which other
+	// processes' binds to port 0 draw from (freeport says why).
+	ports, err := freeport.Ports(len(args))
+	ts.Check(err)
+	for i, name := range args {
+		ts.Setenv(name, strconv.Itoa(ports[i]))
 	}
 }
 

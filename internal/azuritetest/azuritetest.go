@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
+	"github.com/ferry-migrate/ferry/internal/freeport"
 	"github.com/ferry-migrate/ferry/internal/miniotest"
 )
 
@@ -153,14 +154,9 @@ func start() (*Server, error) {
 	return nil, fmt.Errorf("azurite did not start: %v", lastErr)
 }
 
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
+// freePort is a port for Azurite to bind, outside the kernel's ephemeral
+// range (freeport says why).
+func freePort() (int, error) { return freeport.Port() }
 
 // launch runs the blob service on s.Addr and waits until it answers.
 func (s *Server) launch(bin string) error {

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -17,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ferry-migrate/ferry/internal/freeport"
 	"github.com/ferry-migrate/ferry/internal/sampleorigin"
 	"github.com/ferry-migrate/ferry/store"
 )
@@ -481,14 +481,7 @@ func (d *demo) verify(ctx context.Context, target, skip string) (int, error) {
 }
 
 // FreeAddr returns a loopback address with a port that was free a moment ago.
-func FreeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
-}
+func FreeAddr() (string, error) { return freeport.Addr() }
 
 // WaitHTTP polls url until it answers 200, serve exits, or 60s pass (a
 // loaded machine can be slow to start serve).

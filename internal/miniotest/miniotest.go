@@ -13,7 +13,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -29,6 +28,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/ferry-migrate/ferry/internal/freeport"
 )
 
 // Credentials used by the test server; exported into the process
@@ -111,15 +111,6 @@ func Get(t testing.TB) *Server {
 	return shared
 }
 
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
 func start() (*Server, error) {
 	bin, err := Binary()
 	if err != nil {
@@ -131,15 +122,13 @@ func start() (*Server, error) {
 	}
 	var lastErr error
 	for attempt := 0; attempt < 3; attempt++ {
-		port, err := freePort()
+		// Two distinct ports outside the kernel's ephemeral range
+		// (freeport says why).
+		ports, err := freeport.Ports(2)
 		if err != nil {
 			return nil, err
 		}
-		cport, err := freePort()
-		if err != nil {
-			return nil, err
-		}
-		s := &Server{bin: bin, dir: dir, addr: fmt.Sprintf("127.0.0.1:%d", port), console: fmt.Sprintf("127.0.0.1:%d", cport)}
+		s := &Server{bin: bin, dir: dir, addr: fmt.Sprintf("127.0.0.1:%d", ports[0]), console: fmt.Sprintf("127.0.0.1:%d", ports[1])}
 		s.Endpoint = "http://" + s.addr
 		if lastErr = s.launch(); lastErr != nil {
 			continue
