@@ -42,9 +42,7 @@ func TestFastClientSendWhatTransportSends(t *testing.T) {
 	var mu sync.Mutex
 	var got []seen
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		auth := r.Header.Get("Authorization")
-		signed := auth[strings.Index(auth, "SignedHeaders="):]
-		signed = signed[:strings.Index(signed, ",")]
+		signed := signedHeaders(r)
 		mu.Lock()
 		got = append(got, seen{r.RequestURI, r.Host, signed, r.Header.Get("Range")})
 		mu.Unlock()
@@ -58,13 +56,7 @@ func TestFastClientSendWhatTransportSends(t *testing.T) {
 	}
 	for _, key := range []string{"a//b/../c d+e%f", "日本/x?y#z", "dir/", "."} {
 		for _, b := range []*Bucket{fast, slow} {
-			o, err := b.Get(context.Background(), key, "bytes=1-2")
-			if err != nil {
-				t.Fatalf("GET %q: %v", key, err)
-			}
-			body, _ := io.ReadAll(o.Body)
-			o.Body.Close()
-			if string(body) != "body" {
+			if body := getBody(t, b, key, "bytes=1-2"); body != "body" {
 				t.Errorf("GET %q: body %q", key, body)
 			}
 		}
@@ -87,9 +79,7 @@ func TestFastClientPutWhatTransportPuts(t *testing.T) {
 	var mu sync.Mutex
 	var got []seen
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		auth := r.Header.Get("Authorization")
-		signed := auth[strings.Index(auth, "SignedHeaders="):]
-		signed = signed[:strings.Index(signed, ",")]
+		signed := signedHeaders(r)
 		var hs []string
 		for _, h := range strings.Split(strings.TrimPrefix(signed, "SignedHeaders="), ";") {
 			v := r.Header.Get(h)
@@ -292,13 +282,7 @@ func TestFastClientRetryClosedConnection(t *testing.T) {
 			}
 			break
 		}
-		o, err := b.Get(context.Background(), "k", "")
-		if err != nil {
-			t.Fatalf("read %d: %v", i, err)
-		}
-		data, _ := io.ReadAll(o.Body)
-		o.Body.Close()
-		if string(data) != "ok" {
+		if data := getBody(t, b, "k", ""); data != "ok" {
 			t.Fatalf("read %d: %q", i, data)
 		}
 		// The server has closed the connection once its answer is sent;
@@ -333,4 +317,26 @@ func TestFastClientNoRedirect(t *testing.T) {
 	if n := elsewhere.Load(); n != 0 {
 		t.Errorf("%d requests followed the redirect", n)
 	}
+}
+
+// getBody is the body of a GET of key (with the Range rng, or none).
+func getBody(t *testing.T, b *Bucket, key, rng string) string {
+	t.Helper()
+	o, err := b.Get(context.Background(), key, rng)
+	if err != nil {
+		t.Fatalf("GET %q: %v", key, err)
+	}
+	defer o.Body.Close()
+	body, err := io.ReadAll(o.Body)
+	if err != nil {
+		t.Fatalf("GET %q: reading the body: %v", key, err)
+	}
+	return string(body)
+}
+
+// signedHeaders is the SignedHeaders=... part of r's SigV4 Authorization.
+func signedHeaders(r *http.Request) string {
+	auth := r.Header.Get("Authorization")
+	signed := auth[strings.Index(auth, "SignedHeaders="):]
+	return signed[:strings.Index(signed, ",")]
 }
