@@ -76,11 +76,7 @@ func newDirect(cfg aws.Config, endpoint, bucket, prefix string, pathStyle bool) 
 		creds:     cfg.Credentials,
 		signer:    v4.NewSigner(func(o *v4.SignerOptions) { o.DisableURIPathEscaping = true }),
 	}
-	host := base.Host
-	if !pathStyle {
-		host = bucket + "." + host
-	}
-	d.fast = newFastClient(hc.Transport, base.Scheme, host)
+	d.fast = newFastClient(hc.Transport, base.Scheme, d.host())
 	if d.creds == nil || aws.IsCredentialsProvider(d.creds, aws.AnonymousCredentials{}) {
 		d.creds = nil
 	}
@@ -163,12 +159,7 @@ func (d *DirectPutter) Put(ctx context.Context, key string, body []byte, o *blob
 	if err := d.sign(ctx, req, body); err != nil {
 		return &S3Error{Op: "PUT", Key: key, Err: err}
 	}
-	var resp *http.Response
-	if d.fast != nil {
-		resp, err = d.fast.roundTrip(req, body)
-	} else {
-		resp, err = d.client.Do(req)
-	}
+	resp, err := d.do(req, body)
 	if err != nil {
 		return &S3Error{Op: "PUT", Key: key, Err: err}
 	}
@@ -180,21 +171,38 @@ func (d *DirectPutter) Put(ctx context.Context, key string, body []byte, o *blob
 	return responseError("PUT", key, resp)
 }
 
+// do sends req (a PUT of body, or a GET or HEAD with body nil) through
+// fasthttp's client, or through client when fast_client=false.
+func (d *DirectPutter) do(req *http.Request, body []byte) (*http.Response, error) {
+	if d.fast != nil {
+		return d.fast.roundTrip(req, body)
+	}
+	return d.client.Do(req)
+}
+
 func setIf(h http.Header, name, v string) {
 	if v != "" {
 		h.Set(name, v)
 	}
 }
 
+// host is the host (and port) the bucket's requests go to: the endpoint's,
+// or bucket.endpoint in virtual-hosted style.
+func (d *DirectPutter) host() string {
+	if d.pathStyle {
+		return d.base.Host
+	}
+	return d.bucket + "." + d.base.Host
+}
+
 // objectURL is the URL of key (already prefixed) in path or
 // virtual-hosted style, escaped as the SDK escapes keys.
 func (d *DirectPutter) objectURL(key string) string {
 	u := *d.base
+	u.Host = d.host()
 	p := strings.TrimSuffix(u.Path, "/")
 	if d.pathStyle {
 		p += "/" + d.bucket
-	} else {
-		u.Host = d.bucket + "." + u.Host
 	}
 	u.Path = p + "/" + key
 	u.RawPath = httpbinding.EscapePath(p, false) + "/" + httpbinding.EscapePath(key, false)

@@ -99,12 +99,7 @@ func (d *DirectPutter) read(ctx context.Context, method, key, rng string, part i
 				return nil, &S3Error{Op: method, Key: key, Err: err}
 			}
 		}
-		var resp *http.Response
-		if d.fast != nil {
-			resp, err = d.fast.roundTrip(req, nil)
-		} else {
-			resp, err = d.client.Do(req)
-		}
+		resp, err := d.do(req, nil)
 		if err != nil {
 			return nil, &S3Error{Op: method, Key: key, Err: err}
 		}

@@ -8,9 +8,10 @@ import (
 
 // openRead opens path for reading as os.Open does, but hands the file to
 // os.NewFile instead of the runtime's poller: os.Open tries to register
-// every file with epoll, which a regular file refuses, at the cost of three
-// system calls per open (fcntl, epoll_ctl, fcntl) that scan pays for every
-// small object of a directory origin. os.NewFile checks the descriptor
+// every file with epoll, which a regular file refuses, at the cost of five
+// system calls per open (two fcntl to set O_NONBLOCK, a failing epoll_ctl,
+// two fcntl to clear it) that scan pays for every small object of a
+// directory origin. os.NewFile checks the descriptor
 // with one fcntl and reads it with plain blocking reads, as os.Open ends up
 // doing for a regular file anyway.
 func openRead(path string) (*os.File, error) {
