@@ -133,7 +133,7 @@ func start() (*Server, error) {
 		if err != nil {
 			return nil, err
 		}
-		port, err := freePort()
+		port, err := freeport.Port() // outside the kernel's ephemeral range (freeport says why)
 		if err != nil {
 			return nil, err
 		}
@@ -153,10 +153,6 @@ func start() (*Server, error) {
 	}
 	return nil, fmt.Errorf("azurite did not start: %v", lastErr)
 }
-
-// freePort is a port for Azurite to bind, outside the kernel's ephemeral
-// range (freeport says why).
-func freePort() (int, error) { return freeport.Port() }
 
 // launch runs the blob service on s.Addr and waits until it answers.
 func (s *Server) launch(bin string) error {

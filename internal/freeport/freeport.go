@@ -32,19 +32,13 @@ const lowest = 10000
 func Ports(n int) ([]int, error) {
 	hi := ephemeralStart()
 	ports := make([]int, 0, n)
-	var held []net.Listener
-	defer func() {
-		for _, l := range held {
-			l.Close()
-		}
-	}()
 	for len(ports) < n {
 		l, err := pick(hi)
 		if err != nil {
 			return nil, err
 		}
-		held = append(held, l)
 		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+		l.Close() // pick never gives this port again
 	}
 	return ports, nil
 }
@@ -77,9 +71,6 @@ var given struct {
 // before, or one of the kernel's when that range is empty (a system whose
 // ephemeral range starts low).
 func pick(hi int) (net.Listener, error) {
-	if hi-lowest < 1000 {
-		return net.Listen("tcp", "127.0.0.1:0")
-	}
 	given.Lock()
 	defer given.Unlock()
 	if given.ports == nil {
@@ -87,16 +78,24 @@ func pick(hi int) (net.Listener, error) {
 	}
 	var last error
 	for range 200 {
-		p := lowest + rand.IntN(hi-lowest)
+		p := 0 // the kernel's choice
+		if hi-lowest >= 1000 {
+			p = lowest + rand.IntN(hi-lowest)
+		}
 		if given.ports[p] {
 			continue
 		}
 		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
-		if err == nil {
-			given.ports[p] = true
-			return l, nil
+		if err != nil {
+			last = err
+			continue
 		}
-		last = err
+		if p = l.Addr().(*net.TCPAddr).Port; given.ports[p] {
+			l.Close()
+			continue
+		}
+		given.ports[p] = true
+		return l, nil
 	}
 	return nil, fmt.Errorf("freeport: no free port in %d-%d: %w", lowest, hi-1, last)
 }
